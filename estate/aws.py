@@ -1,0 +1,357 @@
+"""The only place that builds boto3 clients.
+
+* One session per account: STS AssumeRole (with the external id when set) from Estate's
+  own credentials, cached until shortly before the credentials expire; an account with
+  no role uses the default credential chain.
+* Per-region clients with an explicit botocore Config: retry mode "adaptive", connect
+  and read timeouts, and ``AWS_ENDPOINT_URL`` honoured for the sandbox.
+* A token-bucket pacer per account, region and service, sized like AWS's documented RDS
+  API bucket (burst 300, refill 12/s), so that a full sync stays inside the bucket
+  instead of provoking ``ThrottlingException`` and backing off.
+* ``ClientError`` and friends become a few errors of our own; nothing outside this
+  module catches raw botocore errors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+from django.conf import settings
+
+# Credentials the sandbox accepts; only ever used when AWS_ENDPOINT_URL is set and no
+# other credentials are configured.
+SANDBOX_ACCESS_KEY = "testing"
+SANDBOX_SECRET_KEY = "testing"
+
+THROTTLE_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "TooManyRequestsException",
+    "SlowDown",
+    "Rate exceeded",
+}
+ACCESS_DENIED_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthFailure",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "NotAuthorized",
+}
+
+
+# --- Errors --------------------------------------------------------------------------
+
+
+class AwsError(Exception):
+    """An AWS call failed. ``code`` and ``message`` are AWS's, verbatim."""
+
+    hint = ""
+
+    def __init__(self, code: str, message: str, operation: str = "") -> None:
+        self.code = code
+        self.message = message
+        self.operation = operation
+        super().__init__(f"{code}: {message}" if message else code)
+
+
+class AwsThrottled(AwsError):
+    hint = "AWS is rate-limiting this account and region; the request can be retried later."
+
+
+class AwsNotFound(AwsError):
+    hint = "The resource no longer exists in AWS; a sync will mark it gone."
+
+
+class AwsAccessDenied(AwsError):
+    hint = "Estate's role in this account lacks the IAM permission for this action."
+
+
+class AwsInvalidState(AwsError):
+    hint = "The resource is not in a state that allows this; wait until it is available."
+
+
+class AwsUnavailable(AwsError):
+    """Endpoint unreachable, a 5xx, or an answer botocore could not parse (what the
+    sandbox returns for an API moto does not implement)."""
+
+    hint = "AWS (or the sandbox) did not answer usefully; try again later."
+
+
+def _classify(code: str, status: int | None) -> type[AwsError]:
+    if code in THROTTLE_CODES or "Throttl" in code:
+        return AwsThrottled
+    if code in ACCESS_DENIED_CODES:
+        return AwsAccessDenied
+    if "NotFound" in code or code.endswith("NotFoundFault") or code == "NoSuchEntity":
+        return AwsNotFound
+    if "InvalidState" in code or ("Invalid" in code and "State" in code):
+        return AwsInvalidState
+    if status is not None and status >= 500:
+        return AwsUnavailable
+    return AwsError
+
+
+def translate(exc: Exception, operation: str = "") -> AwsError:
+    """Our error for a botocore exception."""
+    if isinstance(exc, AwsError):
+        return exc
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "Unknown"))
+        message = str(error.get("Message", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        op = operation or getattr(exc, "operation_name", "")
+        return _classify(code, status)(code, message, op)
+    if isinstance(exc, botocore.exceptions.ResponseParserError):
+        return AwsUnavailable("Unparseable", str(exc).splitlines()[0][:500], operation)
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return AwsUnavailable(type(exc).__name__, str(exc), operation)
+    raise exc
+
+
+@contextmanager
+def translated(operation: str = "") -> Iterator[None]:
+    """Run AWS calls, turning botocore errors into ours."""
+    try:
+        yield
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise translate(exc, operation) from exc
+
+
+# --- Pacing and call accounting ------------------------------------------------------
+
+
+class TokenBucket:
+    """A thread-safe token bucket: ``acquire`` blocks until a token is free."""
+
+    def __init__(self, capacity: float, rate: float) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self._tokens = capacity
+        self._updated = time.monotonic()
+        self._cond = threading.Condition()
+
+    def _refill(self, now: float) -> None:
+        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def acquire(self) -> float:
+        """Take one token, waiting for it if needed; returns the seconds waited."""
+        waited = 0.0
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                self._refill(now)
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return waited
+                delay = (1 - self._tokens) / self.rate
+                # A paced sync worker waits here on purpose: that is what keeps it
+                # inside AWS's bucket. Other threads may take tokens meanwhile.
+                self._cond.wait(delay)
+                waited += delay
+
+
+_buckets: dict[tuple[str, str, str], TokenBucket] = {}
+_buckets_lock = threading.Lock()
+
+
+def bucket_for(account_key: str, region: str, service: str) -> TokenBucket:
+    key = (account_key, region, service)
+    with _buckets_lock:
+        bucket = _buckets.get(key)
+        if bucket is None:
+            bucket = TokenBucket(settings.AWS_RATE_BURST, settings.AWS_RATE_PER_SECOND)
+            _buckets[key] = bucket
+        return bucket
+
+
+def reset_pacers() -> None:
+    """Forget every bucket (tests change the rate settings)."""
+    with _buckets_lock:
+        _buckets.clear()
+
+
+@dataclass
+class CallStats:
+    """Counts what a unit of work (a SyncRun, an operation step) asked of AWS."""
+
+    api_calls: int = 0
+    throttle_retries: int = 0
+    paced_seconds: float = 0.0
+    by_operation: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count_call(self, operation: str, waited: float) -> None:
+        with self._lock:
+            self.api_calls += 1
+            self.paced_seconds += waited
+            self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
+
+    def count_throttle(self) -> None:
+        with self._lock:
+            self.throttle_retries += 1
+
+
+# --- Sessions and clients ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    """What aws.py needs to know of an account (decoupled from the ORM row)."""
+
+    account_id: str
+    role_arn: str = ""
+    external_id: str = ""
+
+    @classmethod
+    def of(cls, account: Any) -> AccountRef:
+        if isinstance(account, AccountRef):
+            return account
+        return cls(account.account_id, account.role_arn or "", account.external_id or "")
+
+
+_session_cache: dict[AccountRef, tuple[boto3.Session, datetime | None]] = {}
+_session_lock = threading.Lock()
+
+
+def _base_session() -> boto3.Session:
+    if settings.AWS_ENDPOINT_URL:
+        probe = boto3.Session()
+        if probe.get_credentials() is None:
+            return boto3.Session(
+                aws_access_key_id=SANDBOX_ACCESS_KEY,
+                aws_secret_access_key=SANDBOX_SECRET_KEY,
+            )
+        return probe
+    return boto3.Session()
+
+
+def botocore_config(**overrides: Any) -> Config:
+    options: dict[str, Any] = {
+        "retries": {"mode": "adaptive", "max_attempts": settings.AWS_MAX_ATTEMPTS},
+        "connect_timeout": settings.AWS_CONNECT_TIMEOUT,
+        "read_timeout": settings.AWS_READ_TIMEOUT,
+        "max_pool_connections": 20,
+    }
+    options.update(overrides)
+    return Config(**options)
+
+
+def session_for(account: Any) -> boto3.Session:
+    """A boto3 session acting in ``account``: assumed role (cached) or default chain."""
+    ref = AccountRef.of(account)
+    if not ref.role_arn:
+        return _base_session()
+    now = datetime.now(UTC)
+    with _session_lock:
+        cached = _session_cache.get(ref)
+        if cached and (cached[1] is None or cached[1] - now > timedelta(minutes=5)):
+            return cached[0]
+    sts = _base_session().client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url=settings.AWS_ENDPOINT_URL or None,
+        config=botocore_config(),
+    )
+    kwargs: dict[str, Any] = {
+        "RoleArn": ref.role_arn,
+        "RoleSessionName": settings.AWS_ROLE_SESSION_NAME,
+    }
+    if ref.external_id:
+        kwargs["ExternalId"] = ref.external_id
+    with translated("AssumeRole"):
+        creds = sts.assume_role(**kwargs)["Credentials"]
+    session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    expiry = creds.get("Expiration")
+    with _session_lock:
+        _session_cache[ref] = (session, expiry)
+    return session
+
+
+def forget_sessions() -> None:
+    with _session_lock:
+        _session_cache.clear()
+
+
+def client(
+    account: Any,
+    region: str,
+    service: str,
+    *,
+    stats: CallStats | None = None,
+    paced: bool = True,
+) -> Any:
+    """A boto3 client for ``service`` in ``account`` and ``region``.
+
+    Every HTTP attempt (retries included) takes a token from the account/region/service
+    bucket when ``paced``, and is counted in ``stats`` when given.
+    """
+    ref = AccountRef.of(account)
+    boto_client = session_for(ref).client(
+        service,
+        region_name=region,
+        endpoint_url=settings.AWS_ENDPOINT_URL or None,
+        config=botocore_config(),
+    )
+    bucket = bucket_for(ref.account_id, region, service) if paced else None
+
+    def before_send(request: Any = None, **kwargs: Any) -> None:
+        waited = bucket.acquire() if bucket is not None else 0.0
+        if stats is not None:
+            operation = str(kwargs.get("event_name", "")).rsplit(".", 1)[-1]
+            stats.count_call(operation, waited)
+
+    def needs_retry(response: Any = None, **kwargs: Any) -> None:
+        # Registered first so that it sees every response before the retry handler,
+        # which stops the event chain when it decides to retry.
+        if stats is None or not response:
+            return
+        error = response[1].get("Error", {}) if isinstance(response[1], dict) else {}
+        code = str(error.get("Code", ""))
+        if code in THROTTLE_CODES or "Throttl" in code:
+            stats.count_throttle()
+
+    events = boto_client.meta.events
+    events.register(
+        f"before-send.{boto_client.meta.service_model.service_id.hyphenize()}", before_send
+    )
+    events.register_first(
+        f"needs-retry.{boto_client.meta.service_model.service_id.hyphenize()}", needs_retry
+    )
+    return boto_client
+
+
+def paginate(boto_client: Any, operation: str, result_key: str, **kwargs: Any) -> Iterator[dict]:
+    """Yield every item of a paginated list call, with our errors."""
+    paginator = boto_client.get_paginator(operation)
+    with translated(operation):
+        for page in paginator.paginate(**kwargs):
+            yield from page.get(result_key, [])
+
+
+def call(boto_client: Any, operation: str, **kwargs: Any) -> dict:
+    """One AWS call with our errors: ``call(rds, "describe_db_clusters", ...)``."""
+    with translated(operation):
+        return getattr(boto_client, operation)(**kwargs)

@@ -1,0 +1,72 @@
+import pytest
+
+from estate import aws
+
+
+def test_assumed_role_acts_in_the_roles_account(sandbox):
+    # Given two accounts reached through roles
+    a = aws.AccountRef("111111111111", "arn:aws:iam::111111111111:role/EstateSync")
+    b = aws.AccountRef("222222222222", "arn:aws:iam::222222222222:role/EstateSync")
+    # When an instance is created in account A only
+    rds_a = aws.client(a, "eu-west-1", "rds")
+    aws.call(
+        rds_a,
+        "create_db_instance",
+        DBInstanceIdentifier="only-in-a",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        AllocatedStorage=20,
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+    )
+    # Then A sees it under its own account id and B sees nothing
+    listed = aws.call(rds_a, "describe_db_instances")["DBInstances"]
+    assert [i["DBInstanceArn"].split(":")[4] for i in listed] == ["111111111111"]
+    rds_b = aws.client(b, "eu-west-1", "rds")
+    assert aws.call(rds_b, "describe_db_instances")["DBInstances"] == []
+
+
+def test_not_found_is_translated_with_awss_message(sandbox):
+    rds = aws.client(aws.AccountRef("123456789012"), "us-east-1", "rds")
+    with pytest.raises(aws.AwsNotFound) as caught:
+        aws.call(rds, "describe_db_clusters", DBClusterIdentifier="nope")
+    assert caught.value.code == "DBClusterNotFoundFault"
+    assert "nope" in caught.value.message
+
+
+def test_calls_are_counted_in_stats(sandbox):
+    stats = aws.CallStats()
+    rds = aws.client(aws.AccountRef("123456789012"), "us-east-1", "rds", stats=stats)
+    aws.call(rds, "describe_db_instances")
+    aws.call(rds, "describe_db_clusters")
+    assert stats.api_calls == 2
+    assert stats.by_operation == {"DescribeDBInstances": 1, "DescribeDBClusters": 1}
+
+
+def test_token_bucket_spends_burst_then_waits_for_refill():
+    bucket = aws.TokenBucket(capacity=3, rate=50.0)
+    waits = [bucket.acquire() for _ in range(5)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert all(w > 0 for w in waits[3:])
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "expected"),
+    [
+        ("ThrottlingException", 400, aws.AwsThrottled),
+        ("Throttling", 400, aws.AwsThrottled),
+        ("AccessDeniedException", 400, aws.AwsAccessDenied),
+        ("DBInstanceNotFound", 404, aws.AwsNotFound),
+        ("InvalidDBClusterStateFault", 400, aws.AwsInvalidState),
+        ("InternalFailure", 500, aws.AwsUnavailable),
+        ("InvalidParameterValue", 400, aws.AwsError),
+    ],
+)
+def test_client_errors_map_to_our_errors(code, status, expected):
+    from botocore.exceptions import ClientError
+
+    exc = ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "DescribeDBInstances",
+    )
+    assert type(aws.translate(exc)) is expected

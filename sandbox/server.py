@@ -12,6 +12,14 @@ import pkgutil
 import urllib.request
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+from sandbox.faults import FaultInjector, Faults
 
 _loaded = False
 
@@ -29,12 +37,33 @@ def load_extensions() -> None:
     _loaded = True
 
 
+class _FaultyMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose WSGI app is wrapped in the fault injector."""
+
+    def __init__(self, ip_address: str, port: int, faults: Faults) -> None:
+        super().__init__(ip_address=ip_address, port=port, verbose=False)
+        self.faults = faults
+
+    def _server_entry(self) -> None:
+        # Same as moto's, plus the middleware (moto offers no hook for it).
+        app = FaultInjector(DomainDispatcherApplication(create_backend_app), self.faults)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class SandboxServer:
-    """moto in server mode, in a thread of this process, on 127.0.0.1."""
+    """moto in server mode, in a thread of this process, on 127.0.0.1.
+
+    ``faults`` injects AWS throttling and access denials (see ``sandbox.faults``).
+    """
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         load_extensions()
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self.faults = Faults()
+        self._server = _FaultyMotoServer(host, port, self.faults)
         self.host = host
         self.port = port
 
@@ -52,7 +81,8 @@ class SandboxServer:
 
     def reset(self) -> None:
         """Forget every resource (moto's reset also clears extension state kept on the
-        backends)."""
+        backends) and every fault rule."""
+        self.faults.clear()
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()

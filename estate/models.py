@@ -8,6 +8,12 @@ gets ``gone_at`` and is kept for history, and one that reappears has it cleared.
 resync of an unchanged estate writes nothing at all, so the freshness of the whole
 scope is the latest SyncRun for its account and region, not this column.
 
+``sync_hash`` is how sync knows a row is unchanged without loading it: a digest of the
+AWS-derived columns it last wrote (relations excluded; sync compares those separately).
+Loading ``(id, arn, sync_hash, gone_at)`` per kind is one narrow query even for tens of
+thousands of rows, and it never disagrees with AWS's value because of a database's own
+normalisation (datetime precision, JSON key order, float formatting).
+
 Statuses that AWS owns stay plain strings ("failing-over", "backtracking", ...);
 ``estate.status.badge`` maps them to colours in one place.
 """
@@ -83,6 +89,7 @@ class Mirrored(models.Model):
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_synced_at = models.DateTimeField(default=timezone.now)
     gone_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sync_hash = models.CharField(max_length=32, blank=True, editable=False)
 
     objects = MirroredQuerySet.as_manager()
 
@@ -597,6 +604,7 @@ class DmsReplicationTask(Mirrored):
 
 class SyncRun(models.Model):
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         PARTIAL = "partial", "Partial (some kinds failed)"
@@ -612,9 +620,15 @@ class SyncRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     api_calls = models.PositiveIntegerField(default=0)
     throttle_retries = models.PositiveIntegerField(default=0)
+    # Seconds sync's threads waited in the pacer (time spent staying inside AWS's bucket).
+    paced_seconds = models.FloatField(default=0.0)
     # {"<account>/<region>/<kind>": "message"}
     errors = models.JSONField(default=dict, blank=True)
+    # Why a run was skipped or failed as a whole (e.g. the lease holder).
+    message = models.TextField(blank=True)
     triggered_by = models.CharField(max_length=150, blank=True)
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     class Meta:
         ordering = ["-started_at"]
@@ -630,3 +644,34 @@ class SyncRun(models.Model):
 
     def total(self, key: str) -> int:
         return sum(c.get(key, 0) for c in self.counts.values())
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class SyncLease(models.Model):
+    """Who is syncing one kind in one account and region right now.
+
+    A sync claims every (account, region, kind) of its scope with a conditional
+    ``UPDATE ... WHERE holder IS NULL OR expires_at <= now`` (atomic on SQLite and
+    PostgreSQL, so it works across processes and machines) and releases them when it
+    ends. ``expires_at`` frees the lease of a worker that died mid-sync; a live sync
+    renews it as it goes.
+    """
+
+    account_id = models.CharField(max_length=12)
+    region = models.CharField(max_length=32)
+    kind = models.CharField(max_length=32)
+    holder = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account_id", "region", "kind"], name="uniq_sync_lease")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.region}/{self.kind}"

@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "estate",
     "operations",
     "sandbox",
+    "audit",
+    "guard",
 ]
 
 MIDDLEWARE = [
@@ -102,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "audit.middleware.AuditContextMiddleware",
 ]
 
 ROOT_URLCONF = "estate.urls"
@@ -231,3 +234,8 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+
+# --- Audit ---------------------------------------------------------------------------
+# Proxies (IPs or CIDRs) whose X-Forwarded-For is believed when auditing the client's
+# address; empty means REMOTE_ADDR only (any client can forge the header).
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")

@@ -1,0 +1,81 @@
+"""Login, logout, failed logins and account changes land in the audit trail."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from estate.models import Account
+
+pytestmark = pytest.mark.django_db
+
+
+def test_login_and_logout_through_the_form_are_audited(client):
+    # given a user
+    User.objects.create_user("bob", password="right-password")
+    # when they log in and out through the real views
+    response = client.post(reverse("login"), {"username": "bob", "password": "right-password"})
+    assert response.status_code == 302
+    client.post(reverse("logout"))
+    # then both are on the record with the source address
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", "username", "outcome"))
+    assert actions == [("auth.login", "bob", "success"), ("auth.logout", "bob", "success")]
+    assert AuditEvent.objects.filter(source_ip="127.0.0.1").count() == 2
+
+
+def test_failed_login_is_audited_without_the_password(client):
+    client.post(reverse("login"), {"username": "mallory", "password": "guess-1"})
+    event = AuditEvent.objects.get(action="auth.login_failed")
+    assert event.outcome == "failure"
+    assert event.username == "mallory"
+    assert event.actor is None
+    assert "guess-1" not in str(event.details)
+
+
+def test_account_changes_are_audited_with_the_changed_fields():
+    account = Account.objects.create(account_id="111111111111", name="prod")
+    account.environment = "production"
+    account.save()
+    account.save()  # no change: nothing recorded
+    account.delete()
+    events = list(AuditEvent.objects.order_by("id"))
+    assert [e.action for e in events] == ["account.created", "account.changed", "account.deleted"]
+    assert events[1].details["changes"] == {
+        "environment": {"from": "development", "to": "production"}
+    }
+    assert all(e.target == "account 111111111111" for e in events)
+
+
+def test_account_change_in_the_admin_is_audited_with_the_admin_user(admin_client, admin_user):
+    account = Account.objects.create(account_id="222222222222", name="stage")
+    response = admin_client.post(
+        reverse("admin:estate_account_change", args=[account.pk]),
+        {
+            "account_id": "222222222222",
+            "name": "staging",
+            "environment": "staging",
+            "role_arn": "",
+            "external_id": "",
+            "regions": '["us-east-1"]',
+            "enabled": "on",
+            "created_at_0": "2026-01-01",
+            "created_at_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    event = AuditEvent.objects.get(action="account.changed")
+    assert event.username == admin_user.username
+    assert event.source_ip == "127.0.0.1"
+    assert event.details["changes"]["name"] == {"from": "stage", "to": "staging"}
+
+
+def test_other_admin_changes_are_audited(admin_client, admin_user):
+    response = admin_client.post(
+        reverse("admin:auth_group_add"), {"name": "Auditors", "permissions": []}
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="admin.add")
+    assert event.username == admin_user.username
+    assert event.target == "group Auditors"

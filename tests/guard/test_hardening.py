@@ -1,0 +1,135 @@
+"""Hardening that every request sees: CSP, cookies, login throttling, redacted logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from audit.redaction import RedactingFilter, redact
+
+pytestmark = pytest.mark.django_db
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+
+
+def test_pages_carry_a_csp_without_inline_scripts(client):
+    response = client.get(reverse("login"))
+    policy = response.headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+
+
+def test_no_template_has_inline_scripts_or_event_handler_attributes():
+    # The CSP would block them in the browser: catch them here instead.
+    inline_script = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
+    handler_attr = re.compile(r"<[a-z][^>]*\s(on[a-z]+)\s*=", re.I)
+    offenders = []
+    for path in TEMPLATES.rglob("*.html"):
+        text = path.read_text()
+        if inline_script.search(text) or handler_attr.search(text):
+            offenders.append(str(path.relative_to(TEMPLATES)))
+    assert offenders == []
+
+
+def test_session_and_csrf_cookies_are_httponly(client):
+    User.objects.create_user("carol", password="pw-carol-1")
+    response = client.get(reverse("login"))
+    assert response.cookies["csrftoken"]["httponly"]
+    response = client.post(reverse("login"), {"username": "carol", "password": "pw-carol-1"})
+    assert response.cookies["sessionid"]["httponly"]
+
+
+def test_repeated_failed_logins_lock_the_user_out_and_are_audited(client, settings):
+    # given a user and a failure limit of 3
+    settings.AXES_FAILURE_LIMIT = 3
+    User.objects.create_user("dave", password="the-right-one")
+    # when someone guesses wrong three times
+    for attempt in range(3):
+        client.post(reverse("login"), {"username": "dave", "password": f"wrong-{attempt}"})
+    # then even the right password is refused with 429
+    response = client.post(reverse("login"), {"username": "dave", "password": "the-right-one"})
+    assert response.status_code == 429
+    assert b"Too many failed logins" in response.content
+    assert "_auth_user_id" not in client.session
+    # and the lockout is on the record
+    lockout = AuditEvent.objects.filter(action="auth.locked_out").first()
+    assert lockout is not None
+    assert lockout.outcome == "denied"
+    assert lockout.details["username"] == "dave"
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() >= 3
+
+
+def test_a_success_before_the_limit_resets_the_failure_count(client, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    User.objects.create_user("erin", password="right-erin")
+    for attempt in range(2):
+        client.post(reverse("login"), {"username": "erin", "password": f"wrong-{attempt}"})
+    assert (
+        client.post(reverse("login"), {"username": "erin", "password": "right-erin"}).status_code
+        == 302
+    )
+    client.post(reverse("logout"))
+    for attempt in range(2):
+        client.post(reverse("login"), {"username": "erin", "password": f"again-{attempt}"})
+    response = client.post(reverse("login"), {"username": "erin", "password": "right-erin"})
+    assert response.status_code == 302
+
+
+def test_the_test_clients_login_still_works_with_the_lockout_backend(client):
+    User.objects.create_user("frank", password="pw-frank")
+    assert client.login(username="frank", password="pw-frank")
+    assert not client.login(username="frank", password="nope")
+
+
+@pytest.mark.parametrize(
+    ("raw", "secret"),
+    [
+        ("connecting to postgres://estate:hunter2@db.internal:5432/estate", "hunter2"),
+        ("broker redis://:r3dispass@cache:6379/0", "r3dispass"),
+        ("using key AKIAIOSFODNN7EXAMPL3 for account", "AKIAIOSFODNN7EXAMPL3"),
+        ("aws_secret_access_key=wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY", "wJalrXUtn"),
+        ('{"SecretAccessKey": "abc/def+ghi", "x": 1}', "abc/def"),
+        ("Authorization: AWS4-HMAC-SHA256 Credential=AK/2026/us-east-1", "HMAC"),
+        ("login password=letmein&user=x", "letmein"),
+    ],
+)
+def test_redact_masks_credentials_and_dsn_passwords(raw, secret):
+    assert secret not in redact(raw)
+    assert "[redacted]" in redact(raw)
+
+
+def test_redact_leaves_ordinary_text_alone():
+    text = "synced 12 clusters in us-east-1 for arn:aws:rds:us-east-1:111111111111:cluster:a"
+    assert redact(text) == text
+
+
+def test_log_output_is_redacted_by_the_configured_handler():
+    # given the console handler from settings.LOGGING
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    assert any(isinstance(f, RedactingFilter) for f in handler.filters)
+    # when a record with a DSN (as an argument) and a failing exception passes through it
+    try:
+        raise RuntimeError("cannot connect to postgres://app:pa55word@db/estate")
+    except RuntimeError:
+        record = logging.getLogger("estate").makeRecord(
+            "estate",
+            logging.ERROR,
+            __file__,
+            1,
+            "db is %s",
+            ("postgres://app:pa55word@db/x",),
+            exc_info=sys.exc_info(),
+        )
+    assert handler.filter(record)
+    output = handler.format(record)
+    # then neither the message nor the traceback shows the password
+    assert "pa55word" not in output
+    assert "postgres://app:[redacted]@db/x" in output

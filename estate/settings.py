@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "guard",
     "csp",
     "axes",
+    "metrics",
 ]
 
 MIDDLEWARE = [
@@ -259,6 +260,26 @@ AWS_ROLE_SESSION_NAME = env_str("AWS_ROLE_SESSION_NAME", "estate")
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 300)
 SYNC_MAX_WORKERS = env_int("SYNC_MAX_WORKERS", 4)
 
+# --- Metrics (metrics app) -----------------------------------------------------------
+METRICS_SYNC_INTERVAL_SECONDS = env_int("METRICS_SYNC_INTERVAL_SECONDS", 300)
+# Re-read this many minutes before the last fetch: CloudWatch fills the newest minutes late.
+METRICS_FETCH_OVERLAP_MINUTES = env_int("METRICS_FETCH_OVERLAP_MINUTES", 5)
+METRICS_MINUTE_RETENTION_HOURS = 24
+METRICS_ROLLUP_RETENTION_DAYS = env_int("METRICS_ROLLUP_RETENTION_DAYS", 30)
+# GetMetricData limits: 500 queries per call; 100,800 datapoints per page.
+METRICS_QUERIES_PER_CALL = 500
+METRICS_MAX_DATAPOINTS = env_int("METRICS_MAX_DATAPOINTS", 100_800)
+# A series' latest point counts as "current" for thresholds when younger than this.
+METRICS_CURRENT_MINUTES = env_int("METRICS_CURRENT_MINUTES", 15)
+# Defaults; an account's AccountThresholds row overrides any of them.
+METRICS_THRESHOLDS = {
+    "replica_lag_seconds": env_float("METRICS_REPLICA_LAG_SECONDS", 30.0),
+    "global_rpo_lag_seconds": env_float("METRICS_GLOBAL_RPO_LAG_SECONDS", 60.0),
+    "free_storage_percent": env_float("METRICS_FREE_STORAGE_PERCENT", 10.0),
+    "cache_hit_rate_percent": env_float("METRICS_CACHE_HIT_RATE_PERCENT", 80.0),
+    "evictions_per_minute": env_float("METRICS_EVICTIONS_PER_MINUTE", 100.0),
+}
+
 # --- Celery --------------------------------------------------------------------------
 # Production: Redis. Demo: kombu's filesystem transport, which carries tasks between
 # separate web, worker and beat processes without any server.
@@ -285,6 +306,10 @@ CELERY_BEAT_SCHEDULE = {
     "sync-all-accounts": {
         "task": "estate.tasks.sync_all_task",
         "schedule": float(SYNC_INTERVAL_SECONDS),
+    },
+    "sync-metrics": {
+        "task": "metrics.tasks.sync_metrics_task",
+        "schedule": float(METRICS_SYNC_INTERVAL_SECONDS),
     },
 }
 

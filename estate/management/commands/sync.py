@@ -1,0 +1,82 @@
+"""``manage.py sync [--account ID] [--region R] [--kind K]``: sync now, print a summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from estate.models import SyncRun
+from estate.sync import KINDS, ScopeError, sync_scope
+from estate.sync.store import COUNT_KEYS
+
+
+class Command(BaseCommand):
+    help = "Sync the mirror from AWS now and print what changed."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--account", action="append", dest="accounts", metavar="ID", help="repeatable"
+        )
+        parser.add_argument(
+            "--region", action="append", dest="regions", metavar="R", help="repeatable"
+        )
+        parser.add_argument(
+            "--kind",
+            action="append",
+            dest="kinds",
+            metavar="K",
+            help=f"repeatable; one of {', '.join(KINDS)}",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            run = sync_scope(
+                account_ids=options["accounts"],
+                regions=options["regions"],
+                kinds=options["kinds"],
+                triggered_by="manage.py sync",
+            )
+        except ScopeError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(render_summary(run))
+        if run.status == SyncRun.Status.FAILED:
+            raise CommandError(f"Sync failed: {run.message or 'every kind failed'}")
+
+
+def render_summary(run: SyncRun) -> str:
+    """The run as a plain-text table (also used by the sandbox command)."""
+    error_kinds: dict[str, int] = {}
+    for key in run.errors:
+        kind = key.rsplit("/", 1)[-1]
+        error_kinds[kind] = error_kinds.get(kind, 0) + 1
+    kinds = list(dict.fromkeys([*run.counts, *error_kinds]))
+    header = ["kind", *COUNT_KEYS, "errors"]
+    rows = [
+        [
+            kind,
+            *(str(run.counts.get(kind, {}).get(k, 0)) for k in COUNT_KEYS),
+            str(error_kinds.get(kind, 0)),
+        ]
+        for kind in kinds
+    ]
+    rows.append(["total", *(str(run.total(k)) for k in COUNT_KEYS), str(len(run.errors))])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    out = [f"SyncRun {run.pk}: {run.status}", line(header), *(line(r) for r in rows)]
+    duration = run.duration_seconds or 0.0
+    out.append(
+        f"calls {run.api_calls}, throttles {run.throttle_retries}, "
+        f"paced {run.paced_seconds:.1f}s, duration {duration:.1f}s"
+    )
+    if run.message:
+        out.append(run.message)
+    for key, message in sorted(run.errors.items()):
+        out.append(f"error {key}: {message}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,132 @@
+"""DMS as sync reads it: endpoints become active, and per-table statistics.
+
+moto 5.2.5 leaves endpoints ``creating`` forever (AWS: ``active`` once created) and has
+no ``DescribeTableStatistics``.
+
+Table statistics live in backend state, one list per replication task::
+
+    backend.__dict__["estate_table_stats"][task_arn] = [
+        {
+            "SchemaName": "shop", "TableName": "orders",
+            "Inserts": 0, "Deletes": 0, "Updates": 0, "Ddls": 0,
+            "AppliedInserts": 0, "AppliedDeletes": 0, "AppliedUpdates": 0,
+            "AppliedDdls": 0,
+            "FullLoadRows": 120000, "FullLoadCondtnlChkFailedRows": 0,
+            "FullLoadErrorRows": 0,
+            "FullLoadStartTime": datetime | None,   # naive UTC (moto's convention)
+            "FullLoadEndTime": datetime | None,
+            "FullLoadReloaded": False,
+            "LastUpdateTime": datetime,
+            "TableState": "Before load" | "Full load" | "Table completed"
+                          | "Table cancelled" | "Table error",
+            "ValidationPendingRecords": 0, "ValidationFailedRecords": 0,
+            "ValidationSuspendedRecords": 0, "ValidationState": "Not enabled",
+            "ValidationStateDetails": "",
+        },
+        ...
+    ]
+
+Keys are AWS's ``TableStatistics`` members; missing ones are simply not reported, and
+datetimes are sent as epoch seconds (the JSON protocol's timestamps). The operations
+extension updates the same structure as tasks run; ``table_statistics(backend, arn)``
+gives the list to update, ``new_table_stat(schema, table)`` a fresh entry.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.dms.exceptions import InvalidParameterCombinationException, ResourceNotFoundFault
+from moto.dms.models import DatabaseMigrationServiceBackend
+from moto.dms.responses import DatabaseMigrationServiceResponse
+
+from sandbox.patching import add_action, now, state
+
+STATS_KEY = "estate_table_stats"
+_FILTERS = {"schema-name": "SchemaName", "table-name": "TableName", "table-state": "TableState"}
+
+
+def table_statistics(backend: DatabaseMigrationServiceBackend, task_arn: str) -> list[dict]:
+    """The (mutable) statistics list of one task."""
+    stats: dict[str, list[dict]] = state(backend, STATS_KEY, dict)
+    return stats.setdefault(task_arn, [])
+
+
+def new_table_stat(schema: str, table: str, state_: str = "Before load") -> dict[str, Any]:
+    return {
+        "SchemaName": schema,
+        "TableName": table,
+        "Inserts": 0,
+        "Deletes": 0,
+        "Updates": 0,
+        "Ddls": 0,
+        "AppliedInserts": 0,
+        "AppliedDeletes": 0,
+        "AppliedUpdates": 0,
+        "AppliedDdls": 0,
+        "FullLoadRows": 0,
+        "FullLoadCondtnlChkFailedRows": 0,
+        "FullLoadErrorRows": 0,
+        "FullLoadStartTime": None,
+        "FullLoadEndTime": None,
+        "FullLoadReloaded": False,
+        "LastUpdateTime": now(),
+        "TableState": state_,
+        "ValidationPendingRecords": 0,
+        "ValidationFailedRecords": 0,
+        "ValidationSuspendedRecords": 0,
+        "ValidationState": "Not enabled",
+        "ValidationStateDetails": "",
+    }
+
+
+def _wire(value: Any) -> Any:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.timestamp()
+    return value
+
+
+@add_action(DatabaseMigrationServiceResponse)
+def describe_table_statistics(self: DatabaseMigrationServiceResponse) -> str:
+    backend = self.dms_backend
+    task_arn = self._get_param("ReplicationTaskArn")
+    if not task_arn:
+        raise InvalidParameterCombinationException("ReplicationTaskArn is required.")
+    if task_arn not in backend.replication_tasks:
+        raise ResourceNotFoundFault("Replication task could not be found.")
+    rows = list(state(backend, STATS_KEY, dict).get(task_arn, []))
+    for spec in self._get_param("Filters", []) or []:
+        key = _FILTERS.get(spec.get("Name", ""))
+        if key is None:
+            raise InvalidParameterCombinationException(f"Invalid filter name: {spec.get('Name')}")
+        values = set(spec.get("Values") or [])
+        rows = [r for r in rows if r.get(key) in values]
+    max_records = int(self._get_param("MaxRecords") or 100)
+    if not 20 <= max_records <= 500:
+        raise InvalidParameterCombinationException("MaxRecords must be between 20 and 500.")
+    start = int(self._get_param("Marker") or 0)
+    page = rows[start : start + max_records]
+    body: dict[str, Any] = {
+        "ReplicationTaskArn": task_arn,
+        "TableStatistics": [{k: _wire(v) for k, v in row.items() if v is not None} for row in page],
+    }
+    if start + max_records < len(rows):
+        body["Marker"] = str(start + max_records)
+    return json.dumps(body)
+
+
+# --- Endpoints are active once created -----------------------------------------------
+
+_original_create_endpoint = DatabaseMigrationServiceBackend.create_endpoint
+
+
+def create_endpoint(self: DatabaseMigrationServiceBackend, **kwargs: Any) -> Any:
+    endpoint = _original_create_endpoint(self, **kwargs)
+    endpoint.status = "active"
+    return endpoint
+
+
+DatabaseMigrationServiceBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]

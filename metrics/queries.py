@@ -1,0 +1,580 @@
+"""Reading stored metrics: charts for a resource, sparklines for a page of rows, and the
+resources currently past a threshold. Only Estate's database is read, never CloudWatch.
+
+Query counts do not grow with points or rows: a resource's charts cost a fixed handful
+of queries (the series, then every hour row of the range in one query); a page of
+sparklines costs one query; the threshold list costs a few.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Model
+from django.utils import timezone
+
+from estate import models as m
+from metrics import catalog
+from metrics.catalog import HIT_RATE, SPECS
+from metrics.models import AccountThresholds, MetricHour, Series, unpack_minutes
+
+GIB = 1024**3
+
+# range key -> (span, step in seconds); minute data for up to 24 h, hourly rollups beyond.
+RANGES: dict[str, tuple[timedelta, int]] = {
+    "1h": (timedelta(hours=1), 60),
+    "24h": (timedelta(hours=24), 60),
+    "7d": (timedelta(days=7), 3600),
+    "30d": (timedelta(days=30), 3600),
+}
+RANGE_LABELS = {"1h": "1 h", "24h": "24 h", "7d": "7 d", "30d": "30 d"}
+DEFAULT_RANGE = "24h"
+
+# URL slug <-> mirror model, for the chart endpoints.
+KINDS: dict[str, type[Model]] = {
+    "instance": m.DbInstance,
+    "cluster": m.DbCluster,
+    "global": m.GlobalCluster,
+    "proxy": m.DbProxy,
+    "cache-group": m.CacheReplicationGroup,
+    "cache-cluster": m.CacheCluster,
+    "dms-task": m.DmsReplicationTask,
+}
+SLUGS = {model: slug for slug, model in KINDS.items()}
+
+# metric -> (threshold name, direction). Free storage is a percentage of the allocation.
+THRESHOLD_OF: dict[str, tuple[str, str]] = {
+    "ReplicaLag": ("replica_lag_seconds", "above"),
+    "AuroraReplicaLag": ("replica_lag_seconds", "above"),
+    "ReplicationLag": ("replica_lag_seconds", "above"),
+    "AuroraGlobalDBRPOLag": ("global_rpo_lag_seconds", "above"),
+    "FreeStorageSpace": ("free_storage_percent", "below"),
+    HIT_RATE: ("cache_hit_rate_percent", "below"),
+    "Evictions": ("evictions_per_minute", "above"),
+}
+
+
+# --- Thresholds ----------------------------------------------------------------------
+
+
+def thresholds_for(account_id: int | None) -> dict[str, float]:
+    """The settings' thresholds with the account's overrides applied (one query)."""
+    values = dict(settings.METRICS_THRESHOLDS)
+    if account_id is not None:
+        row = AccountThresholds.objects.filter(account_id=account_id).first()
+        if row is not None:
+            values.update(row.overrides())
+    return values
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    if unit == "bytes":
+        if abs(value) >= GIB:
+            return f"{value / GIB:,.1f} GiB"
+        return f"{value / 1024**2:,.0f} MiB"
+    if unit == "s":
+        if abs(value) < 1:
+            return f"{value * 1000:,.0f} ms"
+        return f"{value:,.1f} s"
+    if unit == "%":
+        return f"{value:,.1f} %"
+    if unit == "count":
+        return f"{value:,.0f}"
+    return f"{value:,.1f} {unit}"
+
+
+# --- Chart definitions ---------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    resource_arn: str
+    metric: str
+    label: str  # the stored series label
+    name: str  # legend
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.resource_arn, self.metric, self.label)
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    unit: str
+    lines: list[Line] = field(default_factory=list)
+    threshold: float | None = None
+    direction: str = "above"
+    band: tuple[float, float] | None = None  # Serverless min/max ACU
+    unavailable: str = ""  # why this kind publishes no such metric
+
+    @property
+    def threshold_label(self) -> str:
+        if self.threshold is None:
+            return ""
+        word = "above" if self.direction == "above" else "below"
+        return f"threshold: {word} {format_value(self.threshold, self.unit)}"
+
+
+def _chart(metric: str, lines: list[Line], thresholds: dict[str, float], **kw: Any) -> Chart:
+    spec = SPECS[metric]
+    chart = Chart(key=kw.pop("key", metric), title=kw.pop("title", spec.title), unit=spec.unit)
+    chart.lines = lines
+    if metric in THRESHOLD_OF and "threshold" not in kw:
+        name, chart.direction = THRESHOLD_OF[metric]
+        if metric != "FreeStorageSpace":
+            chart.threshold = thresholds[name]
+    for key, value in kw.items():
+        setattr(chart, key, value)
+    return chart
+
+
+def _own(obj: Any, metric: str, thresholds: dict[str, float], **kw: Any) -> Chart:
+    return _chart(metric, [Line(obj.arn, metric, "", SPECS[metric].title)], thresholds, **kw)
+
+
+def _instance_charts(inst: m.DbInstance, th: dict[str, float]) -> list[Chart]:
+    aurora = inst.engine.startswith("aurora")
+    charts = [_own(inst, name, th) for name in catalog.AURORA_INSTANCE_METRICS]
+    if aurora:
+        reason = "Not published for Aurora instances: they share the cluster volume."
+        charts += [
+            _own(inst, name, th, unavailable=reason)
+            for name in ("FreeStorageSpace", "ReadIOPS", "WriteIOPS")
+        ]
+        if inst.is_cluster_writer:
+            charts.append(
+                _own(inst, "AuroraReplicaLag", th, unavailable="The writer has no reader lag.")
+            )
+        else:
+            charts.append(_own(inst, "AuroraReplicaLag", th))
+        return charts
+    storage = _own(inst, "FreeStorageSpace", th)
+    if inst.allocated_storage:
+        storage.threshold = th["free_storage_percent"] / 100 * inst.allocated_storage * GIB
+    charts += [storage, _own(inst, "ReadIOPS", th), _own(inst, "WriteIOPS", th)]
+    if inst.is_replica or (inst.cluster_id and not inst.is_cluster_writer):
+        charts.append(_own(inst, "ReplicaLag", th))
+    else:
+        charts.append(
+            _own(inst, "ReplicaLag", th, unavailable="Not a replica: no replica lag is published.")
+        )
+    return charts
+
+
+def _cluster_charts(cluster: m.DbCluster, th: dict[str, float]) -> list[Chart]:
+    readers = [i for i in cluster.instances.all() if i.gone_at is None and not i.is_cluster_writer]
+    lag_metric = "AuroraReplicaLag" if cluster.is_aurora else "ReplicaLag"
+    lag = _chart(
+        lag_metric,
+        [Line(r.arn, lag_metric, "", r.identifier) for r in readers],
+        th,
+        key="readers-lag",
+        title="Replica lag of every reader",
+    )
+    if not readers:
+        lag.unavailable = "The cluster has no readers."
+    charts = [lag]
+    if not cluster.is_aurora:
+        return charts
+    if cluster.is_serverless_v2:
+        band = (cluster.serverless_v2_min_acu or 0.0, cluster.serverless_v2_max_acu or 0.0)
+        charts.append(
+            _own(cluster, "ServerlessDatabaseCapacity", th, band=band, title="Capacity (ACU)")
+        )
+        charts.append(_own(cluster, "ACUUtilization", th))
+    if cluster.global_cluster_id and not cluster.is_global_writer:
+        charts.append(_own(cluster, "AuroraGlobalDBReplicationLag", th))
+        charts.append(_own(cluster, "AuroraGlobalDBRPOLag", th))
+    charts.append(_own(cluster, "VolumeBytesUsed", th))
+    return charts
+
+
+def _global_charts(gc: m.GlobalCluster, th: dict[str, float]) -> list[Chart]:
+    secondaries = [c for c in gc.clusters.all() if c.gone_at is None and not c.is_global_writer]
+    charts = []
+    for metric, title in (
+        ("AuroraGlobalDBReplicationLag", "Replication lag by secondary region"),
+        ("AuroraGlobalDBRPOLag", "RPO lag by secondary region"),
+    ):
+        lines = [Line(c.arn, metric, "", f"{c.region} ({c.identifier})") for c in secondaries]
+        chart = _chart(metric, lines, th, title=title)
+        if not secondaries:
+            chart.unavailable = "The global database has no secondary region."
+        charts.append(chart)
+    return charts
+
+
+def _cache_charts(
+    arn: str, members: list[tuple[str, str]], engine: str, th: dict[str, float]
+) -> list[Chart]:
+    def per_member(metric: str, ids: list[str], **kw: Any) -> Chart:
+        return _chart(metric, [Line(arn, metric, cid, cid) for cid in ids], th, **kw)
+
+    ids = [cid for cid, _ in members]
+    if engine == "memcached":
+        reason = "Not published for Memcached."
+        return [
+            _chart(HIT_RATE, [], th, unavailable=reason),
+            per_member("Evictions", ids),
+            per_member("CurrConnections", ids),
+        ]
+    charts = [
+        _chart(HIT_RATE, [Line(arn, HIT_RATE, "", "hit rate")], th),
+        per_member("Evictions", ids),
+        per_member("EngineCPUUtilization", ids),
+        per_member("CurrConnections", ids),
+        per_member("DatabaseMemoryUsagePercentage", ids),
+    ]
+    replicas = [cid for cid, role in members if role != "primary"] if len(members) > 1 else []
+    lag = per_member("ReplicationLag", replicas)
+    if not replicas:
+        lag.unavailable = "No replicas: replication lag is published by replicas only."
+    charts.append(lag)
+    return charts
+
+
+def _cache_cluster_charts(cache: m.CacheCluster, th: dict[str, float]) -> list[Chart]:
+    group = cache.replication_group
+    if group is None:
+        return _cache_charts(cache.arn, [(cache.identifier, "")], cache.engine, th)
+    # A member: its own lines are stored on the group, labelled with its id.
+    role = dict(catalog.cache_members(group)).get(cache.identifier, cache.role)
+    charts = _cache_charts(group.arn, [(cache.identifier, role)], group.engine, th)
+    charts[0].title = f"Hit rate of {group.identifier}"
+    if role != "primary":
+        lag = charts[-1]
+        lag.lines = [Line(group.arn, "ReplicationLag", cache.identifier, cache.identifier)]
+        lag.unavailable = ""
+    return charts
+
+
+def _dms_charts(task: m.DmsReplicationTask, th: dict[str, float]) -> list[Chart]:
+    reason = "" if task.replication_instance_id else "The task has no replication instance."
+    return [_own(task, name, th, unavailable=reason) for name in catalog.DMS_METRICS]
+
+
+def charts_for(obj: Any, thresholds: dict[str, float] | None = None) -> list[Chart]:
+    """The charts of a mirrored row's detail page (reads related rows: 1-2 queries)."""
+    th = thresholds if thresholds is not None else thresholds_for(obj.account_id)
+    if isinstance(obj, m.DbInstance):
+        return _instance_charts(obj, th)
+    if isinstance(obj, m.DbCluster):
+        return _cluster_charts(obj, th)
+    if isinstance(obj, m.GlobalCluster):
+        return _global_charts(obj, th)
+    if isinstance(obj, m.DbProxy):
+        return [_own(obj, name, th) for name in catalog.PROXY_METRICS]
+    if isinstance(obj, m.CacheReplicationGroup):
+        return _cache_charts(obj.arn, catalog.cache_members(obj), obj.engine, th)
+    if isinstance(obj, m.CacheCluster):
+        return _cache_cluster_charts(obj, th)
+    if isinstance(obj, m.DmsReplicationTask):
+        return _dms_charts(obj, th)
+    raise TypeError(f"no metric charts for {type(obj).__name__}")
+
+
+# --- Chart data ----------------------------------------------------------------------
+
+
+def _grid(range_key: str, now: datetime) -> tuple[list[datetime], int]:
+    span, step = RANGES[range_key]
+    if step == 60:
+        end = now.replace(second=0, microsecond=0)
+        count = int(span.total_seconds() // 60)
+        return [end - timedelta(minutes=count - i) for i in range(count)], step
+    end = now.replace(minute=0, second=0, microsecond=0)
+    count = int(span.total_seconds() // 3600)
+    return [end - timedelta(hours=count - 1 - i) for i in range(count)], step
+
+
+def chart_data(obj: Any, range_key: str = DEFAULT_RANGE, *, now: datetime | None = None) -> dict:
+    """Everything the chart script draws for ``obj`` over a range, as JSON-ready data:
+    ``{"range", "step", "charts": [{"key", "title", "unit", "threshold", "direction",
+    "band", "series": [names], "data": [[x...], [y...]...], "empty"}]}``.
+
+    1 h and 24 h use the 1-minute values; 7 d and 30 d the hourly rollups (avg, plus max
+    on single-line charts). Queries: thresholds, related rows, series, hour rows.
+    """
+    if range_key not in RANGES:
+        raise ValueError(f"unknown range {range_key!r}: use one of {', '.join(RANGES)}")
+    now = now or timezone.now()
+    charts = charts_for(obj)
+    grid, step = _grid(range_key, now)
+    keys = {line.key for chart in charts for line in chart.lines}
+    series: dict[tuple[str, str, str], Series] = {}
+    if keys:
+        arns = {k[0] for k in keys}
+        metrics = {k[1] for k in keys}
+        for s in Series.objects.filter(resource_arn__in=arns, metric__in=metrics).only(
+            "id", "resource_arn", "metric", "label"
+        ):
+            key = (s.resource_arn, s.metric, s.label)
+            if key in keys:
+                series[key] = s
+    values: dict[int, dict[datetime, float]] = defaultdict(dict)
+    maxima: dict[int, dict[datetime, float]] = defaultdict(dict)
+    if series:
+        first_hour = grid[0].replace(minute=0)
+        rows = MetricHour.objects.filter(
+            series_id__in=[s.pk for s in series.values()],
+            hour__gte=first_hour,
+            hour__lte=grid[-1],
+        )
+        if step == 60:
+            for sid, hour, blob in rows.values_list("series_id", "hour", "minutes"):
+                for minute, v in enumerate(unpack_minutes(blob)):
+                    if v is not None:
+                        values[sid][hour + timedelta(minutes=minute)] = v
+        else:
+            for sid, hour, avg, mx, count in rows.values_list(
+                "series_id", "hour", "avg", "max", "count"
+            ):
+                if count:
+                    values[sid][hour] = avg
+                    maxima[sid][hour] = mx
+    span_label = RANGE_LABELS[range_key]
+    out = []
+    for chart in charts:
+        names: list[str] = []
+        data: list[list[Any]] = [[int(ts.timestamp()) for ts in grid]]
+        any_point = False
+        for line in chart.lines:
+            s = series.get(line.key)
+            by_ts = values.get(s.pk, {}) if s else {}
+            ys = [by_ts.get(ts) for ts in grid]
+            any_point = any_point or any(y is not None for y in ys)
+            names.append(line.name if len(chart.lines) > 1 or step == 60 else f"{line.name} (avg)")
+            data.append(ys)
+            if step != 60 and len(chart.lines) == 1 and s:
+                peak = maxima.get(s.pk, {})
+                names.append(f"{line.name} (max)")
+                data.append([peak.get(ts) for ts in grid])
+        empty = ""
+        if chart.unavailable:
+            empty = chart.unavailable
+        elif not any(line.key in series for line in chart.lines):
+            empty = (
+                "No points yet: Estate has not fetched this metric "
+                "(the metrics sync runs every few minutes)."
+            )
+        elif not any_point:
+            empty = f"No points in the last {span_label}: CloudWatch returned none."
+        out.append(
+            {
+                "key": chart.key,
+                "title": chart.title,
+                "unit": chart.unit,
+                "threshold": chart.threshold,
+                "direction": chart.direction,
+                "band": list(chart.band) if chart.band else None,
+                "series": names,
+                "data": data if not empty else [data[0]],
+                "empty": empty,
+            }
+        )
+    return {"range": range_key, "step": step, "charts": out}
+
+
+# --- Sparklines ----------------------------------------------------------------------
+
+
+def headline(obj: Any) -> tuple[str, str, str] | None:
+    """The series a list shows for a row: lag for replicas, ACU for Serverless, hit rate
+    for caches. Never touches the database (a member cache needs its group preloaded)."""
+    if isinstance(obj, m.DbInstance):
+        if obj.engine.startswith("aurora"):
+            metric = "CPUUtilization" if obj.is_cluster_writer else "AuroraReplicaLag"
+        elif obj.is_replica or (obj.cluster_id and not obj.is_cluster_writer):
+            metric = "ReplicaLag"
+        else:
+            metric = "CPUUtilization"
+        return (obj.arn, metric, "")
+    if isinstance(obj, m.DbCluster):
+        if obj.is_serverless_v2:
+            return (obj.arn, "ServerlessDatabaseCapacity", "")
+        if obj.global_cluster_id and not obj.is_global_writer:
+            return (obj.arn, "AuroraGlobalDBReplicationLag", "")
+        return (obj.arn, "VolumeBytesUsed", "") if obj.is_aurora else None
+    if isinstance(obj, m.DbProxy):
+        return (obj.arn, "ClientConnections", "")
+    if isinstance(obj, m.CacheReplicationGroup):
+        return (obj.arn, HIT_RATE, "")
+    if isinstance(obj, m.CacheCluster):
+        if obj.replication_group_id is None:
+            return (obj.arn, HIT_RATE, "")
+        if m.CacheCluster.replication_group.is_cached(obj) and obj.replication_group:
+            return (obj.replication_group.arn, HIT_RATE, "")
+        return None
+    if isinstance(obj, m.DmsReplicationTask):
+        return (obj.arn, "CDCLatencyTarget", "")
+    return None
+
+
+@dataclass
+class Sparkline:
+    metric: str
+    unit: str
+    values: list[float | None]  # hourly averages, oldest first
+
+    @property
+    def latest(self) -> float | None:
+        return next((v for v in reversed(self.values) if v is not None), None)
+
+    @property
+    def title(self) -> str:
+        return f"{SPECS[self.metric].title}, last 24 h: {format_value(self.latest, self.unit)}"
+
+
+def sparklines(rows: Iterable[Any], *, now: datetime | None = None) -> dict[str, Sparkline]:
+    """Per row ARN, the headline metric's hourly averages over the last 24 h, for a
+    whole page of rows in one query."""
+    now = now or timezone.now()
+    wanted = {}
+    for obj in rows:
+        key = headline(obj)
+        if key is not None:
+            wanted[key] = obj.arn
+    if not wanted:
+        return {}
+    end = now.replace(minute=0, second=0, microsecond=0)
+    hours = [end - timedelta(hours=23 - i) for i in range(24)]
+    found: dict[tuple[str, str, str], dict[datetime, float]] = defaultdict(dict)
+    rows_q = MetricHour.objects.filter(
+        series__resource_arn__in={k[0] for k in wanted},
+        series__metric__in={k[1] for k in wanted},
+        series__label="",
+        hour__gte=hours[0],
+        count__gt=0,
+    ).values_list("series__resource_arn", "series__metric", "hour", "avg")
+    for arn, metric, hour, avg in rows_q:
+        found[(arn, metric, "")][hour] = avg
+    result = {}
+    for key, row_arn in wanted.items():
+        spec = SPECS[key[1]]
+        points = found.get(key, {})
+        result[row_arn] = Sparkline(key[1], spec.unit, [points.get(h) for h in hours])
+    return result
+
+
+# --- Past a threshold ----------------------------------------------------------------
+
+
+@dataclass
+class Breach:
+    resource_arn: str
+    metric: str
+    label: str
+    value: float
+    threshold: float
+    direction: str
+    unit: str
+    severity: float  # how far past: value/threshold (above) or threshold/value (below)
+    account_id: int
+    region: str
+    obj: Any = None  # the mirrored row, set by past_threshold()
+
+    @property
+    def title(self) -> str:
+        title = SPECS[self.metric].title
+        return f"{title} ({self.label})" if self.label else title
+
+    @property
+    def value_display(self) -> str:
+        return format_value(self.value, self.unit)
+
+    @property
+    def threshold_display(self) -> str:
+        return format_value(self.threshold, self.unit)
+
+
+def _breaches(now: datetime | None = None) -> list[Breach]:
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.METRICS_CURRENT_MINUTES)
+    current = list(
+        Series.objects.filter(
+            active=True, metric__in=list(THRESHOLD_OF), last_point_at__gte=cutoff
+        ).values_list("resource_arn", "metric", "label", "last_value", "account_id", "region")
+    )
+    if not current:
+        return []
+    overrides = {
+        row.account_id: row.overrides()
+        for row in AccountThresholds.objects.filter(account_id__in={c[4] for c in current})
+    }
+    storage_arns = {c[0] for c in current if c[1] == "FreeStorageSpace"}
+    allocated = dict(
+        m.DbInstance.objects.filter(arn__in=storage_arns).values_list("arn", "allocated_storage")
+        if storage_arns
+        else []
+    )
+    breaches = []
+    for arn, metric, label, value, account_id, region in current:
+        if value is None:
+            continue
+        name, direction = THRESHOLD_OF[metric]
+        threshold = {**settings.METRICS_THRESHOLDS, **overrides.get(account_id, {})}[name]
+        unit = SPECS[metric].unit
+        if metric == "FreeStorageSpace":
+            if not allocated.get(arn):
+                continue
+            value = 100.0 * value / (allocated[arn] * GIB)
+            unit = "%"
+        if direction == "above" and value > threshold:
+            severity = value / threshold if threshold else math.inf
+        elif direction == "below" and value < threshold:
+            severity = threshold / value if value > 0 else math.inf
+        else:
+            continue
+        breaches.append(
+            Breach(
+                arn, metric, label, value, threshold, direction, unit, severity, account_id, region
+            )
+        )
+    breaches.sort(key=lambda b: (-b.severity, b.resource_arn, b.metric, b.label))
+    return breaches
+
+
+def past_threshold(limit: int | None = 20, *, now: datetime | None = None) -> list[Breach]:
+    """Resources currently past a threshold (latest point younger than
+    METRICS_CURRENT_MINUTES), worst first, each with its mirrored row in ``obj``.
+    A resource appears once per metric (and member) past its threshold. Gone rows are
+    left out. Queries: 3 plus one per kind present."""
+    breaches = _breaches(now)
+    by_arn: dict[str, Any] = {}
+    arns = {b.resource_arn for b in breaches}
+    for model in KINDS.values():
+        if not arns - by_arn.keys():
+            break
+        for obj in (
+            model.objects.live().filter(arn__in=arns - by_arn.keys()).select_related("account")
+        ):
+            by_arn[obj.arn] = obj
+    result = []
+    for b in breaches:
+        b.obj = by_arn.get(b.resource_arn)
+        if b.obj is not None:
+            result.append(b)
+    return result[:limit] if limit is not None else result
+
+
+def arns_past_threshold(*, now: datetime | None = None) -> set[str]:
+    """ARNs of resources past a threshold, for the inventory's filter: the resource
+    itself, and for an instance also its cluster (a lagging reader flags the cluster)."""
+    arns = {b.resource_arn for b in _breaches(now)}
+    if arns:
+        arns |= set(
+            m.DbInstance.objects.filter(arn__in=arns, cluster__isnull=False).values_list(
+                "cluster__arn", flat=True
+            )
+        )
+    return arns

@@ -1,0 +1,107 @@
+"""``{% load metrics_tags %}``
+
+* ``{% metric_charts object %}`` — the kind's charts for any mirrored row, with the
+  1 h / 24 h / 7 d / 30 d switch (HTMX) and the chart script's assets.
+* ``{% sparkline row rows %}`` — a small inline SVG of the row's headline metric. The
+  first call loads the sparklines of every row in ``rows`` (a list, queryset or Page) in
+  one query; the others reuse it.
+* ``{% metric_assets %}`` — the chart script and styles alone (for base.html's head, so
+  pages that arrive through an HTMX swap have them too).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
+
+from metrics import queries
+from metrics.views import frame_context
+
+register = template.Library()
+
+UPLOT_JS = "vendor/uplot-1.6.32.iife.min.js"
+UPLOT_CSS = "vendor/uplot-1.6.32.min.css"
+
+
+@register.simple_tag
+def metric_assets() -> SafeString:
+    return format_html(
+        '<link rel="stylesheet" href="{}"><link rel="stylesheet" href="{}">'
+        '<script src="{}" defer></script><script src="{}" defer></script>',
+        static(UPLOT_CSS),
+        static("metrics/metrics.css"),
+        static(UPLOT_JS),
+        static("metrics/charts.js"),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def metric_charts(context: template.Context, obj: Any, range_key: str = "") -> SafeString:
+    request = context.get("request")
+    chosen = range_key or (request.GET.get("range") if request is not None else "") or ""
+    if chosen not in queries.RANGES:
+        chosen = queries.DEFAULT_RANGE
+    ctx = frame_context(obj, chosen)
+    ctx["assets"] = metric_assets()
+    return render_to_string("metrics/_charts_block.html", ctx, request=request)
+
+
+_W, _H = 80, 18
+
+
+def _svg(line: queries.Sparkline) -> SafeString:
+    present = [v for v in line.values if v is not None]
+    if not present:
+        return format_html(
+            '<span class="sparkline sparkline-empty" title="{}">no data</span>',
+            f"{queries.SPECS[line.metric].title}: no points in the last 24 h",
+        )
+    low, high = min(present), max(present)
+    spread = (high - low) or 1.0
+    step = _W / (len(line.values) - 1)
+    segments: list[list[str]] = [[]]
+    for i, v in enumerate(line.values):
+        if v is None:
+            if segments[-1]:
+                segments.append([])
+            continue
+        y = (_H - 1) - (v - low) / spread * (_H - 2)
+        segments[-1].append(f"{i * step:.1f},{y:.1f}")
+    polylines = format_html_join(
+        "",
+        '<polyline points="{}"></polyline>',
+        ((" ".join(seg),) for seg in segments if seg),
+    )
+    return format_html(
+        '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
+        'aria-label="{}"><title>{}</title>{}</svg>',
+        _W,
+        _H,
+        _W,
+        _H,
+        line.title,
+        line.title,
+        polylines,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def sparkline(context: template.Context, obj: Any, rows: Any = None) -> SafeString:
+    """Render ``obj``'s sparkline; ``rows`` is the page it belongs to (loaded once)."""
+    source = rows if rows is not None else [obj]
+    source = getattr(source, "object_list", source)  # a Page
+    cache: dict[int, dict[str, queries.Sparkline]] = context.render_context.setdefault(
+        "metrics_sparklines", {}
+    )
+    key = id(source)
+    if key not in cache:
+        cache[key] = queries.sparklines(list(source))
+    line = cache[key].get(obj.arn)
+    if line is None:
+        return mark_safe("")
+    return _svg(line)

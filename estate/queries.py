@@ -1,0 +1,833 @@
+"""List querysets and object loaders for the pages. Views read only the mirror, and a
+list page's query count never grows with the estate: every list here is one query (or a
+fixed handful), never a query per row.
+
+The inventory is one table across kinds: a UNION ALL of one ``values()`` queryset per
+model, each filtered *before* the union (SQL cannot filter a compound query portably,
+and Django refuses to), with the same column names and order everywhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import (
+    CharField,
+    Count,
+    F,
+    Model,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from estate import models
+from estate.status import HEALTHY
+
+# --- Inventory -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    key: str
+    label: str
+    model: type[Model]
+    url_name: str
+    engine: Any  # expression for the "engine" column
+    version: Any
+    size: Any  # instance class / node type / migration type
+    base_filter: Q = field(default_factory=Q)
+
+
+def _text(value: str) -> Value:
+    return Value(value, output_field=CharField())
+
+
+KINDS: dict[str, Kind] = {
+    k.key: k
+    for k in (
+        Kind(
+            "global-cluster",
+            "Global cluster",
+            models.GlobalCluster,
+            "global_cluster",
+            F("engine"),
+            F("engine_version"),
+            _text(""),
+        ),
+        Kind(
+            "cluster",
+            "DB cluster",
+            models.DbCluster,
+            "cluster",
+            F("engine"),
+            F("engine_version"),
+            F("cluster_instance_class"),
+        ),
+        Kind(
+            "instance",
+            "DB instance",
+            models.DbInstance,
+            "instance",
+            F("engine"),
+            F("engine_version"),
+            F("instance_class"),
+        ),
+        Kind(
+            "proxy",
+            "RDS Proxy",
+            models.DbProxy,
+            "proxy",
+            F("engine_family"),
+            _text(""),
+            _text(""),
+        ),
+        Kind(
+            "cache-group",
+            "Cache replication group",
+            models.CacheReplicationGroup,
+            "cache_group",
+            F("engine"),
+            F("engine_version"),
+            F("node_type"),
+        ),
+        Kind(
+            "cache-cluster",
+            "Cache cluster",
+            models.CacheCluster,
+            "cache_cluster",
+            F("engine"),
+            F("engine_version"),
+            F("node_type"),
+            # Members of a replication group are shown through their group.
+            Q(replication_group__isnull=True),
+        ),
+        Kind(
+            "serverless-cache",
+            "Serverless cache",
+            models.ServerlessCache,
+            "serverless_cache",
+            F("engine"),
+            F("major_engine_version"),
+            _text("serverless"),
+        ),
+        Kind(
+            "dms-task",
+            "DMS task",
+            models.DmsReplicationTask,
+            "dms_task",
+            _text("dms"),
+            _text(""),
+            F("migration_type"),
+        ),
+    )
+}
+
+# Columns that sorting may use (the union's column names), and their labels.
+SORTABLE = {
+    "identifier": "Identifier",
+    "kind": "Kind",
+    "account_name": "Account",
+    "region": "Region",
+    "engine_name": "Engine",
+    "status": "Status",
+    "last_synced_at": "Synced",
+}
+DEFAULT_SORT = "identifier"
+
+LIFECYCLES = {"live": "Live", "gone": "Gone from AWS", "all": "Live and gone"}
+
+
+@dataclass(frozen=True)
+class InventoryFilters:
+    kinds: tuple[str, ...] = ()
+    account_ids: tuple[int, ...] = ()
+    regions: tuple[str, ...] = ()
+    environment: str = ""
+    engine: str = ""
+    status: str = ""
+    tag_key: str = ""
+    tag_value: str | None = None  # None: the key is present with any value
+    lifecycle: str = "live"
+    q: str = ""
+    sort: str = DEFAULT_SORT
+
+
+def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
+    qs = kind.model.objects.filter(kind.base_filter).annotate(
+        kind=_text(kind.key),
+        engine_name=Coalesce(kind.engine, _text(""), output_field=CharField()),
+        version=Coalesce(kind.version, _text(""), output_field=CharField()),
+        size=Coalesce(kind.size, _text(""), output_field=CharField()),
+        account_name=F("account__name"),
+        environment=F("account__environment"),
+    )
+    if f.lifecycle == "live":
+        qs = qs.filter(gone_at__isnull=True)
+    elif f.lifecycle == "gone":
+        qs = qs.filter(gone_at__isnull=False)
+    if f.account_ids:
+        qs = qs.filter(account_id__in=f.account_ids)
+    if f.regions:
+        qs = qs.filter(region__in=f.regions)
+    if f.environment:
+        qs = qs.filter(account__environment=f.environment)
+    if f.engine:
+        qs = qs.filter(engine_name=f.engine)
+    if f.status:
+        qs = qs.filter(status__iexact=f.status)
+    if f.tag_key:
+        # A key lookup via KeyTextTransform works on SQLite and PostgreSQL alike and
+        # takes any key text (``tags__<key>`` would parse "__" in a key as a lookup).
+        qs = qs.alias(tag_match=KeyTextTransform(f.tag_key, "tags"))
+        if f.tag_value is None:
+            qs = qs.filter(tag_match__isnull=False)
+        else:
+            qs = qs.filter(tag_match=f.tag_value)
+    if f.q:
+        qs = qs.filter(Q(identifier__icontains=f.q) | Q(arn__icontains=f.q))
+    return qs.values(
+        "id",
+        "identifier",
+        "arn",
+        "region",
+        "status",
+        "gone_at",
+        "last_synced_at",
+        "kind",
+        "engine_name",
+        "version",
+        "size",
+        "account_name",
+        "environment",
+    )
+
+
+def inventory_rows(f: InventoryFilters) -> QuerySet:
+    """Every matching resource as dicts with the same keys, sorted. One SQL query."""
+    kinds = [KINDS[k] for k in (f.kinds or KINDS.keys())]
+    parts = [_kind_rows(k, f) for k in kinds]
+    qs = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:], all=True)
+    sort = f.sort if f.sort.lstrip("-") in SORTABLE else DEFAULT_SORT
+    tiebreak = ["identifier", "kind", "id"]
+    order = [sort, *(c for c in tiebreak if c != sort.lstrip("-"))]
+    return qs.order_by(*order)
+
+
+def with_urls(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their detail URL and kind label (no queries)."""
+    from django.urls import reverse
+
+    out = []
+    for row in rows:
+        kind = KINDS[row["kind"]]
+        out.append(
+            {**row, "kind_label": kind.label, "url": reverse(kind.url_name, args=[row["id"]])}
+        )
+    return out
+
+
+def inventory_facets() -> dict[str, list[str]]:
+    """The engines and statuses present in the mirror (one query), for filter choices."""
+    parts = [
+        k.model.objects.filter(k.base_filter)
+        .annotate(engine_name=Coalesce(k.engine, _text(""), output_field=CharField()))
+        .values("engine_name", "status")
+        .distinct()
+        .order_by()
+        for k in KINDS.values()
+    ]
+    rows = list(parts[0].union(*parts[1:]))
+    return {
+        "engines": sorted({r["engine_name"] for r in rows if r["engine_name"]}),
+        "statuses": sorted({r["status"] for r in rows if r["status"]}),
+    }
+
+
+def regions_in_use() -> list[str]:
+    parts = [k.model.objects.values("region").order_by() for k in KINDS.values()]
+    return sorted({r["region"] for r in parts[0].union(*parts[1:])})
+
+
+# --- Overview ------------------------------------------------------------------------
+
+
+def overview_totals() -> dict[str, Any]:
+    """Live resources counted by kind, engine, account, region and environment: one
+    UNION of per-kind GROUP BYs, so its cost follows the number of distinct groups,
+    never the number of rows."""
+    parts = [
+        k.model.objects.live()
+        .filter(k.base_filter)
+        .annotate(
+            kind=_text(k.key),
+            engine_name=Coalesce(k.engine, _text(""), output_field=CharField()),
+            account_name=F("account__name"),
+            environment=F("account__environment"),
+        )
+        .values("region", "kind", "engine_name", "account_name", "environment")
+        .annotate(n=Count("id"))
+        .order_by()
+        for k in KINDS.values()
+    ]
+    rows = list(parts[0].union(*parts[1:], all=True))
+    by: dict[str, Counter[str]] = {
+        "kind": Counter(),
+        "engine": Counter(),
+        "account": Counter(),
+        "region": Counter(),
+        "environment": Counter(),
+    }
+    for r in rows:
+        by["kind"][KINDS[r["kind"]].label] += r["n"]
+        if r["engine_name"] and r["kind"] != "dms-task":
+            by["engine"][r["engine_name"]] += r["n"]
+        by["account"][r["account_name"]] += r["n"]
+        by["region"][r["region"]] += r["n"]
+        by["environment"][r["environment"]] += r["n"]
+    return {
+        "total": sum(by["kind"].values()),
+        **{key: sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) for key, c in by.items()},
+    }
+
+
+def attention_rows(limit: int = 50) -> list[dict[str, Any]]:
+    """Live resources whose status is not healthy, most recently changed first."""
+    healthy = sorted(HEALTHY)
+    parts = [
+        _kind_rows(k, InventoryFilters()).exclude(status__in=healthy)
+        for k in KINDS.values()
+        if k.key != "dms-task"
+    ]
+    # A DMS task that is stopped after a full load is the normal end, so only failed
+    # or errored tasks need attention.
+    parts.append(
+        _kind_rows(KINDS["dms-task"], InventoryFilters()).filter(
+            status__in=["failed", "error", "stopped"]
+        )
+    )
+    qs = parts[0].union(*parts[1:], all=True).order_by("-last_synced_at", "identifier")
+    return with_urls(qs[:limit])
+
+
+def findings_teaser() -> dict[str, int]:
+    """Counts of the three most common gaps, straight from the mirror (the full rules
+    live in estate.checks)."""
+    short = 7
+    inst = models.DbInstance.objects.live().aggregate(
+        unencrypted=Count("id", filter=Q(storage_encrypted=False, cluster__isnull=True)),
+        public=Count("id", filter=Q(publicly_accessible=True)),
+        short_retention=Count(
+            "id", filter=Q(cluster__isnull=True, backup_retention_period__lt=short)
+        ),
+    )
+    clus = models.DbCluster.objects.live().aggregate(
+        unencrypted=Count("id", filter=Q(storage_encrypted=False)),
+        short_retention=Count("id", filter=Q(backup_retention_period__lt=short)),
+    )
+    cache = models.CacheReplicationGroup.objects.live().aggregate(
+        unencrypted=Count("id", filter=Q(at_rest_encryption=False) | Q(transit_encryption=False))
+    )
+    public_snapshots = models.DbSnapshot.objects.live().filter(is_public=True).count()
+    return {
+        "unencrypted": inst["unencrypted"] + clus["unencrypted"] + cache["unencrypted"],
+        "public": inst["public"] + public_snapshots,
+        "short_retention": inst["short_retention"] + clus["short_retention"],
+        "retention_days": short,
+    }
+
+
+# --- Object loaders ------------------------------------------------------------------
+
+
+def get_cluster(pk: int) -> models.DbCluster:
+    return get_object_or_404(
+        models.DbCluster.objects.select_related("account", "global_cluster", "clone_source"),
+        pk=pk,
+    )
+
+
+def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
+    """Everything the cluster page shows, in a fixed number of queries."""
+    instances = list(
+        cluster.instances.order_by("-is_cluster_writer", "promotion_tier", "identifier")
+    )
+    endpoints = list(
+        models.DbEndpoint.objects.filter(Q(cluster=cluster) | Q(instance__cluster=cluster))
+        .select_related("instance")
+        .order_by("kind", "identifier")
+    )
+    targets = list(
+        models.DbProxyTarget.objects.filter(Q(cluster=cluster) | Q(instance__cluster=cluster))
+        .select_related("proxy", "instance")
+        .order_by("proxy__identifier", "target_type", "rds_resource_id")
+    )
+    proxies: dict[int, dict[str, Any]] = {}
+    for t in targets:
+        entry = proxies.setdefault(t.proxy_id, {"proxy": t.proxy, "targets": []})
+        entry["targets"].append(t)
+    snapshots = list(cluster.snapshots.order_by("-created_time")[:20])
+    snapshot_count = cluster.snapshots.count()
+    clones = list(cluster.clones.all())
+    parameter_group = (
+        models.ParameterGroup.objects.filter(
+            account_id=cluster.account_id,
+            region=cluster.region,
+            identifier=cluster.parameter_group_name,
+        )
+        .only("id", "identifier", "family")
+        .first()
+    )
+    tls_enforced = tls_enforced_by(parameter_group)
+    pending = [
+        m["identifier"]
+        for m in cluster.members
+        if m.get("parameter_group_status") == "pending-reboot"
+    ]
+    return {
+        "instances": instances,
+        "writer": next((i for i in instances if i.is_cluster_writer), None),
+        "endpoints": [e for e in endpoints if e.kind != models.EndpointKind.INSTANCE],
+        "instance_endpoints": [e for e in endpoints if e.kind == models.EndpointKind.INSTANCE],
+        "proxies": list(proxies.values()),
+        "snapshots": snapshots,
+        "snapshot_count": snapshot_count,
+        "clones": clones,
+        "parameter_group": parameter_group,
+        "pending_reboot": pending,
+        "tls_enforced": tls_enforced,
+        "restore_window": restore_window(
+            cluster.earliest_restorable_time, cluster.latest_restorable_time
+        ),
+        "replication_source": _by_arn_or_identifier(
+            models.DbCluster, cluster.replication_source_identifier
+        ),
+    }
+
+
+TLS_PARAMETERS = {
+    "rds.force_ssl": {"1", "on", "true"},
+    "require_secure_transport": {"1", "on", "true"},
+}
+
+
+def tls_enforced_by(group: models.ParameterGroup | None) -> bool | None:
+    """Whether a parameter group forces TLS (PostgreSQL ``rds.force_ssl``, MySQL
+    ``require_secure_transport``); None when the group or the parameter is not
+    mirrored, because the engine default then decides."""
+    if group is None:
+        return None
+    values = dict(group.parameters.filter(name__in=TLS_PARAMETERS).values_list("name", "value"))
+    if not values:
+        return None
+    return any((values.get(n) or "").lower() in ok for n, ok in TLS_PARAMETERS.items())
+
+
+def _by_arn_or_identifier(model: type[Model], ref: str) -> Any:
+    """AWS names a replication source by identifier in-region and by ARN across
+    regions; find the mirrored row either way."""
+    if not ref:
+        return None
+    if ref.startswith("arn:"):
+        return model.objects.filter(arn=ref).first()
+    return model.objects.filter(identifier=ref).first()
+
+
+def restore_window(
+    earliest: datetime | None, latest: datetime | None, now: datetime | None = None
+) -> dict[str, Any] | None:
+    """Geometry of the restorable-window bar: the window (earliest..latest) placed on a
+    scale that ends now and starts at the earliest point or 35 days ago (AWS's maximum
+    retention), as percentages an SVG can use without inline styles."""
+    if earliest is None or latest is None:
+        return None
+    now = now or timezone.now()
+    start = min(earliest, now - timedelta(days=35))
+    span = (now - start).total_seconds() or 1.0
+
+    def pct(t: datetime) -> float:
+        return round(max(0.0, min(100.0, (t - start).total_seconds() / span * 100)), 2)
+
+    return {
+        "earliest": earliest,
+        "latest": latest,
+        "scale_start": start,
+        "x": pct(earliest),
+        "width": max(0.5, round(pct(latest) - pct(earliest), 2)),
+        "latest_x": pct(latest),
+        "gap": now - latest,
+        "length": latest - earliest,
+    }
+
+
+def get_instance(pk: int) -> models.DbInstance:
+    return get_object_or_404(
+        models.DbInstance.objects.select_related("account", "cluster", "replica_source"),
+        pk=pk,
+    )
+
+
+RESPONSIBILITY_AREAS = ("Patching", "Backups", "High availability", "Monitoring")
+
+
+def responsibility(instance: models.DbInstance) -> list[tuple[str, str, str]]:
+    """Who does each job for this instance: (area, who, note)."""
+    if not instance.is_custom:
+        return [
+            (
+                "Patching",
+                "AWS",
+                "in the maintenance window " + (instance.preferred_maintenance_window or ""),
+            ),
+            ("Backups", "AWS", f"automated, {instance.backup_retention_period or 0} days"),
+            (
+                "High availability",
+                "AWS",
+                "Multi-AZ standby" if instance.multi_az else "none (single AZ)",
+            ),
+            ("Monitoring", "AWS + you", "CloudWatch metrics by AWS; alarms are yours"),
+        ]
+    paused = instance.automation_mode == "all-paused"
+    who = "You (automation paused)" if paused else "RDS Custom"
+    return [
+        ("Patching", "You", "OS and database patches are applied by you on RDS Custom"),
+        (
+            "Backups",
+            who,
+            "RDS Custom snapshots; paused automation also pauses them"
+            if paused
+            else "RDS Custom automated backups",
+        ),
+        (
+            "High availability",
+            who,
+            "host replacement is paused" if paused else "RDS Custom replaces failed hosts",
+        ),
+        ("Monitoring", "You", "the support perimeter flags unsupported changes"),
+    ]
+
+
+def instance_context(instance: models.DbInstance) -> dict[str, Any]:
+    replicas = list(instance.replicas.select_related("account").order_by("region", "identifier"))
+    pg_names = [pg.get("name") for pg in instance.parameter_groups if pg.get("name")]
+    groups: dict[str, models.ParameterGroup] = {
+        g.identifier: g
+        for g in models.ParameterGroup.objects.filter(
+            account_id=instance.account_id, region=instance.region, identifier__in=pg_names
+        ).only("id", "identifier")
+    }
+    endpoints = list(instance.endpoints.all())
+    targets = list(instance.proxy_targets.select_related("proxy"))
+    ca_days = (
+        (instance.ca_certificate_valid_till - timezone.now()).days
+        if instance.ca_certificate_valid_till
+        else None
+    )
+    tls = [tls_enforced_by(g) for g in groups.values()]
+    return {
+        "tls_enforced": next((t for t in tls if t is not None), None),
+        "replicas": replicas,
+        "unmirrored_replicas": sorted(
+            set(instance.read_replica_identifiers)
+            - {r.identifier for r in replicas}
+            - {r.arn for r in replicas}
+        ),
+        "parameter_groups": [
+            {
+                "name": pg.get("name"),
+                "status": pg.get("status"),
+                "group": groups.get(pg.get("name")),
+            }
+            for pg in instance.parameter_groups
+        ],
+        "endpoints": endpoints,
+        "proxy_targets": targets,
+        "snapshots": list(instance.snapshots.order_by("-created_time")[:20]),
+        "responsibility": responsibility(instance),
+        "ca_days_left": ca_days,
+        "restore_window": restore_window(
+            (instance.latest_restorable_time - timedelta(days=instance.backup_retention_period))
+            if instance.latest_restorable_time and instance.backup_retention_period
+            else None,
+            instance.latest_restorable_time,
+        ),
+    }
+
+
+def get_global_cluster(pk: int) -> models.GlobalCluster:
+    return get_object_or_404(models.GlobalCluster.objects.select_related("account"), pk=pk)
+
+
+def global_context(gc: models.GlobalCluster) -> dict[str, Any]:
+    clusters = list(gc.clusters.select_related("account").prefetch_related("instances"))
+    by_arn = {c.arn: c for c in clusters}
+    regions = []
+    for member in sorted(gc.members, key=lambda m: (not m.get("is_writer"), m.get("region", ""))):
+        cluster = by_arn.pop(member.get("cluster_arn", ""), None)
+        regions.append({"member": member, "cluster": cluster})
+    # Mirrored clusters that point at this global cluster but AWS's member list (as
+    # last synced) does not name: shown so a mid-switchover state is visible.
+    for cluster in by_arn.values():
+        regions.append(
+            {
+                "member": {"region": cluster.region, "is_writer": cluster.is_global_writer},
+                "cluster": cluster,
+            }
+        )
+    return {"regions": regions}
+
+
+# --- Caches --------------------------------------------------------------------------
+
+
+def cache_lists() -> dict[str, list[Any]]:
+    return {
+        "groups": list(
+            models.CacheReplicationGroup.objects.live()
+            .select_related("account")
+            .order_by("identifier")
+        ),
+        "clusters": list(
+            models.CacheCluster.objects.live()
+            .filter(replication_group__isnull=True)
+            .select_related("account")
+            .order_by("identifier")
+        ),
+        "serverless": list(
+            models.ServerlessCache.objects.live().select_related("account").order_by("identifier")
+        ),
+    }
+
+
+SESSION_HINTS = ("session",)
+
+
+def looks_like_session_store(resource: Any) -> bool:
+    """A cache is treated as a session store when its name or a tag value says so
+    (e.g. ``purpose=sessions``): AWS has no such attribute."""
+    text = " ".join([resource.identifier, *map(str, resource.tags.values())]).lower()
+    return any(h in text for h in SESSION_HINTS)
+
+
+def eviction_policy(resource: Any) -> str | None:
+    if not resource.parameter_group_name:
+        return None
+    return (
+        models.Parameter.objects.filter(
+            group__account_id=resource.account_id,
+            group__region=resource.region,
+            group__identifier=resource.parameter_group_name,
+            name="maxmemory-policy",
+        )
+        .values_list("value", flat=True)
+        .first()
+    )
+
+
+# --- DMS -----------------------------------------------------------------------------
+
+
+def dms_lists() -> dict[str, list[Any]]:
+    return {
+        "instances": list(
+            models.DmsReplicationInstance.objects.live()
+            .select_related("account")
+            .annotate(task_count=Count("tasks"))
+            .order_by("identifier")
+        ),
+        "endpoints": list(
+            models.DmsEndpoint.objects.live()
+            .select_related("account")
+            .order_by("endpoint_type", "identifier")
+        ),
+        "tasks": list(
+            models.DmsReplicationTask.objects.live()
+            .select_related("account", "source_endpoint", "target_endpoint", "replication_instance")
+            .order_by("identifier")
+        ),
+    }
+
+
+# --- Parameter and option groups -----------------------------------------------------
+
+
+def parameter_groups() -> QuerySet:
+    return (
+        models.ParameterGroup.objects.live()
+        .select_related("account")
+        .annotate(
+            modified_count=Count("parameters", filter=Q(parameters__source="user")),
+        )
+        .order_by("scope", "identifier", "region")
+    )
+
+
+def group_usage(groups: list[models.ParameterGroup]) -> dict[int, list[dict[str, Any]]]:
+    """Which resources use each group, matched by (account, region, name): three
+    queries whatever the page size. Instances list their groups in a JSON column, so
+    they are matched in Python."""
+    keys = {(g.account_id, g.region, g.identifier): g.pk for g in groups}
+    names = {g.identifier for g in groups}
+    usage: dict[int, list[dict[str, Any]]] = {g.pk: [] for g in groups}
+    if not groups:
+        return usage
+    from django.urls import reverse
+
+    for c in (
+        models.DbCluster.objects.live()
+        .filter(parameter_group_name__in=names)
+        .values("id", "identifier", "account_id", "region", "parameter_group_name")
+    ):
+        pk = keys.get((c["account_id"], c["region"], c["parameter_group_name"]))
+        if pk:
+            usage[pk].append(
+                {"identifier": c["identifier"], "url": reverse("cluster", args=[c["id"]])}
+            )
+    for i in models.DbInstance.objects.live().values(
+        "id", "identifier", "account_id", "region", "parameter_groups"
+    ):
+        for pg in i["parameter_groups"] or []:
+            pk = keys.get((i["account_id"], i["region"], pg.get("name")))
+            if pk:
+                usage[pk].append(
+                    {"identifier": i["identifier"], "url": reverse("instance", args=[i["id"]])}
+                )
+    for r in (
+        models.CacheReplicationGroup.objects.live()
+        .filter(parameter_group_name__in=names)
+        .values("id", "identifier", "account_id", "region", "parameter_group_name")
+    ):
+        pk = keys.get((r["account_id"], r["region"], r["parameter_group_name"]))
+        if pk:
+            usage[pk].append(
+                {"identifier": r["identifier"], "url": reverse("cache_group", args=[r["id"]])}
+            )
+    return usage
+
+
+def default_group_for(group: models.ParameterGroup) -> models.ParameterGroup | None:
+    """The engine family's default group (``default.<family>``), preferring the same
+    account and region."""
+    if group.is_default:
+        return None
+    candidates = models.ParameterGroup.objects.filter(
+        family=group.family, scope=group.scope, identifier__startswith="default."
+    ).order_by()
+    return (
+        candidates.filter(account_id=group.account_id, region=group.region).first()
+        or candidates.first()
+    )
+
+
+def parameter_diff(a: models.ParameterGroup, b: models.ParameterGroup) -> list[dict[str, Any]]:
+    """Parameters whose values differ between two groups (missing counts as differing),
+    sorted by name. Two queries."""
+    left = {p.name: p for p in a.parameters.all()}
+    right = {p.name: p for p in b.parameters.all()}
+    rows = []
+    for name in sorted(left.keys() | right.keys()):
+        lp, rp = left.get(name), right.get(name)
+        lv = lp.value if lp else None
+        rv = rp.value if rp else None
+        if lv != rv or (lp is None) != (rp is None):
+            rows.append({"name": name, "left": lp, "right": rp})
+    return rows
+
+
+def option_groups() -> QuerySet:
+    return models.OptionGroup.objects.live().select_related("account").order_by("identifier")
+
+
+def option_usage(groups: list[models.OptionGroup]) -> dict[int, list[dict[str, Any]]]:
+    from django.urls import reverse
+
+    keys = {(g.account_id, g.region, g.identifier): g.pk for g in groups}
+    usage: dict[int, list[dict[str, Any]]] = {g.pk: [] for g in groups}
+    if not groups:
+        return usage
+    for i in models.DbInstance.objects.live().values(
+        "id", "identifier", "account_id", "region", "option_groups"
+    ):
+        for og in i["option_groups"] or []:
+            pk = keys.get((i["account_id"], i["region"], og.get("name")))
+            if pk:
+                usage[pk].append(
+                    {"identifier": i["identifier"], "url": reverse("instance", args=[i["id"]])}
+                )
+    return usage
+
+
+# --- Snapshots -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotFilters:
+    resource: str = ""
+    snapshot_type: str = ""
+    older_than_days: int | None = None
+    newer_than_days: int | None = None
+    encrypted: str = ""  # "yes" / "no" / ""
+    exposure: str = ""  # "shared" / "public" / ""
+    region: str = ""
+
+
+def snapshots(f: SnapshotFilters) -> QuerySet:
+    """Source snapshots (not copies of a mirrored snapshot) matching the filters; their
+    copies are loaded per page by ``snapshot_copies``."""
+    qs = models.DbSnapshot.objects.live().select_related("account", "cluster", "instance")
+    qs = qs.exclude(source_snapshot_arn__in=models.DbSnapshot.objects.values("arn"))
+    if f.resource:
+        qs = qs.filter(
+            Q(source_identifier__icontains=f.resource) | Q(identifier__icontains=f.resource)
+        )
+    if f.snapshot_type:
+        qs = qs.filter(snapshot_type=f.snapshot_type)
+    now = timezone.now()
+    if f.older_than_days is not None:
+        qs = qs.filter(created_time__lt=now - timedelta(days=f.older_than_days))
+    if f.newer_than_days is not None:
+        qs = qs.filter(created_time__gte=now - timedelta(days=f.newer_than_days))
+    if f.encrypted == "yes":
+        qs = qs.filter(encrypted=True)
+    elif f.encrypted == "no":
+        qs = qs.filter(encrypted=False)
+    if f.exposure == "public":
+        qs = qs.filter(is_public=True)
+    elif f.exposure == "shared":
+        qs = qs.exclude(shared_with=[])
+    if f.region:
+        qs = qs.filter(region=f.region)
+    return qs.order_by("-created_time", "identifier")
+
+
+def snapshot_copies(sources: list[models.DbSnapshot]) -> dict[str, list[models.DbSnapshot]]:
+    copies: dict[str, list[models.DbSnapshot]] = {s.arn: [] for s in sources}
+    if not sources:
+        return copies
+    for c in (
+        models.DbSnapshot.objects.live()
+        .filter(source_snapshot_arn__in=list(copies))
+        .select_related("account")
+        .order_by("region")
+    ):
+        copies[c.source_snapshot_arn].append(c)
+    return copies
+
+
+# --- Sync history --------------------------------------------------------------------
+
+
+def sync_runs() -> QuerySet:
+    return models.SyncRun.objects.order_by("-started_at")
+
+
+def count_by(qs: QuerySet, field_name: str) -> dict[str, int]:
+    return dict(qs.values_list(field_name).annotate(n=Count("id")).order_by())

@@ -1,0 +1,124 @@
+"""Template helpers shared by every Estate page."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django import template
+from django.http import QueryDict
+from django.utils import timezone
+from django.utils.html import format_html
+
+from estate import status as status_map
+
+register = template.Library()
+
+
+@register.simple_tag
+def badge(status: str | None, gone: Any = None) -> str:
+    """``{% badge obj.status obj.gone_at %}``: a status badge coloured by the one
+    mapping in ``estate.status``."""
+    b = status_map.badge(status, gone=bool(gone))
+    return format_html('<span class="badge tone-{}">{}</span>', b["tone"], b["text"])
+
+
+@register.filter
+def status_tone(status: str | None) -> str:
+    return status_map.tone(status)
+
+
+@register.filter
+def yesno_badge(value: Any, labels: str = "yes,no") -> str:
+    """A boolean security fact as a small coloured flag (good = yes unless the labels
+    are given as "bad-when-true")."""
+    yes, no = (labels.split(",") + ["no"])[:2]
+    return format_html(
+        '<span class="flag {}">{}</span>', "flag-on" if value else "flag-off", yes if value else no
+    )
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: template.Context, **changes: Any) -> str:
+    """The current query string with some parameters replaced (``None``/"" drops one);
+    used by sort headers and pagination links so they keep the active filters."""
+    request = context.get("request")
+    params: QueryDict = request.GET.copy() if request is not None else QueryDict(mutable=True)
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    encoded = params.urlencode()
+    return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def sort_link(context: template.Context, field: str) -> str:
+    """Query string that sorts by ``field``, toggling direction when already sorted by
+    it, and going back to page 1."""
+    current = context.get("sort", "")
+    new = f"-{field}" if current == field else field
+    return query_with(context, sort=new, page=None)
+
+
+@register.simple_tag(takes_context=True)
+def sort_mark(context: template.Context, field: str) -> str:
+    current = context.get("sort", "")
+    if current == field:
+        return "▲"
+    if current == f"-{field}":
+        return "▼"
+    return ""
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """Compact age: "3m", "5h", "12d"."""
+    if value is None:
+        return "—"
+    delta = timezone.now() - value
+    return short_duration(delta.total_seconds())
+
+
+@register.filter
+def short_duration(seconds: float | int | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = float(seconds)
+    if seconds < 0:
+        return "0s"
+    if seconds < 60:
+        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+@register.filter
+def seconds_to_hours(value: int | None) -> str:
+    if not value:
+        return "off"
+    return str(timedelta(seconds=int(value)))
+
+
+@register.filter
+def get_item(mapping: Any, key: Any) -> Any:
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.simple_tag
+def urlparams(**params: Any) -> str:
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")})
+
+
+@register.filter
+def total_of(run: Any, key: str) -> int:
+    """``{{ run|total_of:"created" }}``: a SyncRun's count summed over kinds."""
+    return run.total(key)

@@ -1,0 +1,1 @@
+"""Estate's pages, one module per area. Every page reads the mirror only, never AWS."""

@@ -1,0 +1,86 @@
+"""Detail pages of RDS/Aurora resources and their topology diagrams."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from estate import models, queries, topology
+from estate.views.common import HtmxRequest, render_page, viewer_required
+
+
+@require_GET
+@viewer_required
+def cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
+    cluster = queries.get_cluster(pk)
+    context = {"object": cluster, **queries.cluster_context(cluster)}
+    return render_page(request, "estate/cluster_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def instance_detail(request: HtmxRequest, pk: int) -> HttpResponse:
+    instance = queries.get_instance(pk)
+    context = {"object": instance, **queries.instance_context(instance)}
+    return render_page(request, "estate/instance_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def global_cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
+    gc = queries.get_global_cluster(pk)
+    context = {"object": gc, **queries.global_context(gc)}
+    return render_page(request, "estate/global_cluster_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def proxy_detail(request: HtmxRequest, pk: int) -> HttpResponse:
+    proxy = get_object_or_404(models.DbProxy.objects.select_related("account"), pk=pk)
+    context = {
+        "object": proxy,
+        "targets": list(proxy.targets.select_related("cluster", "instance")),
+        "endpoints": list(proxy.endpoints.all()),
+    }
+    return render_page(request, "estate/proxy_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def topology_global(request: HtmxRequest, pk: int) -> HttpResponse:
+    gc = queries.get_global_cluster(pk)
+    return _topology(request, gc, topology.for_global(gc), reverse("global_cluster", args=[pk]))
+
+
+@require_GET
+@viewer_required
+def topology_cluster(request: HtmxRequest, pk: int) -> HttpResponse:
+    cluster = queries.get_cluster(pk)
+    return _topology(request, cluster, topology.for_cluster(cluster), reverse("cluster", args=[pk]))
+
+
+@require_GET
+@viewer_required
+def topology_instance(request: HtmxRequest, pk: int) -> HttpResponse:
+    instance = queries.get_instance(pk)
+    if instance.cluster_id:
+        # An Aurora member's family is its cluster.
+        return redirect("topology_cluster", pk=instance.cluster_id)
+    return _topology(
+        request, instance, topology.for_instance(instance), reverse("instance", args=[pk])
+    )
+
+
+def _topology(
+    request: HtmxRequest, subject: object, diagram: topology.Diagram, back_url: str
+) -> HttpResponse:
+    context = {
+        "object": subject,
+        "back_url": back_url,
+        "diagram": diagram,
+        "node_w": topology.NODE_W,
+        "node_h": topology.NODE_H,
+    }
+    return render_page(request, "estate/topology.html", context)

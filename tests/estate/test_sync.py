@@ -1,0 +1,406 @@
+"""Sync's guarantees: mapping, idempotence, vanish/reappear, pagination, accounts,
+failures per kind, pacing and leases — through boto3 against the sandbox."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from estate import aws
+from estate.models import DbCluster, DbEndpoint, DbInstance, SyncLease, SyncRun
+from estate.sync import KINDS, ScopeError, leases, sync_scope
+from tests.estate.sync_helpers import (
+    OTHER_REGION,
+    PROD,
+    REGION,
+    STAGING,
+    capture,
+    client,
+    create_aurora,
+    create_instance,
+    make_account,
+    mirror_writes,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def prod(sandbox):
+    return make_account(PROD)
+
+
+@pytest.fixture
+def rds(prod):
+    return client(PROD, REGION, "rds")
+
+
+def test_kinds_are_public_and_ordered_so_links_come_after_their_targets():
+    assert KINDS.index("clusters") < KINDS.index("instances") < KINDS.index("endpoints")
+    assert KINDS.index("proxies") < KINDS.index("endpoints")
+    assert set(KINDS) >= {"global_clusters", "snapshots", "parameter_groups", "caches", "dms"}
+
+
+def test_sync_maps_an_aurora_cluster_its_members_and_their_roles(rds):
+    # Given an Aurora MySQL cluster with a writer and a reader, and a tagged instance
+    create_aurora(
+        rds,
+        "orders",
+        members=2,
+        DeletionProtection=True,
+        StorageEncrypted=True,
+        BacktrackWindow=86400,
+        Tags=[{"Key": "team", "Value": "payments"}],
+    )
+    # When the account is synced
+    run = sync_scope(kinds=["clusters", "instances"], triggered_by="test")
+    # Then the cluster row mirrors AWS's fields
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    cluster = DbCluster.objects.get(identifier="orders")
+    assert cluster.arn == f"arn:aws:rds:{REGION}:{PROD}:cluster:orders"
+    assert cluster.account.account_id == PROD
+    assert cluster.region == REGION
+    assert cluster.engine == "aurora-mysql"
+    assert cluster.engine_version == "8.0.mysql_aurora.3.05.2"
+    assert cluster.deletion_protection is True
+    assert cluster.storage_encrypted is True
+    assert cluster.backtrack_window == 86400
+    assert cluster.tags == {"team": "payments"}
+    assert cluster.port == 3306
+    assert cluster.writer_identifier == "orders-1"
+    assert [m["identifier"] for m in cluster.members] == ["orders-1", "orders-2"]
+    assert cluster.latest_restorable_time is not None
+    # And the instances are linked to it with the writer flag from the cluster's members
+    writer, reader = DbInstance.objects.order_by("identifier")
+    assert (writer.cluster, writer.is_cluster_writer) == (cluster, True)
+    assert (reader.cluster, reader.is_cluster_writer) == (cluster, False)
+    assert reader.instance_class == "db.r6g.large"
+    assert reader.promotion_tier is not None
+    assert run.counts["clusters"]["created"] == 1
+    assert run.counts["instances"]["created"] == 2
+
+
+def test_sync_maps_instance_fields_and_links_an_in_region_replica(rds):
+    # Given a Multi-AZ, public, unencrypted PostgreSQL instance and a replica of it
+    create_instance(
+        rds,
+        "billing",
+        MultiAZ=True,
+        PubliclyAccessible=True,
+        BackupRetentionPeriod=1,
+        Tags=[{"Key": "env", "Value": "prod"}],
+    )
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier="billing-replica", SourceDBInstanceIdentifier="billing"
+    )
+    # When synced
+    sync_scope(kinds=["instances"])
+    # Then
+    source = DbInstance.objects.get(identifier="billing")
+    replica = DbInstance.objects.get(identifier="billing-replica")
+    assert source.engine == "postgres"
+    assert source.multi_az is True
+    assert source.publicly_accessible is True
+    assert source.storage_encrypted is False
+    assert source.backup_retention_period == 1
+    assert source.tags == {"env": "prod"}
+    assert source.endpoint_address
+    assert source.port == 5432
+    assert source.read_replica_identifiers == ["billing-replica"]
+    assert source.cluster is None
+    assert source.is_writer
+    assert replica.replica_source_identifier == "billing"
+    assert replica.replica_source == source
+    assert replica.is_replica
+    assert not replica.is_cross_region_replica
+
+
+def test_a_cross_region_replica_links_to_its_source_by_arn(sandbox):
+    # Given an account in two regions with a cross-region replica
+    make_account(PROD, regions=[REGION, OTHER_REGION])
+    create_instance(client(PROD, REGION, "rds"), "ledger")
+    source_arn = f"arn:aws:rds:{REGION}:{PROD}:db:ledger"
+    client(PROD, OTHER_REGION, "rds").create_db_instance_read_replica(
+        DBInstanceIdentifier="ledger-dr",
+        SourceDBInstanceIdentifier=source_arn,
+        DBInstanceClass="db.t3.micro",
+    )
+    # When both regions are synced (concurrently)
+    run = sync_scope(kinds=["instances"])
+    # Then the replica in the other region points at the source row
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    replica = DbInstance.objects.get(identifier="ledger-dr")
+    assert replica.region == OTHER_REGION
+    assert replica.replica_source_identifier == source_arn
+    assert replica.replica_source == DbInstance.objects.get(identifier="ledger")
+    assert replica.is_cross_region_replica
+
+
+def test_resync_of_an_unchanged_estate_writes_no_mirror_row(rds):
+    # Given a synced estate of every RDS shape sync handles
+    create_aurora(rds, "orders", members=2)
+    create_instance(rds, "billing")
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier="billing-replica", SourceDBInstanceIdentifier="billing"
+    )
+    rds.create_db_snapshot(DBSnapshotIdentifier="billing-manual", DBInstanceIdentifier="billing")
+    rds.create_db_parameter_group(
+        DBParameterGroupName="custom-pg", DBParameterGroupFamily="postgres16", Description="x"
+    )
+    rds.modify_db_parameter_group(
+        DBParameterGroupName="custom-pg",
+        Parameters=[
+            {"ParameterName": "work_mem", "ParameterValue": "8192", "ApplyMethod": "immediate"}
+        ],
+    )
+    first = sync_scope()
+    assert first.total("created") > 0
+    # When nothing changed in AWS and it is synced again
+    with capture() as ctx:
+        again = sync_scope()
+    # Then not one INSERT, UPDATE or DELETE touched a mirror table
+    assert mirror_writes(ctx) == []
+    assert again.total("created") == again.total("updated") == again.total("gone") == 0
+    assert again.total("unchanged") == first.total("created")
+    assert again.status == first.status
+
+
+def test_a_changed_resource_is_updated_and_only_it(rds):
+    create_instance(rds, "billing")
+    create_instance(rds, "other")
+    sync_scope(kinds=["instances"])
+    before = DbInstance.objects.get(identifier="other").last_synced_at
+    # When one instance changes in AWS
+    rds.modify_db_instance(DBInstanceIdentifier="billing", DeletionProtection=True)
+    run = sync_scope(kinds=["instances"])
+    # Then exactly that row is updated
+    assert run.counts["instances"] == {"created": 0, "updated": 1, "unchanged": 1, "gone": 0}
+    assert DbInstance.objects.get(identifier="billing").deletion_protection is True
+    assert DbInstance.objects.get(identifier="other").last_synced_at == before
+
+
+def test_a_vanished_instance_is_marked_gone_and_cleared_when_it_reappears(rds):
+    create_instance(rds, "temp")
+    create_instance(rds, "keeper")
+    sync_scope(kinds=["instances"])
+    # When the instance is deleted in AWS
+    rds.delete_db_instance(DBInstanceIdentifier="temp", SkipFinalSnapshot=True)
+    run = sync_scope(kinds=["instances"])
+    # Then its row is kept, with gone_at set
+    gone = DbInstance.objects.get(identifier="temp")
+    assert gone.gone_at is not None
+    assert gone.is_gone
+    assert run.counts["instances"]["gone"] == 1
+    assert list(DbInstance.objects.live().values_list("identifier", flat=True)) == ["keeper"]
+    # When an instance with the same ARN comes back
+    create_instance(rds, "temp")
+    run = sync_scope(kinds=["instances"])
+    # Then the same row is live again
+    back = DbInstance.objects.get(identifier="temp")
+    assert back.pk == gone.pk
+    assert back.gone_at is None
+    assert run.counts["instances"]["updated"] == 1
+
+
+def test_sync_pages_past_a_hundred_records(rds):
+    # Given more instances than one page of DescribeDBInstances holds (100)
+    for n in range(105):
+        create_instance(rds, f"db-{n:03d}")
+    # When synced
+    run = sync_scope(kinds=["instances"])
+    # Then every one is mirrored, read over two pages
+    assert DbInstance.objects.count() == 105
+    assert run.counts["instances"]["created"] == 105
+    describe_calls = run.api_calls  # one kind, one region: only DescribeDBInstances pages
+    assert describe_calls == 2
+
+
+def test_each_account_is_read_through_its_own_role(sandbox):
+    # Given two accounts, each with its own instance, reached by assume-role
+    make_account(PROD)
+    make_account(STAGING)
+    create_instance(client(PROD, REGION, "rds"), "prod-db")
+    create_instance(client(STAGING, REGION, "rds"), "staging-db")
+    # When everything is synced
+    run = sync_scope(kinds=["instances"])
+    # Then each instance is mirrored under its own account
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    mirrored = {i.identifier: i.account.account_id for i in DbInstance.objects.all()}
+    assert mirrored == {"prod-db": PROD, "staging-db": STAGING}
+    assert DbInstance.objects.get(identifier="prod-db").arn.split(":")[4] == PROD
+
+
+def test_scope_limits_accounts_regions_and_kinds(sandbox):
+    make_account(PROD, regions=[REGION, OTHER_REGION])
+    make_account(STAGING)
+    create_instance(client(PROD, REGION, "rds"), "a")
+    create_instance(client(PROD, OTHER_REGION, "rds"), "b")
+    create_instance(client(STAGING, REGION, "rds"), "c")
+    run = sync_scope(account_ids=[PROD], regions=[OTHER_REGION], kinds=["instances"])
+    assert list(DbInstance.objects.values_list("identifier", flat=True)) == ["b"]
+    assert list(run.counts) == ["instances"]
+    assert run.scope == {"accounts": [PROD], "regions": [OTHER_REGION], "kinds": ["instances"]}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kinds": ["instances", "bogus"]}, "Unknown kind(s): bogus"),
+        ({"account_ids": ["999999999999"]}, "Unknown account(s): 999999999999"),
+        ({"regions": ["mars-north-1"]}, "Region(s) not configured"),
+    ],
+)
+def test_an_unknown_scope_is_refused_before_any_run(prod, kwargs, message):
+    with pytest.raises(ScopeError) as caught:
+        sync_scope(**kwargs)
+    assert message in str(caught.value)
+    assert not SyncRun.objects.exists()
+
+
+def test_one_denied_kind_is_recorded_and_the_others_still_sync(sandbox, rds):
+    # Given DMS is denied to Estate's role in one region
+    create_instance(rds, "billing")
+    sandbox.faults.deny(account_id=PROD, region=REGION, service="dms")
+    # When everything is synced
+    run = sync_scope()
+    # Then the run is partial: DMS failed with AWS's message, RDS was mirrored
+    assert run.status == SyncRun.Status.PARTIAL
+    assert list(run.errors) == [f"{PROD}/{REGION}/dms"]
+    assert "AccessDenied" in run.errors[f"{PROD}/{REGION}/dms"]
+    assert DbInstance.objects.filter(identifier="billing").exists()
+    assert run.counts["instances"]["created"] == 1
+
+
+def test_a_failed_listing_marks_nothing_gone(sandbox, rds):
+    create_instance(rds, "billing")
+    sync_scope(kinds=["instances"])
+    # When DescribeDBInstances is denied on the next sync
+    sandbox.faults.deny(account_id=PROD, service="rds", action_prefix="DescribeDBInstances")
+    run = sync_scope(kinds=["instances"])
+    # Then the error is recorded and the instance is not marked gone
+    assert run.status == SyncRun.Status.FAILED
+    assert "DescribeDBInstances" in run.errors[f"{PROD}/{REGION}/instances"]
+    assert DbInstance.objects.get(identifier="billing").gone_at is None
+
+
+def test_a_role_that_cannot_be_assumed_fails_that_account_only(sandbox):
+    # Given an account reached through a role and one on Estate's own credentials
+    make_account(PROD)
+    own = make_account("123456789012", name="own")  # moto's default account
+    own.role_arn = ""
+    own.save()
+    create_instance(client(PROD, REGION, "rds"), "prod-db")
+    create_instance(aws.client(aws.AccountRef("123456789012"), REGION, "rds"), "own-db")
+    # When STS refuses to hand out the role's credentials (none cached from seeding)
+    aws.forget_sessions()
+    sandbox.faults.deny(service="sts", action_prefix="AssumeRole")
+    run = sync_scope(kinds=["instances", "snapshots"])
+    # Then every kind of the role's account fails with the reason; the other syncs
+    assert run.status == SyncRun.Status.PARTIAL
+    assert sorted(run.errors) == [f"{PROD}/{REGION}/instances", f"{PROD}/{REGION}/snapshots"]
+    assert all(v.startswith("AssumeRole: AccessDenied") for v in run.errors.values())
+    assert list(DbInstance.objects.values_list("identifier", flat=True)) == ["own-db"]
+
+
+def _throttle_scenario(sandbox, settings, *, paced: bool) -> SyncRun:
+    # AWS's bucket, shrunk so the test is fast: burst 4, refill 40/s in the sandbox,
+    # and the same (slightly slower) bucket in Estate's pacer.
+    settings.AWS_RATE_BURST = 4
+    settings.AWS_RATE_PER_SECOND = 30.0
+    # Unpaced, botocore's retries answer the throttles; two attempts keep the test fast.
+    settings.AWS_MAX_ATTEMPTS = 8 if paced else 2
+    settings.SYNC_PACING = paced
+    aws.reset_pacers()
+    make_account(PROD)
+    rds = client(PROD, REGION, "rds")
+    create_instance(rds, "billing")
+    for n in range(6):
+        rds.create_db_snapshot(DBSnapshotIdentifier=f"snap-{n}", DBInstanceIdentifier="billing")
+    sandbox.faults.throttle(burst=4, rate=40.0, service="rds")
+    return sync_scope(kinds=["clusters", "instances", "snapshots", "parameter_groups"])
+
+
+def test_the_pacer_keeps_sync_inside_awss_bucket_without_throttles(sandbox, settings):
+    run = _throttle_scenario(sandbox, settings, paced=True)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.api_calls > 4  # more calls than the burst allows at once
+    assert run.throttle_retries == 0
+    assert sandbox.faults.throttled_requests == 0
+    assert run.paced_seconds > 0
+
+
+def test_without_pacing_the_same_sync_is_throttled(sandbox, settings):
+    run = _throttle_scenario(sandbox, settings, paced=False)
+    assert run.throttle_retries > 0
+    assert sandbox.faults.throttled_requests > 0
+
+
+def test_a_sync_of_a_scope_that_is_already_syncing_is_skipped(prod):
+    # Given another (live) run holds the lease on the instances of this account/region
+    other = SyncRun.objects.create(status=SyncRun.Status.RUNNING)
+    assert leases.claim(other, [(PROD, REGION, "instances")]) is None
+    # When a sync of an overlapping scope starts
+    run = sync_scope(kinds=["clusters", "instances"])
+    # Then it is skipped, says why, and holds nothing
+    assert run.status == SyncRun.Status.SKIPPED
+    assert f"SyncRun {other.pk}" in run.message
+    assert not SyncLease.objects.filter(holder=run).exists()
+    # And a sync of a disjoint kind runs
+    assert sync_scope(kinds=["dms"]).status == SyncRun.Status.SUCCEEDED
+
+
+def test_an_expired_lease_is_taken_over(prod):
+    dead = SyncRun.objects.create(status=SyncRun.Status.RUNNING)
+    leases.claim(dead, [(PROD, REGION, "instances")])
+    SyncLease.objects.filter(holder=dead).update(expires_at=timezone.now() - timedelta(seconds=1))
+    run = sync_scope(kinds=["instances"])
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert SyncLease.objects.get(kind="instances").holder is None  # released at the end
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_syncs_of_one_scope_never_both_run(sandbox):
+    """Real threads with their own connections (the lease is a committed row)."""
+    import threading
+
+    from django.db import connection
+
+    make_account(PROD)
+    create_instance(client(PROD, REGION, "rds"), "billing")
+    barrier = threading.Barrier(2)
+    results: list[SyncRun] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(sync_scope(kinds=["instances", "snapshots"]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    statuses = sorted(r.status for r in results)
+    # Either one ran while the other was skipped, or they ran one after the other.
+    assert statuses in (
+        [SyncRun.Status.SKIPPED, SyncRun.Status.SUCCEEDED],
+        [SyncRun.Status.SUCCEEDED, SyncRun.Status.SUCCEEDED],
+    )
+    assert DbInstance.objects.count() == 1
+
+
+def test_run_records_calls_duration_and_per_kind_counts(rds):
+    create_instance(rds, "billing")
+    run = sync_scope(triggered_by="alice")
+    assert run.triggered_by == "alice"
+    assert run.finished_at is not None
+    assert run.duration_seconds >= 0
+    assert run.api_calls >= len(KINDS)
+    assert set(run.counts) >= set(KINDS)
+    assert run.counts["instances"] == {"created": 1, "updated": 0, "unchanged": 0, "gone": 0}
+    # the instance endpoint is derived from the instance
+    assert DbEndpoint.objects.get(kind="instance").instance == DbInstance.objects.get()

@@ -1,7 +1,8 @@
 """DMS as sync reads it: endpoints become active, and per-table statistics.
 
-moto 5.2.5 leaves endpoints ``creating`` forever (AWS: ``active`` once created) and has
-no ``DescribeTableStatistics``.
+moto 5.2.5 leaves endpoints ``creating`` forever (AWS: ``active`` once created), reports
+``EndpointType`` in lower case (AWS: ``SOURCE``/``TARGET``) and has no
+``DescribeTableStatistics``.
 
 Table statistics live in backend state, one list per replication task::
 
@@ -39,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moto.dms.exceptions import InvalidParameterCombinationException, ResourceNotFoundFault
-from moto.dms.models import DatabaseMigrationServiceBackend
+from moto.dms.models import DatabaseMigrationServiceBackend, Endpoint
 from moto.dms.responses import DatabaseMigrationServiceResponse
 
 from sandbox.patching import add_action, now, state
@@ -130,3 +131,16 @@ def create_endpoint(self: DatabaseMigrationServiceBackend, **kwargs: Any) -> Any
 
 
 DatabaseMigrationServiceBackend.create_endpoint = create_endpoint  # type: ignore[method-assign]
+
+# AWS reports EndpointType in capitals ("SOURCE"/"TARGET"); moto echoes the request's
+# lower case (and filters on it, so only the output changes).
+_original_endpoint_to_dict = Endpoint.to_dict
+
+
+def _endpoint_to_dict(self: Endpoint) -> dict[str, Any]:
+    data = _original_endpoint_to_dict(self)
+    data["EndpointType"] = str(data.get("EndpointType") or "").upper()
+    return data
+
+
+Endpoint.to_dict = _endpoint_to_dict  # type: ignore[method-assign]

@@ -319,3 +319,31 @@ RDSBackend.reboot_db_instance = reboot_db_instance  # type: ignore[method-assign
 DBParameterGroup.update_parameters = update_parameters  # type: ignore[method-assign]
 RDSResponse.reboot_db_instance = _reboot_action_applying_parameters  # type: ignore[method-assign]
 DBInstance.db_parameter_group_status_list = property(_parameter_group_status_list)  # type: ignore[method-assign,assignment]
+
+
+# --- Cross-region snapshot copies ----------------------------------------------------
+# moto copies a snapshot given by ARN from another region but does not say where it
+# came from; AWS reports SourceRegion and the source snapshot's ARN.
+
+_original_copy_snapshot = RDSBackend.copy_db_snapshot
+
+
+def copy_db_snapshot(
+    self: RDSBackend,
+    source_db_snapshot_identifier: str,
+    target_db_snapshot_identifier: str,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    copied = _original_copy_snapshot(
+        self, source_db_snapshot_identifier, target_db_snapshot_identifier, *args, **kwargs
+    )
+    if source_db_snapshot_identifier.startswith("arn:"):
+        source_region = source_db_snapshot_identifier.split(":")[3]
+        if source_region != self.region_name:
+            copied.source_region = source_region
+            copied.source_db_snapshot_identifier = source_db_snapshot_identifier
+    return copied
+
+
+RDSBackend.copy_db_snapshot = copy_db_snapshot  # type: ignore[method-assign]

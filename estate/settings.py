@@ -331,6 +331,8 @@ LOGGING = {
     "loggers": {
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # django-axes logs every attempt cleanup at INFO; failures stay visible.
+        "axes": {"level": "WARNING"},
     },
 }
 

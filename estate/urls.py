@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from estate.views import caches, dms, groups, inventory, overview, resources, snapshots, sync
 
@@ -31,6 +31,8 @@ urlpatterns = [
     path("option-groups/", groups.option_group_list, name="option_groups"),
     path("option-groups/<int:pk>/", groups.option_group_detail, name="option_group"),
     path("snapshots/", snapshots.snapshot_list, name="snapshots"),
+    path("", include("audit.urls")),
+    path("", include("guard.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,0 +1,474 @@
+"""Security posture rules: each rule fires on a resource that breaks it and stays
+silent on one that does not. Every builder here makes a resource that passes every rule;
+each test changes one thing."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from estate import checks
+from estate import models as m
+from guard.models import SecurityGroup
+
+pytestmark = pytest.mark.django_db
+_seq = itertools.count(1)
+
+SECURE_SG = "sg-private"
+WORLD_SG = "sg-world"
+
+
+def account(env: str = m.Environment.PRODUCTION) -> m.Account:
+    n = next(_seq)
+    return m.Account.objects.create(
+        account_id=f"{100000000000 + n}", name=f"acct-{n}", environment=env
+    )
+
+
+def _base(acct: m.Account | None, kind: str, **kw: Any) -> dict[str, Any]:
+    acct = acct or account()
+    ident = kw.pop("identifier", None) or f"{kind}-{next(_seq)}"
+    return {
+        "account": acct,
+        "region": "us-east-1",
+        "identifier": ident,
+        "arn": f"arn:aws:rds:us-east-1:{acct.account_id}:{kind}:{ident}",
+        "status": "available",
+        **kw,
+    }
+
+
+def tls_group(acct: m.Account, name: str, scope: str, param: str, value: str) -> None:
+    group = m.ParameterGroup.objects.create(
+        **_base(acct, "pg", identifier=name), scope=scope, family="x"
+    )
+    m.Parameter.objects.create(group=group, name=param, value=value, source="user")
+
+
+def security_group(acct: m.Account, gid: str, cidr: str | None, port: int = 5432) -> None:
+    ingress = [
+        {
+            "protocol": "tcp",
+            "from_port": port,
+            "to_port": port,
+            "cidrs": ["10.0.0.0/8"],
+            "ipv6_cidrs": [],
+            "groups": [],
+        }
+    ]
+    if cidr == "::/0":
+        ingress.append(
+            {
+                "protocol": "tcp",
+                "from_port": port,
+                "to_port": port,
+                "cidrs": [],
+                "ipv6_cidrs": ["::/0"],
+                "groups": [],
+            }
+        )
+    elif cidr:
+        ingress.append(
+            {
+                "protocol": "tcp",
+                "from_port": 0,
+                "to_port": 65535,
+                "cidrs": [cidr],
+                "ipv6_cidrs": [],
+                "groups": [],
+            }
+        )
+    SecurityGroup.objects.create(account=acct, region="us-east-1", group_id=gid, ingress=ingress)
+
+
+def instance(acct: m.Account | None = None, **kw: Any) -> m.DbInstance:
+    acct = acct or account()
+    if not m.ParameterGroup.objects.filter(account=acct, identifier="secure-pg").exists():
+        tls_group(acct, "secure-pg", m.ParameterGroup.Scope.INSTANCE, "rds.force_ssl", "1")
+    secure = {
+        "engine": "postgres",
+        "engine_version": "16.3",
+        "storage_encrypted": True,
+        "iam_auth_enabled": True,
+        "deletion_protection": True,
+        "master_username": "estate_owner",
+        "master_user_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:x",
+        "backup_retention_period": 14,
+        "multi_az": True,
+        "enabled_cloudwatch_logs_exports": ["postgresql"],
+        "auto_minor_version_upgrade": True,
+        "ca_certificate_identifier": "rds-ca-rsa2048-g1",
+        "ca_certificate_valid_till": timezone.now() + timedelta(days=365),
+        "parameter_groups": [{"name": "secure-pg", "status": "in-sync"}],
+        "port": 5432,
+        "vpc_security_group_ids": [SECURE_SG],
+    }
+    secure.update(kw)
+    return m.DbInstance.objects.create(**_base(acct, "db", **secure))
+
+
+def cluster(acct: m.Account | None = None, readers: int = 1, **kw: Any) -> m.DbCluster:
+    acct = acct or account()
+    if not m.ParameterGroup.objects.filter(account=acct, identifier="secure-cpg").exists():
+        tls_group(acct, "secure-cpg", m.ParameterGroup.Scope.CLUSTER, "rds.force_ssl", "1")
+    secure = {
+        "engine": "aurora-postgresql",
+        "engine_version": "16.2",
+        "storage_encrypted": True,
+        "iam_auth_enabled": True,
+        "deletion_protection": True,
+        "master_username": "estate_owner",
+        "master_user_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:y",
+        "backup_retention_period": 14,
+        "enabled_cloudwatch_logs_exports": ["postgresql"],
+        "parameter_group_name": "secure-cpg",
+        "port": 5432,
+        "vpc_security_group_ids": [SECURE_SG],
+    }
+    secure.update(kw)
+    row = m.DbCluster.objects.create(**_base(acct, "cluster", **secure))
+    for i in range(1 + readers):
+        # Members inherit everything from the cluster; they carry no flags of their own.
+        instance(
+            acct,
+            cluster=row,
+            is_cluster_writer=i == 0,
+            engine="aurora-postgresql",
+            storage_encrypted=False,
+            multi_az=False,
+            parameter_groups=[],
+        )
+    return row
+
+
+def snapshot(acct: m.Account | None = None, **kw: Any) -> m.DbSnapshot:
+    secure = {"scope": "instance", "snapshot_type": "manual", "encrypted": True}
+    secure.update(kw)
+    return m.DbSnapshot.objects.create(**_base(acct, "snapshot", **secure))
+
+
+def proxy(acct: m.Account | None = None, **kw: Any) -> m.DbProxy:
+    secure = {
+        "engine_family": "POSTGRESQL",
+        "require_tls": True,
+        "auth": [{"AuthScheme": "SECRETS", "IAMAuth": "REQUIRED"}],
+        "vpc_security_group_ids": [SECURE_SG],
+    }
+    secure.update(kw)
+    return m.DbProxy.objects.create(**_base(acct, "db-proxy", **secure))
+
+
+def cache_group(acct: m.Account | None = None, **kw: Any) -> m.CacheReplicationGroup:
+    secure = {
+        "engine": "redis",
+        "engine_version": "7.1",
+        "transit_encryption": True,
+        "at_rest_encryption": True,
+        "auth_token_enabled": True,
+        "multi_az": True,
+        "automatic_failover": "enabled",
+        "snapshot_retention_limit": 7,
+    }
+    secure.update(kw)
+    return m.CacheReplicationGroup.objects.create(**_base(acct, "replicationgroup", **secure))
+
+
+def cache_cluster(acct: m.Account | None = None, **kw: Any) -> m.CacheCluster:
+    secure = {"engine": "memcached", "transit_encryption": True, "security_group_ids": [SECURE_SG]}
+    secure.update(kw)
+    return m.CacheCluster.objects.create(**_base(acct, "cluster", **secure))
+
+
+def dms_instance(acct: m.Account | None = None, **kw: Any) -> m.DmsReplicationInstance:
+    secure = {"multi_az": True, "publicly_accessible": False}
+    secure.update(kw)
+    return m.DmsReplicationInstance.objects.create(**_base(acct, "rep", **secure))
+
+
+def dms_endpoint(acct: m.Account | None = None, **kw: Any) -> m.DmsEndpoint:
+    secure = {"endpoint_type": "source", "engine_name": "postgres", "ssl_mode": "require"}
+    secure.update(kw)
+    return m.DmsEndpoint.objects.create(**_base(acct, "endpoint", **secure))
+
+
+def rules_for(row: Any) -> set[str]:
+    return {f.rule.id for f in checks.evaluate() if f.resource_arn == row.arn}
+
+
+def finding(row: Any, rule_id: str) -> checks.Finding:
+    return next(f for f in checks.evaluate() if f.resource_arn == row.arn and f.rule.id == rule_id)
+
+
+BUILDERS = {
+    "instance": instance,
+    "cluster": cluster,
+    "snapshot": snapshot,
+    "proxy": proxy,
+    "cache_group": cache_group,
+    "cache_cluster": cache_cluster,
+    "dms_instance": dms_instance,
+    "dms_endpoint": dms_endpoint,
+}
+
+
+@pytest.mark.parametrize("kind", BUILDERS)
+def test_a_secure_resource_has_no_findings(kind):
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    row = BUILDERS[kind](acct)
+    assert rules_for(row) == set()
+
+
+# (rule, builder, the one change that breaks the rule)
+TRIGGERS = [
+    ("RDS-ENCRYPTION", "instance", {"storage_encrypted": False}),
+    ("RDS-ENCRYPTION", "cluster", {"storage_encrypted": False}),
+    ("SNAPSHOT-ENCRYPTION", "snapshot", {"encrypted": False}),
+    (
+        "RDS-TLS",
+        "instance",
+        {
+            "parameter_groups": [{"name": "default.postgres14", "status": "in-sync"}],
+            "engine_version": "14.9",
+        },
+    ),
+    ("RDS-TLS", "cluster", {"parameter_group_name": "default.aurora-postgresql16"}),
+    ("RDS-IAM-AUTH", "instance", {"iam_auth_enabled": False}),
+    ("RDS-IAM-AUTH", "cluster", {"iam_auth_enabled": False}),
+    ("RDS-KERBEROS", "instance", {"domain_memberships": [{"Domain": "d-1", "Status": "failed"}]}),
+    (
+        "RDS-KERBEROS",
+        "cluster",
+        {"domain_memberships": [{"Domain": "d-1", "Status": "pending-join"}]},
+    ),
+    ("RDS-PUBLIC", "instance", {"publicly_accessible": True}),
+    ("SNAPSHOT-PUBLIC", "snapshot", {"is_public": True}),
+    ("SNAPSHOT-SHARED", "snapshot", {"shared_with": ["222222222222"]}),
+    ("RDS-DELETION-PROTECTION", "instance", {"deletion_protection": False}),
+    ("RDS-DELETION-PROTECTION", "cluster", {"deletion_protection": False}),
+    ("RDS-DEFAULT-USERNAME", "instance", {"master_username": "postgres"}),
+    ("RDS-DEFAULT-USERNAME", "cluster", {"master_username": "admin"}),
+    ("RDS-MASTER-SECRET", "instance", {"master_user_secret_arn": ""}),
+    ("RDS-MASTER-SECRET", "cluster", {"master_user_secret_arn": ""}),
+    (
+        "RDS-CA-EXPIRY",
+        "instance",
+        {"ca_certificate_valid_till": timezone.now() + timedelta(days=60)},
+    ),
+    ("ENGINE-DEPRECATED", "instance", {"engine_version": "11.22"}),
+    (
+        "ENGINE-DEPRECATED",
+        "cluster",
+        {
+            "engine": "aurora-mysql",
+            "engine_version": "5.7.mysql_aurora.2.11.2",
+            "parameter_group_name": "tls-mysql",
+        },
+    ),
+    ("ENGINE-DEPRECATED", "cache_group", {"engine_version": "5.0.6"}),
+    ("RDS-AUTO-MINOR-UPGRADE", "instance", {"auto_minor_version_upgrade": False}),
+    ("RDS-BACKUP-RETENTION", "instance", {"backup_retention_period": 3}),
+    ("RDS-BACKUP-RETENTION", "cluster", {"backup_retention_period": 1}),
+    ("RDS-SINGLE-AZ", "instance", {"multi_az": False}),
+    ("RDS-SINGLE-AZ", "cluster", {"readers": 0}),
+    ("RDS-LOG-EXPORTS", "instance", {"enabled_cloudwatch_logs_exports": []}),
+    ("RDS-LOG-EXPORTS", "cluster", {"enabled_cloudwatch_logs_exports": []}),
+    ("PROXY-TLS", "proxy", {"require_tls": False}),
+    ("PROXY-IAM-AUTH", "proxy", {"auth": [{"AuthScheme": "SECRETS", "IAMAuth": "DISABLED"}]}),
+    ("CACHE-TRANSIT-ENCRYPTION", "cache_group", {"transit_encryption": False}),
+    ("CACHE-TRANSIT-ENCRYPTION", "cache_cluster", {"transit_encryption": False}),
+    ("CACHE-AT-REST-ENCRYPTION", "cache_group", {"at_rest_encryption": False}),
+    ("CACHE-AUTH", "cache_group", {"auth_token_enabled": False, "user_group_ids": []}),
+    ("CACHE-HA", "cache_group", {"multi_az": False}),
+    ("CACHE-HA", "cache_group", {"automatic_failover": "disabled"}),
+    ("CACHE-BACKUPS", "cache_group", {"snapshot_retention_limit": 0}),
+    ("DMS-PUBLIC", "dms_instance", {"publicly_accessible": True}),
+    ("DMS-SINGLE-AZ", "dms_instance", {"multi_az": False}),
+    ("DMS-ENDPOINT-SSL", "dms_endpoint", {"ssl_mode": "none"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "kind", "change"), TRIGGERS, ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_rule_fires_on_the_resource_that_breaks_it(rule_id, kind, change):
+    # given an otherwise secure resource with one weakness
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    tls_group(acct, "tls-mysql", m.ParameterGroup.Scope.CLUSTER, "require_secure_transport", "ON")
+    row = BUILDERS[kind](acct, **change)
+    # when the posture is evaluated
+    found = rules_for(row)
+    # then exactly that rule fires, with the evidence
+    assert found == {rule_id}
+    hit = finding(row, rule_id)
+    assert hit.evidence
+    assert all([hit.rule.title, hit.rule.rationale, hit.rule.remediation])
+
+
+def test_every_rule_has_a_triggering_test_and_full_text():
+    tested = {rule_id for rule_id, _, _ in TRIGGERS} | {"SG-OPEN-DB-PORT"}
+    assert tested == set(checks.RULES)
+    for rule in checks.RULES.values():
+        assert rule.severity in checks.Severity.ORDER
+
+
+@pytest.mark.parametrize(
+    ("kind", "cidr", "port"),
+    [
+        ("instance", "0.0.0.0/0", 5432),
+        ("cluster", "::/0", 5432),
+        ("proxy", "0.0.0.0/0", 5432),
+        ("cache_cluster", "0.0.0.0/0", 11211),
+    ],
+)
+def test_security_group_open_to_the_world_on_the_db_port(kind, cidr, port):
+    acct = account()
+    security_group(acct, WORLD_SG, cidr, port=port)
+    row = BUILDERS[kind](
+        acct,
+        **{
+            "security_group_ids" if kind == "cache_cluster" else "vpc_security_group_ids": [
+                WORLD_SG
+            ]
+        },
+    )
+    assert rules_for(row) == {"SG-OPEN-DB-PORT"}
+    assert finding(row, "SG-OPEN-DB-PORT").evidence["groups"][0]["group_id"] == WORLD_SG
+
+
+def test_security_group_open_to_the_world_on_another_port_is_not_a_finding():
+    acct = account()
+    SecurityGroup.objects.create(
+        account=acct,
+        region="us-east-1",
+        group_id=WORLD_SG,
+        ingress=[
+            {
+                "protocol": "tcp",
+                "from_port": 443,
+                "to_port": 443,
+                "cidrs": ["0.0.0.0/0"],
+                "ipv6_cidrs": [],
+                "groups": [],
+            }
+        ],
+    )
+    row = instance(acct, vpc_security_group_ids=[WORLD_SG])
+    assert rules_for(row) == set()
+
+
+def test_public_instance_behind_an_open_group_is_critical():
+    acct = account()
+    security_group(acct, WORLD_SG, "0.0.0.0/0")
+    row = instance(acct, publicly_accessible=True, vpc_security_group_ids=[WORLD_SG])
+    assert finding(row, "SG-OPEN-DB-PORT").severity == checks.Severity.CRITICAL
+
+
+def test_production_only_rules_stay_quiet_outside_production():
+    acct = account(m.Environment.STAGING)
+    security_group(acct, SECURE_SG, None)
+    rows = [
+        instance(acct, deletion_protection=False, multi_az=False),
+        cache_group(acct, multi_az=False, automatic_failover="disabled"),
+        dms_instance(acct, multi_az=False),
+    ]
+    assert all(rules_for(row) == set() for row in rows)
+
+
+def test_tls_uses_engine_defaults_when_the_group_is_not_mirrored():
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    # RDS for PostgreSQL 15+ forces SSL by default; MySQL does not.
+    pg15 = instance(
+        acct,
+        parameter_groups=[{"name": "default.postgres15", "status": "in-sync"}],
+        engine_version="15.5",
+    )
+    mysql = instance(
+        acct,
+        engine="mysql",
+        engine_version="8.0.36",
+        enabled_cloudwatch_logs_exports=["error"],
+        parameter_groups=[{"name": "default.mysql8.0", "status": "in-sync"}],
+    )
+    assert "RDS-TLS" not in rules_for(pg15)
+    assert finding(mysql, "RDS-TLS").evidence["note"].startswith("parameter group not mirrored")
+
+
+def test_a_zero_backup_retention_is_high_severity():
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    row = instance(acct, backup_retention_period=0)
+    assert finding(row, "RDS-BACKUP-RETENTION").severity == checks.Severity.HIGH
+
+
+def test_gone_resources_are_not_judged():
+    row = instance(storage_encrypted=False, gone_at=timezone.now())
+    assert rules_for(row) == set()
+
+
+def test_evaluation_needs_the_same_queries_for_a_small_and_a_large_estate():
+    def build(n: int) -> None:
+        acct = account()
+        for _ in range(n):
+            instance(acct, storage_encrypted=False)
+            cluster(acct, readers=0, iam_auth_enabled=False)
+            snapshot(acct, is_public=True)
+            proxy(acct, require_tls=False)
+            cache_group(acct, transit_encryption=False)
+            cache_cluster(acct)
+            dms_instance(acct, publicly_accessible=True)
+            dms_endpoint(acct, ssl_mode="none")
+
+    def queries() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as captured:
+            findings = checks.evaluate()
+        return len(captured.captured_queries), len(findings)
+
+    build(1)
+    small_queries, small_findings = queries()
+    build(20)
+    large_queries, large_findings = queries()
+    assert large_queries == small_queries <= 12
+    assert large_findings > small_findings
+
+
+def test_finding_counts_by_severity_leave_out_suppressed_findings(django_user_model):
+    from guard.services import suppress_finding
+
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    public = snapshot(acct, is_public=True)
+    instance(acct, storage_encrypted=False)
+    counts = checks.finding_counts()
+    assert counts["by_severity"]["critical"] == 1
+    assert counts["by_severity"]["high"] == 1
+    assert counts["open"] == 2
+    user = django_user_model.objects.create_user("sec")
+    suppress_finding(
+        rule_id="SNAPSHOT-PUBLIC",
+        resource_arn=public.arn,
+        reason="public dataset",
+        expires_at=timezone.now() + timedelta(days=7),
+        user=user,
+    )
+    counts = checks.finding_counts()
+    assert counts["by_severity"]["critical"] == 0
+    assert counts["suppressed"] == 1
+    assert counts["open"] == 1
+
+
+def test_findings_for_one_resource():
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    bad = instance(acct, publicly_accessible=True)
+    instance(acct, storage_encrypted=False)
+    assert {f.rule.id for f in checks.findings_for(bad.arn)} == {"RDS-PUBLIC"}
+    assert checks.findings_for("not-an-arn") == []

@@ -208,7 +208,7 @@ def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
         "size",
         "account_name",
         "environment",
-    )
+    ).order_by()  # the model's default ordering is not allowed inside a UNION
 
 
 def inventory_rows(f: InventoryFilters) -> QuerySet:

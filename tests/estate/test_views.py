@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from estate.roles import OPERATOR, VIEWER
+from estate.roles import VIEWER
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -146,10 +146,8 @@ def _queries(client, url: str) -> int:
 
 def _grow(kind: str, account, n: int) -> None:
     builders = {
-        "instance": lambda i: f.make_instance(
-            account, identifier=f"bulk-{i}", tags={"team": "bulk"}
-        ),
-        "cache": lambda i: f.make_replication_group(account, identifier=f"bulk-cache-{i}"),
+        "instance": lambda i: f.make_instance(account, tags={"team": "bulk"}),
+        "cache": lambda i: f.make_replication_group(account),
         "dms": lambda i: f.make_dms_task(
             account,
             source_endpoint=f.make_dms_endpoint(account),

@@ -1,0 +1,261 @@
+"""The pages in a real headless Chromium: HTMX filters, history, topology, CSV export.
+
+Screenshots of every page land in test-artifacts/screenshots/ (git-ignored).
+Skipped with a clear reason when Debian's chromium is not installed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests import factories as f
+
+CHROMIUM = os.environ.get("ESTATE_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"no chromium at {CHROMIUM}: apt-get install chromium (CI installs it)",
+    ),
+    # live_server needs real commits; serialized_rollback puts back the rows the
+    # migrations made (roles) so tests after this module still find them.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture(scope="module")
+def _allow_orm_beside_playwright():
+    """Playwright's sync API keeps an asyncio loop alive in this thread, and Django
+    then refuses ORM calls from it. The test code is plain synchronous code (the loop
+    only drives the browser), so the guard is lifted for this module only."""
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture(scope="module")
+def browser(_allow_orm_beside_playwright):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, accept_downloads=True, base_url=live_server.url
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        # A 400 answer to a bad filter is expected; Chromium logs it as a failed load.
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "status of 400" not in msg.text
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert not errors, f"browser console errors: {errors}"
+
+
+def _login(page, username: str) -> None:
+    page.goto("/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def _identifiers(page) -> list[str]:
+    return page.locator("#inventory-rows tbody td.id a").all_inner_texts()
+
+
+def test_inventory_filters_history_cluster_topology_and_csv(page):
+    # Given a realistic estate and a Viewer
+    estate = f.make_demo_estate()
+    f.make_user("vera", role="Viewer")
+    _login(page, "vera")
+    _shot(page, "overview")
+
+    # When two filters are applied on the inventory through HTMX
+    page.goto("/inventory/")
+    _shot(page, "inventory")
+    page.evaluate("window.__noReload = true")
+    page.select_option("select[name=kind]", ["instance"])
+    page.wait_for_url("**kind=instance**")
+    page.wait_for_function(
+        "!document.querySelector('#inventory-rows [data-kind]:not([data-kind=instance])')"
+    )
+    all_instances = sorted(_identifiers(page))
+    page.select_option("select[name=region]", ["eu-west-1"])
+    page.wait_for_url("**region=eu-west-1**")
+    page.wait_for_function("document.querySelectorAll('#inventory-rows tbody tr').length === 3")
+
+    # Then the URL carries both filters, the rows match, and the page never reloaded
+    query = parse_qs(urlparse(page.url).query)
+    assert query["kind"] == ["instance"]
+    assert query["region"] == ["eu-west-1"]
+    assert sorted(_identifiers(page)) == ["ledger-euw1-1", "ledger-euw1-2", "legacy-mysql-replica"]
+    assert page.evaluate("window.__noReload") is True
+    _shot(page, "inventory-filtered")
+
+    # When the user goes back, the previous filter's rows come back
+    page.go_back()
+    page.wait_for_function("!location.search.includes('region=')")
+    page.wait_for_function(
+        f"document.querySelectorAll('#inventory-rows tbody tr').length === {len(all_instances)}"
+    )
+    assert sorted(_identifiers(page)) == all_instances
+    assert "legacy-mysql" in all_instances and "orders-1" in all_instances
+    # and the filter controls follow the URL again
+    assert page.locator("select[name=region]").evaluate("s => [...s.selectedOptions].length") == 0
+
+    # The same URL opened cold renders the same table
+    page.goto("/inventory/?kind=instance&region=eu-west-1")
+    assert sorted(_identifiers(page)) == ["ledger-euw1-1", "ledger-euw1-2", "legacy-mysql-replica"]
+
+    # CSV export of the filtered set
+    with page.expect_download() as download_info:
+        page.click("text=Export CSV")
+    content = Path(download_info.value.path()).read_text()
+    rows = list(csv.DictReader(io.StringIO(content)))
+    assert sorted(r["identifier"] for r in rows) == [
+        "ledger-euw1-1",
+        "ledger-euw1-2",
+        "legacy-mysql-replica",
+    ]
+    assert {r["region"] for r in rows} == {"eu-west-1"}
+
+    # When a cluster is opened from the inventory
+    page.goto("/inventory/?kind=cluster")
+    page.click("#inventory-rows >> text=orders")
+    page.wait_for_url(f"**/clusters/{estate['orders']['cluster'].pk}/")
+    assert page.locator("h1").inner_text().startswith("orders")
+    assert page.locator("text=orders-analytics").count() >= 1
+    _shot(page, "cluster")
+
+    # and its topology: writer, readers, endpoints and the proxy are drawn
+    page.click("text=Topology")
+    page.wait_for_url("**/topology/")
+    nodes = page.locator("#topology svg a.node")
+    labels = nodes.locator("text.label").all_text_contents()
+    for expected in (
+        "orders",
+        "orders-1",
+        "orders-2",
+        "orders-3",
+        "orders-analytics",
+        "orders-proxy",
+    ):
+        assert expected in labels, labels
+    assert page.locator("#topology svg a.node[data-node^=cluster] >> nth=0").count() == 1
+    assert page.locator("path.edge-clone").count() == 1  # orders -> orders-clone-qa
+    box = page.locator("#topology svg").bounding_box()
+    assert box and box["width"] > 800
+    _shot(page, "topology-cluster")
+
+    # Clicking a node opens its detail page
+    page.locator("#topology svg a.node[data-layer=instance]", has_text="orders-2").click()
+    page.wait_for_url(f"**/instances/{estate['orders']['readers'][0].pk}/")
+    _shot(page, "instance")
+
+
+def test_every_page_renders_in_light_and_dark(page):
+    """Screenshots of every page (looked at by a human), and no console errors."""
+    estate = f.make_demo_estate()
+    big = f.make_global_cluster(identifier="wide-global")
+    for n, region in enumerate(
+        ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]
+    ):
+        f.make_aurora_family(
+            big.account,
+            region=region,
+            identifier=f"wide-{region}",
+            readers=15 if n == 0 else 3,
+            global_cluster=big,
+            is_global_writer=n == 0,
+            with_proxy=n == 0,
+        )
+    f.make_snapshot(
+        cluster=estate["orders"]["cluster"],
+        identifier="orders-copy-eu",
+        region="eu-west-1",
+        source_snapshot_arn=estate["orders"]["cluster"].snapshots.first().arn,
+    )
+    f.make_user("ada", role="Operator")
+    _login(page, "ada")
+    pages = {
+        "global": f"/global/{estate['global_cluster'].pk}/",
+        "topology-global": f"/global/{estate['global_cluster'].pk}/topology/",
+        "topology-wide": f"/global/{big.pk}/topology/",
+        "topology-replicas": f"/instances/{estate['legacy'].pk}/topology/",
+        "instance-replica": f"/instances/{estate['replica'].pk}/",
+        "proxy": f"/proxies/{estate['orders']['proxy'].pk}/",
+        "caches": "/caches/",
+        "cache-group": f"/caches/groups/{estate['sessions'].pk}/",
+        "dms": "/dms/",
+        "dms-task": f"/dms/tasks/{estate['dms_task'].pk}/",
+        "parameter-groups": "/parameter-groups/",
+        "parameter-diff": "/parameter-groups/diff/?a="
+        + str(f.make_parameter_group(identifier="x").pk),
+        "snapshots": "/snapshots/",
+        "sync-history": "/sync/",
+        "inventory-bad-filter": "/inventory/?sort=nonsense",
+    }
+    for name, url in pages.items():
+        response = page.goto(url)
+        assert response is not None and response.status in (200, 400), (name, response)
+        _shot(page, name)
+    page.emulate_media(color_scheme="dark")
+    for name in ("overview", "inventory", "cluster", "topology-global"):
+        url = {
+            "overview": "/",
+            "inventory": "/inventory/",
+            "cluster": f"/clusters/{estate['orders']['cluster'].pk}/",
+            "topology-global": pages["topology-global"],
+        }[name]
+        page.goto(url)
+        _shot(page, f"dark-{name}")
+    # The wide diagram draws all 5 regions and all 32 instances, none overlapping.
+    page.goto(pages["topology-wide"])
+    assert page.locator("text.band-label").count() == 5
+    rects = page.locator("#topology svg a.node[data-layer=instance] rect").evaluate_all(
+        "rs => rs.map(r => [r.getAttribute('x'), r.getAttribute('y')])"
+    )
+    assert len(rects) == 32 and len(set(map(tuple, rects))) == 32

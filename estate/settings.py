@@ -313,6 +313,29 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Operations ----------------------------------------------------------------------
+# A worker holds an operation this long while it runs one step (longer than any step);
+# a dead worker's operation is taken over once its lease runs out.
+OPERATIONS_STEP_LEASE_SECONDS = env_float("OPERATIONS_STEP_LEASE_SECONDS", 300.0)
+# Consecutive steps that finish at once run in the same task for up to this long.
+OPERATIONS_CHAIN_SECONDS = env_float("OPERATIONS_CHAIN_SECONDS", 5.0)
+# How often a step re-describes AWS while it waits.
+OPERATIONS_POLL_SECONDS = env_float("OPERATIONS_POLL_SECONDS", 5.0)
+# The reaper re-enqueues operations whose next step is this overdue.
+OPERATIONS_REAPER_INTERVAL_SECONDS = env_float("OPERATIONS_REAPER_INTERVAL_SECONDS", 30.0)
+OPERATIONS_REAPER_GRACE_SECONDS = env_float("OPERATIONS_REAPER_GRACE_SECONDS", 60.0)
+OPERATIONS_RESYNC_DELAY_SECONDS = env_float("OPERATIONS_RESYNC_DELAY_SECONDS", 1.0)
+# Redis's visibility timeout (3600 s above) must stay far above the lease and any
+# countdown, or the broker would redeliver tasks that are merely waiting.
+CELERY_BEAT_SCHEDULE["reap-overdue-operations"] = {
+    "task": "operations.tasks.reap_overdue_operations_task",
+    "schedule": OPERATIONS_REAPER_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["expire-clones"] = {
+    "task": "operations.tasks.expire_clones_task",
+    "schedule": 60.0,
+}
+
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,

@@ -35,5 +35,6 @@ urlpatterns = [
     path("", include("guard.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("operations/", include("operations.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,261 @@
+"""What an operation kind is: a parameter form, a fresh-describe check, ordered steps.
+
+A step is a method ``step_<name>(ctx) -> Done | Wait | Fail``. Rules every kind keeps:
+
+* a step makes at most one mutating AWS call, and *first re-describes* the target to
+  skip the call when its effect is already there (a retry after a crash must not
+  repeat it); it saves what it saw before acting with ``ctx.checkpoint()``;
+* waiting for AWS is ``Wait(seconds)``, never a sleep: the task re-enqueues itself;
+* AWS errors are not caught here: the engine retries throttling/5xx with backoff
+  inside the step budget and fails the operation on permanent errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from estate import aws
+
+if TYPE_CHECKING:
+    from operations.models import Operation
+
+
+# --- step outcomes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Done:
+    message: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+    message: str = ""
+    progress: float | None = None
+
+
+@dataclass(frozen=True)
+class Fail:
+    reason: str
+    hint: str = ""
+
+
+Outcome = Done | Wait | Fail
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    label: str
+    # Makes a mutating AWS call (skipped when the operation is being cancelled).
+    mutating: bool = False
+    # Waits for AWS to finish something it started and cannot stop: on cancel it
+    # still runs to its end, then the operation ends cancelled.
+    settles: bool = False
+    # How long this step may keep waiting or retrying before the operation fails.
+    budget_seconds: float = 1800.0
+
+
+# --- the context a step runs in ------------------------------------------------------
+
+
+class StepContext:
+    """What a running step may use: AWS clients for the operation's account, its
+    memory (kept between runs), its result, the timeline, and a checkpoint."""
+
+    def __init__(self, op: Operation, checkpoint: Callable[[], None]) -> None:
+        self.op = op
+        self.stats = aws.CallStats()
+        self._checkpoint = checkpoint
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.op.params
+
+    @property
+    def memory(self) -> dict[str, Any]:
+        return self.op.memory
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return self.op.result
+
+    def client(self, service: str = "rds", region: str | None = None) -> Any:
+        region = region or self.op.region
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = aws.client(self.op.account, region, service, stats=self.stats)
+        return self._clients[key]
+
+    def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
+        return aws.call(self.client(service, region), operation, **kw)
+
+    def log(self, message: str, level: str = "info", **data: Any) -> None:
+        from operations.models import event
+
+        event(self.op, message, level=level, **data)
+
+    def checkpoint(self, *, mutation: bool = False) -> None:
+        """Persist memory (and that a mutating call is about to be made) before acting."""
+        if mutation:
+            self.op.mutation_started = True
+        self._checkpoint()
+
+
+# --- parameter forms -----------------------------------------------------------------
+
+
+class KindForm(forms.Form):
+    """A kind's parameters, validated against the mirror (``target`` is the mirrored
+    row). Destructive kinds add a typed confirmation of the target's identifier."""
+
+    def __init__(self, *args: Any, target: Any, kind: type[Kind], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.target = target
+        self.kind = kind
+        if kind.confirm_identifier:
+            self.fields["confirm"] = forms.CharField(
+                label=f"Type {target.identifier} to confirm",
+                help_text=kind.confirm_help,
+            )
+
+    def clean_confirm(self) -> str:
+        typed = self.cleaned_data.get("confirm", "")
+        if typed.strip() != self.target.identifier:
+            raise ValidationError(
+                f"Type the identifier {self.target.identifier} exactly to confirm.",
+                code="confirm",
+            )
+        return typed
+
+
+def json_params(cleaned: dict[str, Any]) -> dict[str, Any]:
+    """Cleaned form data as JSON-safe parameters (datetimes as ISO 8601, no confirm)."""
+    out: dict[str, Any] = {}
+    for key, value in cleaned.items():
+        if key == "confirm":
+            continue
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif hasattr(value, "pk"):
+            value = value.pk
+        out[key] = value
+    return out
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.get_current_timezone())
+    return parsed
+
+
+# --- the kind ------------------------------------------------------------------------
+
+
+class Kind:
+    name: ClassVar[str]
+    label: ClassVar[str]
+    description: ClassVar[str] = ""
+    target_model: ClassVar[type]
+    form_class: ClassVar[type[KindForm]] = KindForm
+    steps: ClassVar[tuple[Step, ...]]
+    mutating: ClassVar[bool] = True
+    destructive: ClassVar[bool] = False
+    # Destructive and data-losing kinds make the user type the target's identifier.
+    confirm_identifier: ClassVar[bool] = False
+    confirm_help: ClassVar[str] = "This cannot be undone."
+    # What the timeline says when a cancel arrives while AWS is busy.
+    cannot_stop: ClassVar[str] = "AWS cannot stop this once it has started"
+    # Kinds of estate.sync.KINDS to resync after success.
+    resync_kinds: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        """Offer this kind for ``resource`` in its current (mirrored) state?"""
+        return isinstance(resource, cls.target_model) and resource.gone_at is None
+
+    @classmethod
+    def permission(cls) -> str:
+        if cls.destructive:
+            return "estate.run_destructive_operations"
+        return "estate.run_operations"
+
+    @classmethod
+    def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
+        """Validate against a fresh describe of the target; raise ``ValidationError``.
+        May put what it saw in ``ctx.memory`` for the steps."""
+
+    @classmethod
+    def step_named(cls, name: str) -> Step:
+        return next(s for s in cls.steps if s.name == name)
+
+    def run(self, step: Step, ctx: StepContext) -> Outcome:
+        return getattr(self, f"step_{step.name}")(ctx)
+
+    def resync_regions(self, op: Operation) -> list[str]:
+        """Regions whose mirror changes (a cross-region replica adds its region)."""
+        return [op.region]
+
+
+class LiveContext:
+    """AWS access for ``check_live`` (before any Operation exists)."""
+
+    def __init__(self, account: Any, region: str) -> None:
+        self.account = account
+        self.region = region
+        self.memory: dict[str, Any] = {}
+        self.stats = aws.CallStats()
+
+    def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
+        client = aws.client(self.account, region or self.region, service, stats=self.stats)
+        return aws.call(client, operation, **kw)
+
+
+# --- helpers the RDS kinds share -----------------------------------------------------
+
+
+def describe_cluster(call: Callable[..., dict], identifier: str) -> dict[str, Any]:
+    return call("describe_db_clusters", DBClusterIdentifier=identifier)["DBClusters"][0]
+
+
+def describe_instance(call: Callable[..., dict], identifier: str) -> dict[str, Any]:
+    return call("describe_db_instances", DBInstanceIdentifier=identifier)["DBInstances"][0]
+
+
+def cluster_writer(cluster: dict[str, Any]) -> str:
+    for member in cluster.get("DBClusterMembers", []):
+        if member.get("IsClusterWriter"):
+            return member["DBInstanceIdentifier"]
+    return ""
+
+
+def members_status(call: Callable[..., dict], cluster: dict[str, Any]) -> dict[str, str]:
+    """Member identifier -> status (one describe, filtered by cluster)."""
+    found = call(
+        "describe_db_instances",
+        Filters=[{"Name": "db-cluster-id", "Values": [cluster["DBClusterIdentifier"]]}],
+    )["DBInstances"]
+    return {i["DBInstanceIdentifier"]: i["DBInstanceStatus"] for i in found}
+
+
+POLL_SECONDS = 5.0
+
+
+def poll_interval(op: Operation) -> float:
+    """How long to wait before describing again: the configured poll interval."""
+    from django.conf import settings
+
+    return float(getattr(settings, "OPERATIONS_POLL_SECONDS", POLL_SECONDS))

@@ -1,0 +1,292 @@
+"""Starting, cancelling and reaping operations (everything with side effects).
+
+``start_operation`` validates in this order and stops at the first problem, creating
+nothing and calling nothing mutating: permission, kind, target, the parameter form
+(against the mirror), a fresh describe (against AWS), then the database's one-active-
+operation-per-target constraint.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from estate import aws
+from operations import engine
+from operations import kinds as kind_registry
+from operations.kinds.base import Kind, LiveContext, json_params
+from operations.models import ACTIVE, Operation, State, event
+
+log = logging.getLogger(__name__)
+
+
+class OperationRefused(Exception):
+    """The request was refused before anything happened. ``errors`` maps a form field
+    (or ``"__all__"``) to messages, for showing inline."""
+
+    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or {"__all__": [message]}
+
+
+class OperationConflict(OperationRefused):
+    """Another mutating operation is already active on the target."""
+
+    def __init__(self, running: Operation) -> None:
+        self.running = running
+        super().__init__(
+            f"Operation #{running.pk} ({running.kind_label}, {running.get_state_display()}, "
+            f"requested by {running.requester_name}) is already running on "
+            f"{running.target_label or running.target_arn}. Wait for it to end or cancel it."
+        )
+
+
+def kind_for(name: str) -> type[Kind]:
+    kind = kind_registry.get(name)
+    if kind is None:
+        raise OperationRefused(f"Unknown operation kind {name!r}.")
+    return kind
+
+
+def check_permission(user: Any, kind: type[Kind]) -> None:
+    if user is None:
+        return  # the system itself (a schedule) starts it
+    if not user.has_perm(kind.permission()):
+        raise PermissionDenied(
+            f"{kind.label} needs the permission {kind.permission()} "
+            f"({'Admin' if kind.destructive else 'Operator'} role)."
+        )
+
+
+def resolve_target(kind: type[Kind], target: Any) -> Any:
+    """The mirrored row the operation targets (given the row itself or its ARN)."""
+    if isinstance(target, kind.target_model):
+        row = target
+    else:
+        row = kind.target_model.objects.select_related("account").filter(arn=str(target)).first()
+        if row is None:
+            raise OperationRefused(
+                f"{target} is not a known {kind.target_model._meta.verbose_name}; "
+                "sync the account first."
+            )
+    if row.gone_at is not None:
+        raise OperationRefused(f"{row.identifier} no longer exists in AWS (gone since sync).")
+    return row
+
+
+def validate(kind: type[Kind], target: Any, params: dict[str, Any]) -> tuple[dict, LiveContext]:
+    """Validate parameters against the mirror, then against a fresh describe."""
+    form = kind.form_class(params, target=target, kind=kind)
+    if not form.is_valid():
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+        first = next(iter(errors.values()))[0]
+        raise OperationRefused(first, errors)
+    cleaned = json_params(form.cleaned_data)
+    live = LiveContext(target.account, target.region)
+    try:
+        kind.check_live(target, cleaned, live)
+    except ValidationError as exc:
+        messages = exc.messages
+        raise OperationRefused(messages[0], {"__all__": messages}) from exc
+    except aws.AwsError as exc:
+        message = f"AWS said {exc.code}: {exc.message}"
+        if exc.hint:
+            message += f" — {exc.hint}"
+        raise OperationRefused(message) from exc
+    return cleaned, live
+
+
+def start_operation(
+    kind: str,
+    target: Any,
+    params: dict[str, Any] | None,
+    *,
+    requested_by: Any,
+    requested_by_label: str = "",
+    request: Any = None,
+) -> Operation:
+    """Validate and queue an operation; raises ``PermissionDenied``,
+    ``OperationRefused`` (bad input, with per-field errors) or ``OperationConflict``.
+    Nothing is created and AWS is only described when it refuses."""
+    kind_class = kind_for(kind)
+    check_permission(requested_by, kind_class)
+    row = resolve_target(kind_class, target)
+    cleaned, live = validate(kind_class, row, dict(params or {}))
+    if kind_class.mutating:
+        running = Operation.objects.active().filter(target_arn=row.arn, mutating=True).first()
+        if running is not None:
+            raise OperationConflict(running)
+    op = Operation(
+        kind=kind_class.name,
+        target_arn=row.arn,
+        target_label=row.identifier,
+        account=row.account,
+        region=row.region,
+        target_model=row._meta.label,
+        target_pk=row.pk,
+        mutating=kind_class.mutating,
+        destructive=kind_class.destructive,
+        params=cleaned,
+        memory=live.memory,
+        requested_by=requested_by,
+        requested_by_label=requested_by_label,
+        next_run_at=timezone.now(),
+    )
+    try:
+        with transaction.atomic():
+            op.save()
+    except IntegrityError as exc:
+        # Lost the race to a simultaneous request: the constraint decided.
+        running = Operation.objects.active().filter(target_arn=row.arn, mutating=True).first()
+        if running is None:
+            raise
+        raise OperationConflict(running) from exc
+    who = requested_by.get_username() if requested_by is not None else requested_by_label
+    event(op, f"Requested by {who or 'the system'}.", step="")
+    engine.audit(op, "requested", actor=requested_by)
+    engine.enqueue(op.pk)
+    return op
+
+
+def cancel_operation(op: Operation, *, by: Any) -> Operation:
+    """Ask an active operation to stop. A queued one that no worker holds is cancelled
+    at once; otherwise the engine stops it between steps (and, where AWS cannot stop
+    what it started, once AWS is done), saying so in the timeline."""
+    kind_class = kind_registry.get(op.kind)
+    if kind_class is not None:
+        check_permission(by, kind_class)
+    if op.state not in ACTIVE:
+        raise OperationRefused(f"Operation #{op.pk} has already ended ({op.get_state_display()}).")
+    now = timezone.now()
+    label = by.get_username() if by is not None else "the system"
+    # Queued and not held by a worker: nothing has happened yet, cancel right here.
+    done = (
+        Operation.objects.filter(pk=op.pk, state=State.QUEUED, started_at__isnull=True)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            state=State.CANCELLED,
+            cancel_requested=True,
+            cancel_requested_by=by,
+            finished_at=now,
+            next_run_at=None,
+        )
+    )
+    if done:
+        op.refresh_from_db()
+        event(op, f"Cancelled by {label} before it started.", step="", level="warning")
+        engine.audit(op, "cancelled", actor=by)
+        return op
+    Operation.objects.filter(pk=op.pk, state__in=ACTIVE).update(
+        cancel_requested=True, cancel_requested_by=by, next_run_at=now
+    )
+    op.refresh_from_db()
+    event(op, f"Cancel requested by {label}.", step=op.current_step, level="warning")
+    engine.audit(op, "cancel_requested", actor=by)
+    engine.enqueue(op.pk)
+    return op
+
+
+# --- the reaper ----------------------------------------------------------------------
+
+
+def reap_overdue(now: Any = None) -> list[int]:
+    """Re-enqueue active operations whose next step is overdue by more than the grace
+    period and that no live worker holds (the worker died, the broker lost the
+    message). Returns their ids. Running it twice is harmless: claims are exclusive."""
+    from operations.tasks import advance_operation_task
+
+    now = now or timezone.now()
+    grace = timedelta(seconds=float(getattr(settings, "OPERATIONS_REAPER_GRACE_SECONDS", 60)))
+    overdue = list(
+        Operation.objects.filter(state__in=ACTIVE, next_run_at__lt=now - grace)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .values_list("pk", "next_run_at")[:1000]
+    )
+    for pk, due in overdue:
+        late = (now - due).total_seconds()
+        Operation.objects.filter(pk=pk).update(next_run_at=now)
+        event(
+            Operation(pk=pk),
+            f"Overdue by {late:.0f} s (worker or broker lost?): re-enqueued by the reaper.",
+            step="",
+            level="warning",
+        )
+        advance_operation_task.apply_async((pk,))
+    return [pk for pk, _ in overdue]
+
+
+# --- targeted resync -----------------------------------------------------------------
+
+
+def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) -> None:
+    """Resync ``kinds`` of one account/region soon, once per burst: the first request
+    of a burst schedules a task a moment later; requests before it starts ride along."""
+    from operations.tasks import resync_scope_task
+
+    delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 1))
+    key = f"operations:resync:{account_id}:{region}:{','.join(sorted(kinds))}"
+    if not cache.add(key, op_id, timeout=max(1, int(delay) + 30)):
+        return
+    resync_scope_task.apply_async((account_id, region, sorted(kinds), op_id), countdown=delay)
+
+
+def resync_scope(account_id: str, region: str, kinds: list[str], op_id: int | None) -> Any:
+    key = f"operations:resync:{account_id}:{region}:{','.join(sorted(kinds))}"
+    # Later requests must schedule a new sync: this one may already have read AWS.
+    cache.delete(key)
+    try:
+        from estate.sync import sync_scope
+    except ImportError:
+        log.warning("estate.sync.sync_scope is not available; resync skipped")
+        return None
+    return sync_scope(
+        account_ids=[account_id],
+        regions=[region],
+        kinds=kinds,
+        triggered_by=f"operation #{op_id}" if op_id else "operation",
+    )
+
+
+# --- clone expiry --------------------------------------------------------------------
+
+
+def expire_clones(now: Any = None) -> list[Operation]:
+    """Start a delete operation for each clone whose expiry has passed (once)."""
+    now = now or timezone.now()
+    started: list[Operation] = []
+    clones = Operation.objects.filter(
+        kind="clone_cluster", state=State.SUCCEEDED, result__has_key="expires_at"
+    ).exclude(result__expiry_handled=True)
+    for op in clones:
+        expires = op.result.get("expires_at")
+        if not expires or datetime.fromisoformat(expires) > now:
+            continue
+        clone_arn = op.result.get("clone_arn", "")
+        try:
+            started.append(
+                start_operation(
+                    "delete_clone",
+                    clone_arn,
+                    {
+                        "final_snapshot": bool(op.params.get("final_snapshot_on_expiry")),
+                        "confirm": op.result.get("clone_identifier", ""),
+                    },
+                    requested_by=None,
+                    requested_by_label=f"schedule: expiry of clone from operation #{op.pk}",
+                )
+            )
+        except OperationRefused as exc:
+            event(op, f"Clone expired but its deletion was refused: {exc.message}", level="error")
+            continue
+        op.result["expiry_handled"] = True
+        Operation.objects.filter(pk=op.pk).update(result=op.result)
+    return started

@@ -1,0 +1,32 @@
+"""Thin Celery tasks: they take ids and call the engine or a service, nothing else.
+
+``acks_late`` (settings) means a worker killed mid-step leaves its message to be
+redelivered; the engine's lease and idempotent steps make the redelivery harmless, and
+the reaper covers messages the broker only redelivers after its visibility timeout.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from operations import engine, services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def advance_operation_task(op_id: int) -> str | None:
+    return engine.advance(op_id)
+
+
+@shared_task(ignore_result=True)
+def reap_overdue_operations_task() -> int:
+    return len(services.reap_overdue())
+
+
+@shared_task(ignore_result=True)
+def resync_scope_task(account_id: str, region: str, kinds: list[str], op_id: int | None) -> None:
+    services.resync_scope(account_id, region, kinds, op_id)
+
+
+@shared_task(ignore_result=True)
+def expire_clones_task() -> int:
+    return len(services.expire_clones())

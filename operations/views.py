@@ -1,0 +1,172 @@
+"""Operation pages: start (a kind's form), detail with a live timeline, list, cancel.
+
+Permissions are checked here (403 before any work) and again in the services.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from operations import kinds as kind_registry
+from operations.models import ACTIVE, Operation, State
+from operations.services import (
+    OperationRefused,
+    cancel_operation,
+    resolve_target,
+    start_operation,
+)
+
+PAGE_SIZE = 50
+
+
+def _operation(pk: int) -> Operation:
+    return get_object_or_404(
+        Operation.objects.select_related("requested_by", "account", "cancel_requested_by"), pk=pk
+    )
+
+
+@login_required
+@permission_required("estate.view_estate", raise_exception=True)
+def operation_list(request: HttpRequest) -> HttpResponse:
+    ops = Operation.objects.select_related("requested_by").running_first()
+    f = request.GET
+    if f.get("kind"):
+        ops = ops.filter(kind=f["kind"])
+    if f.get("state"):
+        ops = (
+            ops.filter(state__in=ACTIVE) if f["state"] == "active" else ops.filter(state=f["state"])
+        )
+    if f.get("target"):
+        ops = ops.filter(
+            Q(target_arn__icontains=f["target"]) | Q(target_label__icontains=f["target"])
+        )
+    if f.get("requester"):
+        ops = ops.filter(requested_by__username=f["requester"])
+    for key, lookup, bound in (
+        ("from", "created_at__gte", time.min),
+        ("to", "created_at__lte", time.max),
+    ):
+        if f.get(key):
+            try:
+                day = date.fromisoformat(f[key])
+            except ValueError:
+                messages.error(request, f"{key}: use YYYY-MM-DD.")
+                continue
+            ops = ops.filter(**{lookup: datetime.combine(day, bound, tzinfo=UTC)})
+    page = Paginator(ops, PAGE_SIZE).get_page(f.get("page"))
+    context = {
+        "page": page,
+        "operations": page.object_list,
+        "kinds": sorted(kind_registry.all_kinds().values(), key=lambda k: k.label),
+        "states": State.choices,
+        "requesters": User.objects.filter(operations__isnull=False)
+        .distinct()
+        .order_by("username")
+        .values_list("username", flat=True),
+        "filters": f,
+        "querystring": f.copy().urlencode() if f else "",
+    }
+    template = "operations/list.html#table" if request.htmx else "operations/list.html"
+    return render(request, template, context)
+
+
+@login_required
+@permission_required("estate.view_estate", raise_exception=True)
+def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    op = _operation(pk)
+    kind = kind_registry.get(op.kind)
+    context = {
+        "op": op,
+        "kind": kind,
+        "events": op.events.all(),
+        "steps": kind.steps if kind else (),
+        "can_cancel": op.can_cancel
+        and kind is not None
+        and request.user.has_perm(kind.permission()),
+    }
+    if request.htmx and request.GET.get("part") == "status":
+        return render(request, "operations/detail.html#status", context)
+    return render(request, "operations/detail.html", context)
+
+
+@login_required
+@permission_required("estate.view_estate", raise_exception=True)
+def operation_new(request: HttpRequest, kind: str) -> HttpResponse:
+    kind_class = kind_registry.get(kind)
+    if kind_class is None:
+        raise Http404(f"No operation kind {kind!r}.")
+    if not request.user.has_perm(kind_class.permission()):
+        raise PermissionDenied(f"{kind_class.label} needs {kind_class.permission()}.")
+    target_arn = request.GET.get("target") or request.POST.get("target") or ""
+    try:
+        target = resolve_target(kind_class, target_arn)
+    except OperationRefused as exc:
+        raise Http404(exc.message) from exc
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        params = _params_from(request, kind_class, target)
+        try:
+            op = start_operation(kind, target, params, requested_by=request.user, request=request)
+        except OperationRefused as exc:
+            errors = exc.errors
+        else:
+            messages.success(request, f"Operation #{op.pk} queued.")
+            if request.htmx:
+                return HttpResponseClientRedirect(op.get_absolute_url())
+            return redirect(op)
+        form = kind_class.form_class(request.POST, target=target, kind=kind_class)
+        form.is_valid()
+    else:
+        form = kind_class.form_class(target=target, kind=kind_class)
+    context = {
+        "kind": kind_class,
+        "target": target,
+        "form": form,
+        "errors": errors,
+        "non_field_errors": errors.get("__all__", []),
+        "running": Operation.objects.active().filter(target_arn=target.arn).first(),
+    }
+    status = 422 if errors else 200
+    template = "operations/new.html#form" if request.htmx else "operations/new.html"
+    return render(request, template, context, status=status)
+
+
+def _params_from(request: HttpRequest, kind_class: type, target: object) -> dict[str, Any]:
+    """The posted values of the kind's form fields (lists for multiple choices)."""
+    fields = kind_class.form_class(target=target, kind=kind_class).fields
+    params: dict[str, Any] = {}
+    for name, field in fields.items():
+        if isinstance(field, forms.MultipleChoiceField):
+            params[name] = request.POST.getlist(name)
+        elif name in request.POST:
+            params[name] = request.POST[name]
+    return params
+
+
+@require_POST
+@login_required
+@permission_required("estate.view_estate", raise_exception=True)
+def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    op = _operation(pk)
+    try:
+        cancel_operation(op, by=request.user)
+    except OperationRefused as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.warning(request, f"Cancel requested for operation #{op.pk}.")
+    if request.htmx:
+        return HttpResponseClientRedirect(op.get_absolute_url())
+    return redirect(op)

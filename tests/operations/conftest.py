@@ -1,0 +1,226 @@
+"""Fixtures for operations tests: a fast sandbox, an account, users by role, and
+helpers that create resources in the sandbox and mirror them (the way sync would, for
+the few columns the operation kinds read)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from estate import aws, roles
+from estate.models import Account, DbCluster, DbEndpoint, DbInstance, EndpointKind, Environment
+from sandbox import calllog
+
+ACCOUNT_ID = "111111111111"
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def fast_sandbox(sandbox, settings):
+    """The sandbox with near-zero transitions, and the engine polling as fast."""
+    from sandbox.extensions import lifecycle_core
+
+    lifecycle_core.set_durations(default=0.05)
+    settings.OPERATIONS_POLL_SECONDS = 0.02
+    settings.OPERATIONS_CHAIN_SECONDS = 5
+    calllog.clear()
+    yield sandbox
+    lifecycle_core.reset_durations()
+
+
+@pytest.fixture
+def account(db) -> Account:
+    return Account.objects.create(
+        account_id=ACCOUNT_ID,
+        name="payments-dev",
+        environment=Environment.DEVELOPMENT,
+        role_arn=f"arn:aws:iam::{ACCOUNT_ID}:role/Estate",
+        regions=[REGION, "eu-west-1"],
+    )
+
+
+@pytest.fixture
+def rds(account, fast_sandbox):
+    return aws.client(account, REGION, "rds")
+
+
+def _user(username: str, role: str | None) -> User:
+    user = User.objects.create_user(username, password="pw")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def operator(db) -> User:
+    return _user("olivia", roles.OPERATOR)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return _user("adam", roles.ADMIN)
+
+
+@pytest.fixture
+def viewer(db) -> User:
+    return _user("victor", roles.VIEWER)
+
+
+# --- sandbox builders ----------------------------------------------------------------
+
+
+def create_cluster(
+    rds: Any,
+    name: str,
+    *,
+    engine: str = "aurora-postgresql",
+    instances: int = 2,
+    backtrack_window: int = 0,
+) -> None:
+    kwargs: dict[str, Any] = {
+        "DBClusterIdentifier": name,
+        "Engine": engine,
+        "MasterUsername": "admin",
+        "MasterUserPassword": "password123",
+    }
+    if backtrack_window:
+        kwargs["BacktrackWindow"] = backtrack_window
+    rds.create_db_cluster(**kwargs)
+    for i in range(instances):
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"{name}-{i + 1}",
+            DBClusterIdentifier=name,
+            Engine=engine,
+            DBInstanceClass="db.r6g.large",
+        )
+
+
+def create_instance(rds: Any, name: str, *, multi_az: bool = True, **kw: Any) -> None:
+    rds.create_db_instance(
+        DBInstanceIdentifier=name,
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20,
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+        MultiAZ=multi_az,
+        BackupRetentionPeriod=7,
+        **kw,
+    )
+
+
+def wait_available(rds: Any, *, clusters: list[str] = (), instances: list[str] = ()) -> None:
+    """Poll the sandbox with a deadline until the resources are available."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + 5
+    pause = threading.Event()
+    while time.monotonic() < deadline:
+        ok = all(
+            rds.describe_db_clusters(DBClusterIdentifier=c)["DBClusters"][0]["Status"]
+            == "available"
+            for c in clusters
+        ) and all(
+            rds.describe_db_instances(DBInstanceIdentifier=i)["DBInstances"][0]["DBInstanceStatus"]
+            == "available"
+            for i in instances
+        )
+        if ok:
+            return
+        pause.wait(0.01)
+    raise TimeoutError(f"not available: {clusters} {instances}")
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def mirror(account: Account, rds: Any, region: str = REGION) -> None:
+    """Mirror the sandbox's clusters, instances and custom endpoints (what the kinds
+    read), as sync would."""
+    for c in rds.describe_db_clusters()["DBClusters"]:
+        members = [
+            {
+                "identifier": m["DBInstanceIdentifier"],
+                "is_writer": m["IsClusterWriter"],
+                "promotion_tier": m.get("PromotionTier"),
+            }
+            for m in c.get("DBClusterMembers", [])
+        ]
+        window = c.get("BacktrackWindow") or None
+        DbCluster.objects.update_or_create(
+            arn=c["DBClusterArn"],
+            defaults={
+                "account": account,
+                "region": region,
+                "identifier": c["DBClusterIdentifier"],
+                "status": c["Status"],
+                "engine": c["Engine"],
+                "members": members,
+                "backtrack_window": window,
+                "earliest_backtrack_time": _aware(
+                    c.get("EarliestBacktrackTime")
+                    or (c.get("ClusterCreateTime") if window else None)
+                ),
+                "tags": {t["Key"]: t["Value"] for t in c.get("TagList", [])},
+                "clone_group_id": c.get("CloneGroupId") or "",
+            },
+        )
+    for i in rds.describe_db_instances()["DBInstances"]:
+        cluster = DbCluster.objects.filter(
+            account=account, identifier=i.get("DBClusterIdentifier") or "-"
+        ).first()
+        DbInstance.objects.update_or_create(
+            arn=i["DBInstanceArn"],
+            defaults={
+                "account": account,
+                "region": region,
+                "identifier": i["DBInstanceIdentifier"],
+                "status": i["DBInstanceStatus"],
+                "engine": i["Engine"],
+                "instance_class": i["DBInstanceClass"],
+                "multi_az": bool(i.get("MultiAZ")),
+                "availability_zone": i.get("AvailabilityZone", ""),
+                "secondary_availability_zone": i.get("SecondaryAvailabilityZone") or "",
+                "cluster": cluster,
+                "is_cluster_writer": any(
+                    m["identifier"] == i["DBInstanceIdentifier"] and m["is_writer"]
+                    for m in (cluster.members if cluster else [])
+                ),
+                "replica_source_identifier": i.get("ReadReplicaSourceDBInstanceIdentifier") or "",
+                "backup_retention_period": i.get("BackupRetentionPeriod"),
+            },
+        )
+    try:
+        endpoints = rds.describe_db_cluster_endpoints()["DBClusterEndpoints"]
+    except Exception:  # noqa: BLE001 - the endpoint extension may be absent
+        endpoints = []
+    for e in endpoints:
+        if e.get("EndpointType") != "CUSTOM":
+            continue
+        DbEndpoint.objects.update_or_create(
+            arn=e["DBClusterEndpointArn"],
+            defaults={
+                "account": account,
+                "region": region,
+                "identifier": e["DBClusterEndpointIdentifier"],
+                "status": e["Status"],
+                "kind": EndpointKind.CUSTOM,
+                "address": e.get("Endpoint", ""),
+                "custom_type": e.get("CustomEndpointType", ""),
+                "static_members": e.get("StaticMembers", []),
+                "cluster": DbCluster.objects.filter(
+                    account=account, identifier=e["DBClusterIdentifier"]
+                ).first(),
+            },
+        )
+
+
+def mutating_calls(action: str | None = None) -> list[calllog.Call]:
+    return calllog.calls(action, succeeded=True)

@@ -1,0 +1,153 @@
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from operations import engine
+from operations.models import Operation, State
+from operations.services import OperationConflict, OperationRefused, start_operation
+from tests.operations.conftest import (
+    create_cluster,
+    mirror,
+    mutating_calls,
+    wait_available,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster(account, rds):
+    create_cluster(rds, "orders", instances=3)
+    wait_available(rds, clusters=["orders"])
+    mirror(account, rds)
+    from estate.models import DbCluster
+
+    return DbCluster.objects.get(identifier="orders")
+
+
+def test_failover_moves_the_writer_and_waits_for_every_member(cluster, operator, rds):
+    # Given a three-instance cluster whose writer is orders-1
+    assert cluster.writer_identifier == "orders-1"
+    # When an operator fails it over to orders-3
+    op = start_operation(
+        "cluster_failover", cluster, {"target_instance": "orders-3"}, requested_by=operator
+    )
+    op = engine.drive(op.pk)
+    # Then the operation succeeded, AWS has the new writer, and the timeline tells it
+    assert op.state == State.SUCCEEDED, op.error
+    assert op.result == {"old_writer": "orders-1", "new_writer": "orders-3"}
+    live = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+    assert [
+        m["DBInstanceIdentifier"] for m in live["DBClusterMembers"] if m["IsClusterWriter"]
+    ] == ["orders-3"]
+    messages = [e.message for e in op.events.all()]
+    assert any("Cluster is failing-over" in m for m in messages)
+    assert messages[-1] == "Operation succeeded."
+    # And AWS was asked exactly once
+    assert len(mutating_calls("FailoverDBCluster")) == 1
+
+
+def test_failover_passes_through_failing_over_and_emits_aws_events(cluster, operator, rds):
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    engine.advance(op.pk, force=True)  # runs the request step, then waits
+    assert rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]["Status"] == (
+        "failing-over"
+    )
+    engine.drive(op.pk)
+    events = rds.describe_events(SourceIdentifier="orders", SourceType="db-cluster")["Events"]
+    messages = [e["Message"] for e in events]
+    assert "Started cross AZ failover to DB instance: orders-2" in messages
+    assert "Completed failover to DB instance: orders-2" in messages
+
+
+def test_single_instance_cluster_is_refused_without_operation_or_aws_call(account, rds, operator):
+    # Given a cluster with only a writer
+    create_cluster(rds, "lonely", instances=1)
+    wait_available(rds, clusters=["lonely"])
+    mirror(account, rds)
+    from estate.models import DbCluster
+
+    lonely = DbCluster.objects.get(identifier="lonely")
+    # When a failover is requested, then it is refused with a clear reason
+    with pytest.raises(OperationRefused, match="single instance"):
+        start_operation("cluster_failover", lonely, {}, requested_by=operator)
+    # And nothing was created or asked of AWS
+    assert Operation.objects.count() == 0
+    assert mutating_calls("FailoverDBCluster") == []
+
+
+def test_unknown_target_reader_is_an_inline_field_error(cluster, operator):
+    with pytest.raises(OperationRefused) as refused:
+        start_operation(
+            "cluster_failover", cluster, {"target_instance": "nope"}, requested_by=operator
+        )
+    assert "target_instance" in refused.value.errors
+    assert Operation.objects.count() == 0
+
+
+def test_a_viewer_may_not_fail_over(cluster, viewer):
+    with pytest.raises(PermissionDenied):
+        start_operation("cluster_failover", cluster, {}, requested_by=viewer)
+    assert Operation.objects.count() == 0
+
+
+def test_second_request_on_the_same_target_is_refused_naming_the_running_one(
+    cluster, operator, admin_user
+):
+    first = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    with pytest.raises(OperationConflict) as refused:
+        start_operation("cluster_failover", cluster, {}, requested_by=admin_user)
+    assert f"Operation #{first.pk}" in refused.value.message
+    assert "olivia" in refused.value.message
+    assert Operation.objects.count() == 1
+
+
+def test_database_constraint_refuses_a_second_active_mutating_operation(cluster, operator):
+    from django.db import IntegrityError, transaction
+
+    first = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    duplicate = Operation(
+        kind="cluster_failover", target_arn=first.target_arn, mutating=True, state=State.QUEUED
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        duplicate.save()
+
+
+def test_aws_refusal_fails_the_operation_with_awss_message_verbatim(cluster, operator, rds):
+    # Given a failover requested while the cluster was available
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    # When, before the worker runs, someone else fails it over (AWS now refuses ours)
+    rds.failover_db_cluster(DBClusterIdentifier="orders")
+    op = engine.drive(op.pk)
+    # Then our step saw the failover in progress and did not repeat the call
+    assert op.state == State.SUCCEEDED
+    assert len(mutating_calls("FailoverDBCluster")) == 1
+
+
+def test_access_denied_fails_with_awss_message_and_what_to_do(cluster, operator, fast_sandbox):
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    fast_sandbox.faults.deny(service="rds", action_prefix="FailoverDBCluster")
+    op = engine.drive(op.pk)
+    assert op.state == State.FAILED
+    assert "AccessDenied" in op.error
+    assert "is not authorized to perform: rds:FailoverDBCluster" in op.error
+    assert "IAM permission" in op.error  # what to do
+
+
+def test_throttling_is_retried_with_backoff_inside_the_step(
+    cluster, operator, fast_sandbox, settings
+):
+    from operations import engine as engine_module
+
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    # Every call is throttled: botocore's own retries give up, the engine schedules
+    # a retry instead of failing (and instead of sleeping).
+    fast_sandbox.faults.throttle(burst=1, rate=0.001, service="rds")
+    state = engine_module.advance(op.pk, force=True)
+    op.refresh_from_db()
+    assert state == State.WAITING
+    assert op.next_run_at is not None
+    assert any("Retrying in" in e.message for e in op.events.all())
+    # When AWS stops throttling, the same step goes on and the operation succeeds
+    fast_sandbox.faults.clear()
+    op = engine.drive(op.pk)
+    assert op.state == State.SUCCEEDED, op.error

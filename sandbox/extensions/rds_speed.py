@@ -1,0 +1,50 @@
+"""Keep moto's DescribeDBClusters linear in the fleet size.
+
+moto finds a cluster's members by scanning every DB instance of the region, several
+times per cluster (``members``, ``writer``, ``designate_writer``): a page of 100
+clusters in a region of 2,500 instances cost ~1 s, so a 1,000-cluster benchmark spent
+most of its time there. During a read-only RDS request (any ``Describe*`` action,
+serialization included) the membership is grouped once per backend and reused; nothing
+can change membership in the middle of a describe. Mutating requests keep moto's scan.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from typing import Any
+
+from moto.rds.models import DBCluster, DBInstanceClustered
+from moto.rds.responses import RDSResponse
+
+_local = threading.local()
+_original_members = DBCluster._members
+_original_call_action = RDSResponse.call_action
+
+
+def _members(self: DBCluster) -> list[DBInstanceClustered]:
+    groups_by_backend: dict[int, dict[str, list]] | None = getattr(_local, "groups", None)
+    if groups_by_backend is None:
+        return _original_members.fget(self)  # type: ignore[attr-defined]
+    groups = groups_by_backend.get(id(self.backend))
+    if groups is None:
+        groups = defaultdict(list)
+        for instance in self.backend.databases.values():
+            if isinstance(instance, DBInstanceClustered):
+                groups[instance.db_cluster_identifier].append(instance)
+        groups_by_backend[id(self.backend)] = groups
+    return list(groups.get(self.resource_id, ()))
+
+
+def call_action(self: RDSResponse) -> Any:
+    if not str(self._get_action()).startswith("Describe"):
+        return _original_call_action(self)
+    _local.groups = {}
+    try:
+        return _original_call_action(self)
+    finally:
+        _local.groups = None
+
+
+DBCluster._members = property(_members)  # type: ignore[assignment,method-assign]
+RDSResponse.call_action = call_action  # type: ignore[method-assign]

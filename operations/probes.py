@@ -71,7 +71,7 @@ class ProbeTarget:
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> ProbeTarget:
         """Build from a drill's JSON options (keys as the fields)."""
-        allowed = {f for f in cls.__dataclass_fields__}
+        allowed = set(cls.__dataclass_fields__)
         unknown = set(options) - allowed
         if unknown:
             raise ProbeConfigError(f"Unknown probe option(s): {', '.join(sorted(unknown))}.")
@@ -224,6 +224,8 @@ def _mysql_dsn(dsn: str) -> dict[str, Any]:
 
 def _redis(target: ProbeTarget, creds: Credentials | None) -> None:
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
     client = redis.Redis(
         host=target.host,
@@ -231,7 +233,8 @@ def _redis(target: ProbeTarget, creds: Credentials | None) -> None:
         socket_connect_timeout=target.timeout,
         socket_timeout=target.timeout,
         single_connection_client=True,
-        retry_on_timeout=False,
+        # redis-py retries by default; a probe must see every failure as it happens.
+        retry=Retry(NoBackoff(), 0),
     )
     try:
         if not client.ping():
@@ -249,7 +252,9 @@ _RUNNERS: dict[str, Callable[[ProbeTarget, Credentials | None], None]] = {
 
 
 def _short(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+    text = (
+        f"{type(exc).__name__}: {exc}".strip().splitlines()[0] if str(exc) else type(exc).__name__
+    )
     return text[:240]
 
 
@@ -339,7 +344,9 @@ class Summary:
             "samples": self.samples,
             "failed": self.failed,
             "downtime_seconds": self.downtime_seconds,
-            "first_failure_at": self.first_failure_at.isoformat() if self.first_failure_at else None,
+            "first_failure_at": self.first_failure_at.isoformat()
+            if self.first_failure_at
+            else None,
             "recovered_at": self.recovered_at.isoformat() if self.recovered_at else None,
             "max_latency_ms": self.max_latency_ms,
             "p50_latency_ms": self.p50_latency_ms,
@@ -356,7 +363,10 @@ def _median(values: Sequence[float]) -> float | None:
 
 
 def summarize(
-    samples: Iterable[Sample], *, baseline_until: datetime | None = None, now: datetime | None = None
+    samples: Iterable[Sample],
+    *,
+    baseline_until: datetime | None = None,
+    now: datetime | None = None,
 ) -> Summary:
     """Client-observed downtime: from the first failed sample to the first success
     after the last failure. A probe that never recovered counts until ``now`` (or its

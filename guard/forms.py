@@ -1,0 +1,85 @@
+"""Forms of the findings page: the GET filter and the POST suppression."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from estate import checks
+from estate import models as m
+from guard.services import MAX_SUPPRESSION_DAYS
+
+KINDS = [
+    ("instance", "DB instance"),
+    ("cluster", "DB cluster"),
+    ("snapshot", "Snapshot"),
+    ("proxy", "RDS Proxy"),
+    ("cache", "ElastiCache"),
+    ("dms-instance", "DMS replication instance"),
+    ("dms-endpoint", "DMS endpoint"),
+]
+STATUSES = [("open", "open"), ("suppressed", "suppressed"), ("all", "all")]
+
+
+class FindingFilterForm(forms.Form):
+    severity = forms.ChoiceField(required=False, choices=[("", "any"), *checks.Severity.CHOICES])
+    rule = forms.ChoiceField(required=False, choices=())
+    account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=())
+    environment = forms.ChoiceField(required=False, choices=[("", "any"), *m.Environment.choices])
+    kind = forms.ChoiceField(required=False, choices=[("", "any"), *KINDS])
+    status = forms.ChoiceField(required=False, choices=STATUSES)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, data: Any, *, accounts: list[m.Account], **kw: Any) -> None:
+        super().__init__(data, **kw)
+        self.fields["rule"].choices = [("", "any")] + [
+            (r.id, f"{r.id}: {r.title}") for r in checks.RULES.values()
+        ]
+        self.fields["account"].choices = [("", "any")] + [(a.pk, a.name) for a in accounts]
+
+    def matches(self, finding: checks.Finding) -> bool:
+        d = self.cleaned_data
+        status = d.get("status") or "open"
+        if status == "open" and finding.suppressed:
+            return False
+        if status == "suppressed" and not finding.suppressed:
+            return False
+        return (
+            (not d.get("severity") or finding.severity == d["severity"])
+            and (not d.get("rule") or finding.rule.id == d["rule"])
+            and (d.get("account") is None or finding.account_pk == d["account"])
+            and (not d.get("environment") or finding.environment == d["environment"])
+            and (not d.get("kind") or finding.resource_kind == d["kind"])
+        )
+
+
+class SuppressForm(forms.Form):
+    rule_id = forms.ChoiceField(choices=())
+    resource_arn = forms.CharField(max_length=1024)
+    reason = forms.CharField(min_length=5, max_length=2000, widget=forms.Textarea({"rows": 2}))
+    expires_on = forms.DateField(
+        label="Until",
+        widget=forms.DateInput({"type": "date"}),
+        help_text="the finding returns then",
+    )
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.fields["rule_id"].choices = [(r, r) for r in checks.RULES]
+
+    def clean_expires_on(self) -> Any:
+        day = self.cleaned_data["expires_on"]
+        today = timezone.localdate()
+        if day <= today:
+            raise forms.ValidationError("Pick a day after today.")
+        if day > today + timedelta(days=MAX_SUPPRESSION_DAYS):
+            raise forms.ValidationError(f"At most {MAX_SUPPRESSION_DAYS} days ahead.")
+        return day
+
+    def expires_at(self) -> datetime:
+        # The end of the chosen day in the server's time zone.
+        day = self.cleaned_data["expires_on"] + timedelta(days=1)
+        return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())

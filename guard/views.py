@@ -1,0 +1,135 @@
+"""The findings page (security posture) and finding suppression.
+
+Viewing needs the Viewer role (``estate.view_estate``). Suppressing or revoking a
+suppression changes what the whole team sees as the estate's risk, so it needs the
+Admin permission ``estate.manage_accounts`` ("accounts, policies and users").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from estate import checks
+from estate import models as m
+from guard import services
+from guard.forms import FindingFilterForm, SuppressForm
+from guard.models import FindingSuppression
+
+VIEW_PERMISSION = "estate.view_estate"
+SUPPRESS_PERMISSION = "estate.manage_accounts"
+PAGE_SIZE = 50
+# Finding kind -> URL name of the resource's detail page (none for kinds without one).
+DETAIL_URLS = {
+    "instance": "instance",
+    "cluster": "cluster",
+    "proxy": "proxy",
+}
+CACHE_URLS = {m.CacheReplicationGroup: "cache_group", m.CacheCluster: "cache_cluster"}
+
+
+def _render(request: HttpRequest, template: str, context: dict, partial: str, status: int = 200):
+    htmx = getattr(request, "htmx", None)
+    swap = bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    response = render(
+        request, f"{template}#{partial}" if swap else template, context, status=status
+    )
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+def _detail_url(finding: checks.Finding) -> str:
+    name = DETAIL_URLS.get(finding.resource_kind)
+    if finding.resource_kind == "cache":
+        name = "cache_group" if ":replicationgroup:" in finding.resource_arn else "cache_cluster"
+    if not name:
+        return ""
+    try:
+        return reverse(name, args=[finding.resource_pk])
+    except NoReverseMatch:
+        return ""
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_PERMISSION, raise_exception=True)
+def findings(request: HttpRequest) -> HttpResponse:
+    accounts = list(m.Account.objects.order_by("name"))
+    form = FindingFilterForm(request.GET, accounts=accounts)
+    context: dict[str, Any] = {
+        "form": form,
+        "page": None,
+        "can_suppress": request.user.has_perm(SUPPRESS_PERMISSION),
+        "suppress_form": SuppressForm(),
+    }
+    if not form.is_valid():
+        return _render(request, "guard/findings.html", context, "table", status=400)
+    every = checks.evaluate()
+    selected = [f for f in every if form.matches(f)]
+    for finding in selected:
+        finding.url = _detail_url(finding)
+    by_severity = Counter(f.severity for f in every if not f.suppressed)
+    by_rule = Counter(f.rule.id for f in selected)
+    page = Paginator(selected, PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context.update(
+        page=page,
+        findings=page.object_list,
+        severity_counts=[(s, by_severity.get(s, 0)) for s in checks.Severity.ORDER],
+        rule_counts=[(checks.RULES[r], n) for r, n in by_rule.most_common()],
+        suppressed_total=sum(1 for f in every if f.suppressed),
+        page_query=params.urlencode(),
+        query=request.GET.urlencode(),
+    )
+    return _render(request, "guard/findings.html", context, "table")
+
+
+@require_POST
+@login_required
+@permission_required(SUPPRESS_PERMISSION, raise_exception=True)
+def suppress(request: HttpRequest) -> HttpResponse:
+    form = SuppressForm(request.POST)
+    # Back to the same filtered view; only a query string is accepted, never a URL.
+    query = request.POST.get("next_query", "")
+    back = reverse("findings") + (f"?{query}" if query and "://" not in query else "")
+    if not form.is_valid():
+        problems = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        messages.error(request, f"Not suppressed: {problems}")
+        return redirect(back)
+    try:
+        services.suppress_finding(
+            rule_id=form.cleaned_data["rule_id"],
+            resource_arn=form.cleaned_data["resource_arn"],
+            reason=form.cleaned_data["reason"],
+            expires_at=form.expires_at(),
+            user=request.user,
+            request=request,
+        )
+    except ValueError as exc:
+        messages.error(request, f"Not suppressed: {exc}")
+        return redirect(back)
+    messages.success(request, "Finding suppressed.")
+    return redirect(back)
+
+
+@require_POST
+@login_required
+@permission_required(SUPPRESS_PERMISSION, raise_exception=True)
+def revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    suppression = get_object_or_404(FindingSuppression, pk=pk)
+    try:
+        services.revoke_suppression(suppression, user=request.user, request=request)
+        messages.success(request, "Suppression revoked: the finding is back.")
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    return redirect(reverse("findings") + "?status=all")

@@ -388,36 +388,23 @@ def chart_data(obj: Any, range_key: str = DEFAULT_RANGE, *, now: datetime | None
 # --- Sparklines ----------------------------------------------------------------------
 
 
-def headline(obj: Any) -> tuple[str, str, str] | None:
-    """The series a list shows for a row: lag for replicas, ACU for Serverless, hit rate
-    for caches. Never touches the database (a member cache needs its group preloaded)."""
-    if isinstance(obj, m.DbInstance):
-        if obj.engine.startswith("aurora"):
-            metric = "CPUUtilization" if obj.is_cluster_writer else "AuroraReplicaLag"
-        elif obj.is_replica or (obj.cluster_id and not obj.is_cluster_writer):
-            metric = "ReplicaLag"
-        else:
-            metric = "CPUUtilization"
-        return (obj.arn, metric, "")
-    if isinstance(obj, m.DbCluster):
-        if obj.is_serverless_v2:
-            return (obj.arn, "ServerlessDatabaseCapacity", "")
-        if obj.global_cluster_id and not obj.is_global_writer:
-            return (obj.arn, "AuroraGlobalDBReplicationLag", "")
-        return (obj.arn, "VolumeBytesUsed", "") if obj.is_aurora else None
-    if isinstance(obj, m.DbProxy):
-        return (obj.arn, "ClientConnections", "")
-    if isinstance(obj, m.CacheReplicationGroup):
-        return (obj.arn, HIT_RATE, "")
-    if isinstance(obj, m.CacheCluster):
-        if obj.replication_group_id is None:
-            return (obj.arn, HIT_RATE, "")
-        if m.CacheCluster.replication_group.is_cached(obj) and obj.replication_group:
-            return (obj.replication_group.arn, HIT_RATE, "")
-        return None
-    if isinstance(obj, m.DmsReplicationTask):
-        return (obj.arn, "CDCLatencyTarget", "")
-    return None
+# The metric a list shows for a row, best first: lag for replicas (a writer has no lag
+# series), ACU for Serverless, hit rate for caches, then the kind's busiest signal.
+HEADLINE_PRIORITY = [
+    "ReplicaLag",
+    "AuroraReplicaLag",
+    "AuroraGlobalDBReplicationLag",
+    "ServerlessDatabaseCapacity",
+    HIT_RATE,
+    "CDCLatencyTarget",
+    "ClientConnections",
+    "CPUUtilization",
+    "VolumeBytesUsed",
+]
+
+
+def _arn_of(row: Any) -> str:
+    return row["arn"] if isinstance(row, dict) else row.arn
 
 
 @dataclass
@@ -437,32 +424,29 @@ class Sparkline:
 
 def sparklines(rows: Iterable[Any], *, now: datetime | None = None) -> dict[str, Sparkline]:
     """Per row ARN, the headline metric's hourly averages over the last 24 h, for a
-    whole page of rows in one query."""
+    whole page of rows (model instances or the inventory's dicts with "arn") in one
+    query. Rows without any headline data are left out."""
     now = now or timezone.now()
-    wanted = {}
-    for obj in rows:
-        key = headline(obj)
-        if key is not None:
-            wanted[key] = obj.arn
-    if not wanted:
+    arns = {_arn_of(row) for row in rows}
+    if not arns:
         return {}
     end = now.replace(minute=0, second=0, microsecond=0)
     hours = [end - timedelta(hours=23 - i) for i in range(24)]
-    found: dict[tuple[str, str, str], dict[datetime, float]] = defaultdict(dict)
+    found: dict[str, dict[str, dict[datetime, float]]] = defaultdict(lambda: defaultdict(dict))
     rows_q = MetricHour.objects.filter(
-        series__resource_arn__in={k[0] for k in wanted},
-        series__metric__in={k[1] for k in wanted},
+        series__resource_arn__in=arns,
+        series__metric__in=HEADLINE_PRIORITY,
         series__label="",
         hour__gte=hours[0],
         count__gt=0,
     ).values_list("series__resource_arn", "series__metric", "hour", "avg")
     for arn, metric, hour, avg in rows_q:
-        found[(arn, metric, "")][hour] = avg
+        found[arn][metric][hour] = avg
     result = {}
-    for key, row_arn in wanted.items():
-        spec = SPECS[key[1]]
-        points = found.get(key, {})
-        result[row_arn] = Sparkline(key[1], spec.unit, [points.get(h) for h in hours])
+    for arn, by_metric in found.items():
+        metric = next(name for name in HEADLINE_PRIORITY if name in by_metric)
+        points = by_metric[metric]
+        result[arn] = Sparkline(metric, SPECS[metric].unit, [points.get(h) for h in hours])
     return result
 
 

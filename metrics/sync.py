@@ -60,6 +60,8 @@ class RegionResult:
     rows_created: int = 0
     rows_updated: int = 0
     deactivated: int = 0
+    fetch_seconds: float = 0.0
+    write_seconds: float = 0.0
 
 
 @dataclass
@@ -72,10 +74,12 @@ class MetricsSyncResult:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        totals: dict[str, int] = defaultdict(int)
+        totals: dict[str, float] = defaultdict(int)
         for result in self.regions.values():
             for key, value in vars(result).items():
                 totals[key] += value
+        totals["fetch_seconds"] = round(totals["fetch_seconds"], 3)
+        totals["write_seconds"] = round(totals["write_seconds"], 3)
         return {
             **totals,
             "scopes": len(self.regions),
@@ -333,6 +337,7 @@ def sync_region_metrics(
 
     stats = aws.CallStats()
     fetched: dict[SeriesKey, Points] = {}
+    started = time.monotonic()
     if groups:
         client = aws.client(account, region, "cloudwatch", stats=stats)
         for start, group in sorted(groups.items()):
@@ -343,6 +348,8 @@ def sync_region_metrics(
                 t = group[index]
                 fetched[(t.resource_arn, t.metric, t.label)] = pts
     result.api_calls = stats.api_calls
+    result.fetch_seconds = time.monotonic() - started
+    started = time.monotonic()
     for d in derived:
         fetched[(d.resource_arn, d.metric, "")] = derive_hit_rate(d, fetched)
 
@@ -350,6 +357,7 @@ def sync_region_metrics(
     with transaction.atomic():
         result.points_written, result.rows_created, result.rows_updated = write_points(by_series_id)
         _advance_series(series, fetched, end)
+    result.write_seconds = time.monotonic() - started
     return result
 
 

@@ -209,7 +209,7 @@ def demo_value(target: Any, ts: datetime, profile: dict[str, Any]) -> float | No
         return _daily(ts, seed, 0, 2)
     if name == "AuroraReplicaLag":
         if profile.get("lagging"):
-            return 20_000 + 40_000 * _unit_noise(seed, ts)  # ms
+            return 35_000 + 55_000 * _unit_noise(seed, ts)  # ms: 35-90 s
         return _daily(ts, seed, 8, 40)
     if name == "ServerlessDatabaseCapacity":
         return _daily(ts, seed, profile.get("min_acu", 0.5), profile.get("max_acu", 16))

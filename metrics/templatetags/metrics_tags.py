@@ -43,6 +43,11 @@ def metric_assets() -> SafeString:
 @register.simple_tag(takes_context=True)
 def metric_charts(context: template.Context, obj: Any, range_key: str = "") -> SafeString:
     request = context.get("request")
+    if type(obj) not in queries.SLUGS:
+        return format_html(
+            '<p class="metric-empty">Estate mirrors no metrics for {}.</p>',
+            obj._meta.verbose_name_plural,
+        )
     chosen = range_key or (request.GET.get("range") if request is not None else "") or ""
     if chosen not in queries.RANGES:
         chosen = queries.DEFAULT_RANGE
@@ -92,7 +97,8 @@ def _svg(line: queries.Sparkline) -> SafeString:
 
 @register.simple_tag(takes_context=True)
 def sparkline(context: template.Context, obj: Any, rows: Any = None) -> SafeString:
-    """Render ``obj``'s sparkline; ``rows`` is the page it belongs to (loaded once)."""
+    """Render ``obj``'s sparkline (a mirrored row or an inventory dict with "arn");
+    ``rows`` is the page it belongs to, loaded once per render."""
     source = rows if rows is not None else [obj]
     source = getattr(source, "object_list", source)  # a Page
     cache: dict[int, dict[str, queries.Sparkline]] = context.render_context.setdefault(
@@ -101,7 +107,7 @@ def sparkline(context: template.Context, obj: Any, rows: Any = None) -> SafeStri
     key = id(source)
     if key not in cache:
         cache[key] = queries.sparklines(list(source))
-    line = cache[key].get(obj.arn)
+    line = cache[key].get(obj["arn"] if isinstance(obj, dict) else obj.arn)
     if line is None:
         return mark_safe("")
     return _svg(line)

@@ -224,3 +224,18 @@ def test_past_threshold_lists_the_worst_first_with_overrides():
         picky.arn,
     }
     assert len(queries.past_threshold(limit=1, now=now)) == 1
+
+
+def test_sparkline_prefers_lag_for_replicas_and_cpu_for_writers():
+    writer = factories.make_instance()
+    replica = factories.make_instance(
+        replica_source=writer, replica_source_identifier=writer.identifier
+    )
+    for db in (writer, replica):
+        store(db, "CPUUtilization", minutes(60, 50.0))
+    store(replica, "ReplicaLag", minutes(60, 2.0))
+    rows = [{"arn": writer.arn, "kind": "instance"}, {"arn": replica.arn, "kind": "instance"}]
+    lines = queries.sparklines(rows, now=NOW)
+    assert lines[writer.arn].metric == "CPUUtilization"
+    assert lines[replica.arn].metric == "ReplicaLag"
+    assert lines[replica.arn].latest == 2.0

@@ -1,0 +1,59 @@
+"""Template tags for the Actions menu and a resource's recent operations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from operations import kinds as kind_registry
+from operations.models import Operation
+
+register = template.Library()
+
+RECENT = 5
+
+
+@register.simple_tag(takes_context=True)
+def resource_actions(context: template.Context, resource: Any) -> list[Any]:
+    """The kinds valid for ``resource`` in its current state that the user may run."""
+    user = context.get("user")
+    if resource is None or user is None or not user.is_authenticated:
+        return []
+    return [
+        kind
+        for kind in sorted(kind_registry.applicable(resource), key=lambda k: k.label)
+        if user.has_perm(kind.permission())
+    ]
+
+
+@register.simple_tag
+def resource_operations(resource: Any, limit: int = RECENT) -> list[Operation]:
+    """The resource's recent operations, active ones first (one query)."""
+    arn = getattr(resource, "arn", "")
+    if not arn:
+        return []
+    return list(
+        Operation.objects.filter(target_arn=arn)
+        .select_related("requested_by")
+        .running_first()[:limit]
+    )
+
+
+@register.filter
+def op_tone(state: str) -> str:
+    """A badge tone for an operation state (the CSS classes of estate.css)."""
+    return {
+        "queued": "tone-unknown",
+        "running": "tone-busy",
+        "waiting": "tone-busy",
+        "cancelling": "tone-warn",
+        "succeeded": "tone-ok",
+        "failed": "tone-bad",
+        "cancelled": "tone-off",
+    }.get(state, "tone-unknown")
+
+
+@register.filter
+def level_tone(level: str) -> str:
+    return {"success": "tone-ok", "warning": "tone-warn", "error": "tone-bad"}.get(level, "")

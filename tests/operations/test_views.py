@@ -1,0 +1,161 @@
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from estate.models import DbCluster
+from operations import engine
+from operations.models import Operation, State
+from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster(account, rds):
+    create_cluster(rds, "orders", instances=2)
+    wait_available(rds, clusters=["orders"])
+    mirror(account, rds)
+    return DbCluster.objects.get(identifier="orders")
+
+
+def _new_url(kind: str, target: DbCluster) -> str:
+    return reverse("operations:new", args=[kind]) + f"?target={target.arn}"
+
+
+def test_anonymous_users_are_sent_to_login(client):
+    for url in (reverse("operations:list"), reverse("operations:detail", args=[1])):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert "/login/" in response["Location"]
+
+
+def test_a_viewer_cannot_open_an_operation_form(client, viewer, cluster):
+    client.force_login(viewer)
+    assert client.get(_new_url("cluster_failover", cluster)).status_code == 403
+    assert client.post(_new_url("cluster_failover", cluster), {}).status_code == 403
+    assert Operation.objects.count() == 0
+
+
+def test_an_operator_cannot_run_a_destructive_kind(client, operator, account, rds):
+    create_cluster(rds, "legacy", engine="aurora-mysql", instances=1, backtrack_window=3600)
+    wait_available(rds, clusters=["legacy"])
+    mirror(account, rds)
+    client.force_login(operator)
+    legacy = DbCluster.objects.get(identifier="legacy")
+    assert client.get(_new_url("backtrack", legacy)).status_code == 403
+
+
+def test_form_errors_are_shown_inline_and_create_nothing(client, operator, cluster):
+    client.force_login(operator)
+    response = client.post(
+        _new_url("cluster_failover", cluster),
+        {"target": cluster.arn, "target_instance": "not-a-member"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "Select a valid choice" in body
+    assert 'id="op-form"' in body
+    assert "<html" not in body
+    assert Operation.objects.count() == 0
+    assert mutating_calls("FailoverDBCluster") == []
+
+
+def test_posting_a_valid_form_queues_the_operation_and_redirects(client, operator, cluster):
+    client.force_login(operator)
+    response = client.post(_new_url("cluster_failover", cluster), {"target": cluster.arn})
+    op = Operation.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == op.get_absolute_url()
+    assert op.requested_by == operator
+    assert op.state == State.QUEUED
+
+
+def test_detail_polls_while_active_and_stops_when_terminal(client, operator, cluster):
+    client.force_login(operator)
+    client.post(_new_url("cluster_failover", cluster), {"target": cluster.arn})
+    op = Operation.objects.get()
+    url = reverse("operations:detail", args=[op.pk])
+    # While it runs, the status partial carries the polling trigger
+    page = client.get(url).content.decode()
+    assert 'hx-trigger="every 2s"' in page
+    partial = client.get(url + "?part=status", HTTP_HX_REQUEST="true").content.decode()
+    assert partial.startswith('\n<section id="op-status"') or partial.lstrip().startswith(
+        '<section id="op-status"'
+    )
+    assert 'hx-trigger="every 2s"' in partial
+    # When it has ended, the server renders it without the trigger: polling stops
+    engine.drive(op.pk)
+    partial = client.get(url + "?part=status", HTTP_HX_REQUEST="true").content.decode()
+    assert "every 2s" not in partial
+    assert 'data-state="succeeded"' in partial
+    assert "Operation succeeded." in partial
+
+
+def test_cancel_from_the_page_before_a_worker_starts(client, operator, cluster):
+    client.force_login(operator)
+    client.post(_new_url("cluster_failover", cluster), {"target": cluster.arn})
+    op = Operation.objects.get()
+    response = client.post(reverse("operations:cancel", args=[op.pk]))
+    assert response.status_code == 302
+    op.refresh_from_db()
+    assert op.state == State.CANCELLED
+    assert mutating_calls("FailoverDBCluster") == []
+
+
+def test_resource_page_include_offers_only_valid_kinds_and_lists_recent_operations(
+    operator, cluster, rf
+):
+    from django.template.loader import render_to_string
+
+    request = rf.get("/")
+    request.user = operator
+    html = render_to_string(
+        "operations/_resource_actions.html", {"resource": cluster, "user": operator}, request
+    )
+    assert "Fail over cluster" in html
+    assert "Clone cluster" in html
+    assert "Backtrack cluster" not in html  # aurora-postgresql has no backtrack
+    assert "Promote read replica" not in html
+
+
+def _make_ops(cluster: DbCluster, operator, n: int) -> None:
+    Operation.objects.bulk_create(
+        [
+            Operation(
+                kind="cluster_failover",
+                target_arn=f"{cluster.arn}-{i}",
+                target_label=f"c{i}",
+                state=State.SUCCEEDED if i % 2 else State.WAITING,
+                requested_by=operator,
+                mutating=True,
+            )
+            for i in range(n)
+        ]
+    )
+
+
+@pytest.mark.parametrize("rows", [1, 200])
+def test_list_query_count_does_not_grow_with_rows(client, operator, cluster, rows):
+    _make_ops(cluster, operator, rows)
+    client.force_login(operator)
+    client.get(reverse("operations:list"))  # warm the session/permission caches
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("operations:list"))
+    assert response.status_code == 200
+    assert len(queries) == 7, [q["sql"] for q in queries]
+
+
+def test_list_shows_running_first_and_filters(client, operator, cluster):
+    _make_ops(cluster, operator, 4)
+    client.force_login(operator)
+    body = client.get(reverse("operations:list")).content.decode()
+    assert body.index("Waiting for AWS") < body.index("Succeeded")
+    filtered = client.get(
+        reverse("operations:list"), {"state": "succeeded"}, HTTP_HX_REQUEST="true"
+    )
+    text = filtered.content.decode()
+    assert "Waiting for AWS" not in text
+    assert "Succeeded" in text
+    assert "<html" not in text

@@ -130,5 +130,8 @@ class ParameterDiffForm(forms.Form):
 
     def __init__(self, data: Any, *, groups: Any, **kw: Any) -> None:
         super().__init__(data, **kw)
-        self.fields["a"].queryset = groups
-        self.fields["b"].queryset = groups
+        for name in ("a", "b"):
+            field = self.fields[name]
+            field.queryset = groups
+            # Names repeat across accounts and regions: say which one.
+            field.label_from_instance = lambda g: f"{g.identifier} · {g.region} · {g.family}"

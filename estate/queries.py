@@ -22,10 +22,11 @@ from django.db.models import (
     Model,
     Q,
     QuerySet,
+    TextField,
     Value,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -187,7 +188,9 @@ def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
     if f.tag_key:
         # A key lookup via KeyTextTransform works on SQLite and PostgreSQL alike and
         # takes any key text (``tags__<key>`` would parse "__" in a key as a lookup).
-        qs = qs.alias(tag_match=KeyTextTransform(f.tag_key, "tags"))
+        # Cast to text so the comparison is plain text, not JSON (SQLite would try to
+        # parse the value as JSON).
+        qs = qs.alias(tag_match=Cast(KeyTextTransform(f.tag_key, "tags"), TextField()))
         if f.tag_value is None:
             qs = qs.filter(tag_match__isnull=False)
         else:
@@ -288,7 +291,7 @@ def overview_totals() -> dict[str, Any]:
     }
     for r in rows:
         by["kind"][KINDS[r["kind"]].label] += r["n"]
-        if r["engine_name"] and r["kind"] != "dms-task":
+        if r["engine_name"] and r["kind"] not in ("dms-task", "proxy"):
             by["engine"][r["engine_name"]] += r["n"]
         by["account"][r["account_name"]] += r["n"]
         by["region"][r["region"]] += r["n"]
@@ -360,10 +363,12 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
     instances = list(
         cluster.instances.order_by("-is_cluster_writer", "promotion_tier", "identifier")
     )
-    endpoints = list(
-        models.DbEndpoint.objects.filter(Q(cluster=cluster) | Q(instance__cluster=cluster))
-        .select_related("instance")
-        .order_by("kind", "identifier")
+    rank = {models.EndpointKind.CLUSTER_WRITER: 0, models.EndpointKind.CLUSTER_READER: 1}
+    endpoints = sorted(
+        models.DbEndpoint.objects.filter(
+            Q(cluster=cluster) | Q(instance__cluster=cluster)
+        ).select_related("instance"),
+        key=lambda e: (rank.get(e.kind, 2), e.identifier),
     )
     targets = list(
         models.DbProxyTarget.objects.filter(Q(cluster=cluster) | Q(instance__cluster=cluster))

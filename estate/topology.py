@@ -21,11 +21,11 @@ from django.urls import reverse
 from estate import models
 from estate.status import badge
 
-NODE_W = 210
+NODE_W = 216
 NODE_H = 34
 ROW = 42  # vertical pitch of nodes in a column
-COL = 280  # horizontal pitch of layers
-LEFT = 130  # room for region labels and replica/clone arcs
+COL = 256  # horizontal pitch of layers
+LEFT = 112  # room for region labels and replica/clone arcs
 TOP = 36  # room for column headings
 BAND_GAP = 22
 
@@ -50,6 +50,7 @@ class Node:
     url: str
     gone: bool = False
     emphasis: bool = False  # writer / the diagram's subject
+    detail: str = ""  # extra facts for the hover title only
     x: float = 0
     y: float = 0
 
@@ -73,6 +74,7 @@ class Edge:
     label: str = ""
     kind: str = "member"  # member / replica / clone / proxy / global
     cross_region: bool = False
+    title: str = ""  # hover text of the label
     path: str = ""
     label_x: float = 0
     label_y: float = 0
@@ -139,7 +141,8 @@ def _instance_node(i: models.DbInstance) -> Node:
         layer="instance",
         region=i.region,
         label=i.identifier,
-        sub=f"{role} · {i.availability_zone} · {i.instance_class}",
+        sub=f"{role} · {i.availability_zone}",
+        detail=i.instance_class,
         status=i.status,
         url=reverse("instance", args=[i.pk]),
         gone=i.is_gone,
@@ -263,7 +266,8 @@ def _add_clusters(d: Diagram, clusters: list[models.DbCluster], subject_pk: int 
                 f"cluster:{c.pk}",
                 kind="replica",
                 cross_region=cross,
-                label=f"cross-region replica {src.region} → {c.region}" if cross else "replica",
+                label="cross-region" if cross else "replica",
+                title=f"replica {src.region} → {c.region}",
             )
 
 
@@ -281,7 +285,8 @@ def _add_instance_family(d: Diagram, instances: list[models.DbInstance], subject
                 f"instance:{i.pk}",
                 kind="replica",
                 cross_region=cross,
-                label=f"cross-region replica {src.region} → {i.region}" if cross else "replica",
+                label="cross-region" if cross else "replica",
+                title=f"replica {src.region} → {i.region}",
             )
     for t in models.DbProxyTarget.objects.filter(instance_id__in=ids).select_related("proxy"):
         pnode = d.add(_proxy_node(t.proxy))
@@ -422,15 +427,17 @@ def layout(d: Diagram) -> Diagram:
             y1, y2 = a.y + NODE_H / 2, b.y + NODE_H / 2
             bulge = min(110.0, 30 + abs(y2 - y1) / 6)
             e.path = f"M{x:.0f},{y1:.0f} C{x - bulge:.0f},{y1:.0f} {x - bulge:.0f},{y2:.0f} {x:.0f},{y2:.0f}"
-            e.label_x = x - bulge * 0.75
+            e.label_x = max(34.0, x - bulge * 0.6)
             e.label_y = (y1 + y2) / 2
         else:
             left, right = (a, b) if a.x < b.x else (b, a)
             x1, y1 = left.x + NODE_W, left.y + NODE_H / 2
             x2, y2 = right.x, right.y + NODE_H / 2
             e.path = _curve(x1, y1, x2, y2)
-            e.label_x = (x1 + x2) / 2
-            e.label_y = (y1 + y2) / 2 - 4
+            # Labels sit near the far end: edges fanning out of one node (a global
+            # cluster's secondaries) would otherwise stack their labels at the start.
+            e.label_x = x1 + (x2 - x1) * 0.72
+            e.label_y = y1 + (y2 - y1) * 0.9 - 4
     d.width = LEFT + len(layers) * COL
     d.height = total_h
     return d

@@ -12,7 +12,7 @@ from estate import models, queries
 from estate.views.common import HtmxRequest, render_page, viewer_required
 
 # Runs in these states are still moving; the progress partial keeps polling.
-ACTIVE_SYNC = {"queued", "running"}
+ACTIVE_SYNC = set(models.SyncRun.ACTIVE)
 
 
 def _sync_context(run: models.SyncRun | None) -> dict[str, object]:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from estate.models import ParameterGroup
 from tests import factories as f
 
 CHROMIUM = os.environ.get("ESTATE_CHROMIUM", "/usr/bin/chromium")
@@ -142,7 +143,8 @@ def test_inventory_filters_history_cluster_topology_and_csv(page):
         f"document.querySelectorAll('#inventory-rows tbody tr').length === {len(all_instances)}"
     )
     assert sorted(_identifiers(page)) == all_instances
-    assert "legacy-mysql" in all_instances and "orders-1" in all_instances
+    assert "legacy-mysql" in all_instances
+    assert "orders-1" in all_instances
     # and the filter controls follow the URL again
     assert page.locator("select[name=region]").evaluate("s => [...s.selectedOptions].length") == 0
 
@@ -187,7 +189,8 @@ def test_inventory_filters_history_cluster_topology_and_csv(page):
     assert page.locator("#topology svg a.node[data-node^=cluster] >> nth=0").count() == 1
     assert page.locator("path.edge-clone").count() == 1  # orders -> orders-clone-qa
     box = page.locator("#topology svg").bounding_box()
-    assert box and box["width"] > 800
+    assert box is not None
+    assert box["width"] > 800
     _shot(page, "topology-cluster")
 
     # Clicking a node opens its detail page
@@ -233,14 +236,15 @@ def test_every_page_renders_in_light_and_dark(page):
         "dms-task": f"/dms/tasks/{estate['dms_task'].pk}/",
         "parameter-groups": "/parameter-groups/",
         "parameter-diff": "/parameter-groups/diff/?a="
-        + str(f.make_parameter_group(identifier="x").pk),
+        + str(ParameterGroup.objects.get(identifier="orders-pg16").pk),
         "snapshots": "/snapshots/",
         "sync-history": "/sync/",
         "inventory-bad-filter": "/inventory/?sort=nonsense",
     }
     for name, url in pages.items():
         response = page.goto(url)
-        assert response is not None and response.status in (200, 400), (name, response)
+        assert response is not None, name
+        assert response.status in (200, 400), (name, response.status)
         _shot(page, name)
     page.emulate_media(color_scheme="dark")
     for name in ("overview", "inventory", "cluster", "topology-global"):
@@ -258,4 +262,5 @@ def test_every_page_renders_in_light_and_dark(page):
     rects = page.locator("#topology svg a.node[data-layer=instance] rect").evaluate_all(
         "rs => rs.map(r => [r.getAttribute('x'), r.getAttribute('y')])"
     )
-    assert len(rects) == 32 and len(set(map(tuple, rects))) == 32
+    assert len(rects) == 32
+    assert len(set(map(tuple, rects))) == 32

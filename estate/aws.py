@@ -24,6 +24,7 @@ from typing import Any
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 from botocore.config import Config
 from django.conf import settings
 
@@ -119,7 +120,7 @@ def translate(exc: Exception, operation: str = "") -> AwsError:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         op = operation or getattr(exc, "operation_name", "")
         return _classify(code, status)(code, message, op)
-    if isinstance(exc, botocore.exceptions.ResponseParserError):
+    if isinstance(exc, botocore.parsers.ResponseParserError):
         return AwsUnavailable("Unparseable", str(exc).splitlines()[0][:500], operation)
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return AwsUnavailable(type(exc).__name__, str(exc), operation)
@@ -131,7 +132,12 @@ def translated(operation: str = "") -> Iterator[None]:
     """Run AWS calls, turning botocore errors into ours."""
     try:
         yield
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+    except (
+        botocore.exceptions.ClientError,
+        botocore.exceptions.BotoCoreError,
+        # Not a BotoCoreError: what an HTML 500 (an API the sandbox lacks) raises.
+        botocore.parsers.ResponseParserError,
+    ) as exc:
         raise translate(exc, operation) from exc
 
 

@@ -70,3 +70,14 @@ def test_client_errors_map_to_our_errors(code, status, expected):
         "DescribeDBInstances",
     )
     assert type(aws.translate(exc)) is expected
+
+
+def test_an_api_the_sandbox_lacks_is_unavailable_not_a_crash():
+    # moto answers an unimplemented API with an HTML 500 that botocore cannot parse;
+    # ResponseParserError is no BotoCoreError, so it needs its own mapping.
+    from botocore.parsers import ResponseParserError
+
+    with pytest.raises(aws.AwsUnavailable) as caught, aws.translated("DescribeThings"):
+        raise ResponseParserError("Unable to parse response (syntax error)\n<html>...")
+    assert caught.value.code == "Unparseable"
+    assert caught.value.operation == "DescribeThings"

@@ -135,3 +135,17 @@ class ParameterDiffForm(forms.Form):
             field.queryset = groups
             # Names repeat across accounts and regions: say which one.
             field.label_from_instance = lambda g: f"{g.identifier} · {g.region} · {g.family}"
+
+
+class OptionDiffForm(forms.Form):
+    a = forms.ModelChoiceField(queryset=models.OptionGroup.objects.none(), label="Group")
+    b = forms.ModelChoiceField(queryset=models.OptionGroup.objects.none(), label="Compare with")
+
+    def __init__(self, data: Any, *, groups: Any, **kw: Any) -> None:
+        super().__init__(data, **kw)
+        for name in ("a", "b"):
+            field = self.fields[name]
+            field.queryset = groups
+            field.label_from_instance = lambda g: (
+                f"{g.identifier} · {g.region} · {g.engine} {g.major_engine_version}"
+            )

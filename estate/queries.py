@@ -480,44 +480,53 @@ def get_instance(pk: int) -> models.DbInstance:
     )
 
 
-RESPONSIBILITY_AREAS = ("Patching", "Backups", "High availability", "Monitoring")
+# Who does each job, by management model. The page highlights the instance's column.
+RESPONSIBILITY_MODELS = ("RDS (AWS-managed)", "RDS Custom", "Self-managed (EC2)")
+RESPONSIBILITY = (
+    (
+        "OS and database patching",
+        (
+            "AWS, in the maintenance window",
+            "You: AWS publishes engine versions, you apply OS and database patches",
+            "You",
+        ),
+    ),
+    (
+        "Backups and point-in-time restore",
+        (
+            "AWS: automated backups and PITR",
+            "RDS Custom automation (stops while automation is paused)",
+            "You",
+        ),
+    ),
+    (
+        "High availability",
+        (
+            "AWS: Multi-AZ failover",
+            "RDS Custom automation replaces failed hosts (stops while paused)",
+            "You",
+        ),
+    ),
+    (
+        "Monitoring",
+        (
+            "AWS metrics and events; the alarms are yours",
+            "Shared: AWS watches the support perimeter, you watch the database",
+            "You",
+        ),
+    ),
+)
 
 
-def responsibility(instance: models.DbInstance) -> list[tuple[str, str, str]]:
-    """Who does each job for this instance: (area, who, note)."""
-    if not instance.is_custom:
-        return [
-            (
-                "Patching",
-                "AWS",
-                "in the maintenance window " + (instance.preferred_maintenance_window or ""),
-            ),
-            ("Backups", "AWS", f"automated, {instance.backup_retention_period or 0} days"),
-            (
-                "High availability",
-                "AWS",
-                "Multi-AZ standby" if instance.multi_az else "none (single AZ)",
-            ),
-            ("Monitoring", "AWS + you", "CloudWatch metrics by AWS; alarms are yours"),
-        ]
-    paused = instance.automation_mode == "all-paused"
-    who = "You (automation paused)" if paused else "RDS Custom"
-    return [
-        ("Patching", "You", "OS and database patches are applied by you on RDS Custom"),
-        (
-            "Backups",
-            who,
-            "RDS Custom snapshots; paused automation also pauses them"
-            if paused
-            else "RDS Custom automated backups",
-        ),
-        (
-            "High availability",
-            who,
-            "host replacement is paused" if paused else "RDS Custom replaces failed hosts",
-        ),
-        ("Monitoring", "You", "the support perimeter flags unsupported changes"),
-    ]
+def responsibility(instance: models.DbInstance) -> dict[str, Any]:
+    """The responsibility matrix with this instance's column marked, and whether RDS
+    Custom automation is paused (then its automated jobs are, in effect, yours)."""
+    return {
+        "models": RESPONSIBILITY_MODELS,
+        "current": 1 if instance.is_custom else 0,
+        "rows": RESPONSIBILITY,
+        "paused": instance.is_custom and instance.automation_mode == "all-paused",
+    }
 
 
 def instance_context(instance: models.DbInstance) -> dict[str, Any]:
@@ -768,6 +777,20 @@ def option_usage(groups: list[models.OptionGroup]) -> dict[int, list[dict[str, A
                     {"identifier": i["identifier"], "url": reverse("instance", args=[i["id"]])}
                 )
     return usage
+
+
+def option_diff(a: models.OptionGroup, b: models.OptionGroup) -> list[dict[str, Any]]:
+    """Options that differ between two option groups (present in one only, or with a
+    different version, port or settings), sorted by name. No queries."""
+    left = {o.get("name"): o for o in a.options}
+    right = {o.get("name"): o for o in b.options}
+    keys = ("version", "port", "settings", "persistent", "permanent")
+    rows = []
+    for name in sorted(n for n in left.keys() | right.keys() if n):
+        lo, ro = left.get(name), right.get(name)
+        if lo is None or ro is None or any(lo.get(k) != ro.get(k) for k in keys):
+            rows.append({"name": name, "left": lo, "right": ro})
+    return rows
 
 
 # --- Snapshots -----------------------------------------------------------------------

@@ -29,6 +29,7 @@ urlpatterns = [
     path("parameter-groups/diff/", groups.parameter_diff, name="parameter_diff"),
     path("parameter-groups/<int:pk>/", groups.parameter_group_detail, name="parameter_group"),
     path("option-groups/", groups.option_group_list, name="option_groups"),
+    path("option-groups/diff/", groups.option_diff, name="option_diff"),
     path("option-groups/<int:pk>/", groups.option_group_detail, name="option_group"),
     path("snapshots/", snapshots.snapshot_list, name="snapshots"),
     path("", include("audit.urls")),
@@ -36,5 +37,6 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("operations/", include("operations.urls")),
+    path("metrics/", include("metrics.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from estate import models, queries
-from estate.forms import ParameterDiffForm
+from estate.forms import OptionDiffForm, ParameterDiffForm
 from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
 
 
@@ -94,3 +94,19 @@ def option_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(models.OptionGroup.objects.select_related("account"), pk=pk)
     context = {"object": group, "used_by": queries.option_usage([group])[group.pk]}
     return render_page(request, "estate/option_group_detail.html", context)
+
+
+@require_GET
+@viewer_required
+def option_diff(request: HtmxRequest) -> HttpResponse:
+    """Two option groups side by side, only the options that differ."""
+    groups = models.OptionGroup.objects.live().order_by("identifier", "region")
+    form = OptionDiffForm(request.GET or None, groups=groups)
+    context: dict = {"form": form, "left": None, "right": None, "rows": []}
+    status = 200
+    if form.is_bound and not form.is_valid():
+        status = 400
+    elif form.is_bound:
+        left, right = form.cleaned_data["a"], form.cleaned_data["b"]
+        context.update(left=left, right=right, rows=queries.option_diff(left, right))
+    return render_page(request, "estate/option_diff.html", context, partial="diff", status=status)

@@ -53,6 +53,7 @@ PAGES: list[tuple[str, Callable[[dict[str, Any]], list[Any]]]] = [
     ("parameter_diff", lambda e: []),
     ("option_groups", lambda e: []),
     ("option_group", lambda e: [f.make_option_group(e["prod"]).pk]),
+    ("option_diff", lambda e: []),
     ("snapshots", lambda e: []),
     ("sync_runs", lambda e: []),
     ("sync_run", lambda e: [f.make_sync_run().pk]),

@@ -328,7 +328,8 @@ def test_rds_custom_instance_shows_who_is_responsible_while_paused(client, viewe
     response = client.get(reverse("instance", args=[custom.pk]))
 
     html = response.content.decode()
-    assert "You (automation paused)" in html
+    assert "automation is <strong>paused</strong>" in html
+    assert 'RDS Custom <span class="pill writer">this instance</span>' in html
     assert "Resumes full automation" in html
     assert "in 19 days" in html or "in 20 days" in html  # CA expiry warning
 
@@ -476,6 +477,24 @@ def test_parameter_diff_with_unknown_group_is_a_clear_400(client, viewer):
 
     assert response.status_code == 400
     assert "Pick existing groups" in response.content.decode()
+
+
+def test_option_diff_shows_only_options_that_differ(client, viewer):
+    account = f.make_account()
+    ssl = {"name": "SSL", "version": "1", "port": None, "settings": {"FIPS": "false"}}
+    a = f.make_option_group(
+        account, options=[ssl, {"name": "TDE", "settings": {}}, {"name": "AUDIT", "settings": {}}]
+    )
+    b = f.make_option_group(
+        account, options=[{**ssl, "settings": {"FIPS": "true"}}, {"name": "TDE", "settings": {}}]
+    )
+
+    response = client.get(reverse("option_diff"), {"a": a.pk, "b": b.pk})
+    bad = client.get(reverse("option_diff"), {"a": a.pk})
+
+    assert [r["name"] for r in response.context["rows"]] == ["AUDIT", "SSL"]
+    assert "FIPS=true" in response.content.decode()
+    assert bad.status_code == 400
 
 
 def test_snapshot_copies_are_grouped_under_their_source(client, viewer, estate):

@@ -620,7 +620,11 @@ def make_demo_estate() -> dict[str, Any]:
     )
     dev = make_account(name="sandbox-dev", regions=["us-east-1"])
     orders = make_aurora_family(
-        prod, identifier="orders", readers=2, tags={"team": "orders", "tier": "1"}
+        prod,
+        identifier="orders",
+        readers=2,
+        tags={"team": "orders", "tier": "1"},
+        parameter_group_name="orders-pg16",
     )
     make_snapshot(cluster=orders["cluster"], snapshot_type="automated")
     make_snapshot(cluster=orders["cluster"], identifier="orders-before-migration")
@@ -728,15 +732,19 @@ def make_demo_estate() -> dict[str, Any]:
         identifier="orders-pg16",
         scope="cluster",
         family="aurora-postgresql16",
-        parameters={"log_min_duration_statement": "500", "work_mem": "65536"},
-        modified=["log_min_duration_statement", "work_mem"],
+        parameters={
+            "log_min_duration_statement": "500",
+            "work_mem": "65536",
+            "rds.force_ssl": "1",
+        },
+        modified=["log_min_duration_statement", "work_mem", "rds.force_ssl"],
     )
     make_parameter_group(
         prod,
         identifier="default.aurora-postgresql16",
         scope="cluster",
         family="aurora-postgresql16",
-        parameters={"log_min_duration_statement": "-1", "work_mem": "4096"},
+        parameters={"log_min_duration_statement": "-1", "work_mem": "4096", "rds.force_ssl": "0"},
     )
     make_sync_run()
     return {

@@ -226,6 +226,8 @@ def test_overview_counts_and_lists_what_is_not_available_first(client, viewer, e
 
 
 def test_sync_now_needs_the_operator_role(client, viewer, estate):
+    assert "Sync now" not in client.get(reverse("home")).content.decode()
+
     response = client.post(reverse("sync_now"), **HTMX)
 
     assert response.status_code == 403
@@ -234,6 +236,7 @@ def test_sync_now_needs_the_operator_role(client, viewer, estate):
 
 def test_sync_now_queues_a_run_and_shows_polling_progress(client, estate):
     client.force_login(f.make_user("olga", role=OPERATOR))
+    assert 'hx-post="/sync/now/"' in client.get(reverse("home")).content.decode()
 
     response = client.post(reverse("sync_now"), **HTMX)
 
@@ -302,6 +305,7 @@ def test_cluster_page_shows_members_endpoints_proxies_and_facts(client, viewer, 
     assert "1 day, 0:00:00" in html  # backtrack window
     assert 'class="span"' in html  # restorable window bar
     assert "orders-clone-qa" in html  # clones
+    assert response.context["tls_enforced"] is True  # rds.force_ssl=1 in orders-pg16
     assert "operations/_resource_actions.html" in [t.name for t in response.templates]
 
 
@@ -446,7 +450,8 @@ def test_parameter_group_list_shows_who_uses_each_group(client, viewer, estate):
         r["group"].identifier: [u["identifier"] for u in r["used_by"]]
         for r in response.context["rows"]
     }
-    assert used["default.aurora-postgresql16"] == ["ledger-use1", "orders"]
+    assert used["default.aurora-postgresql16"] == ["ledger-use1"]
+    assert used["orders-pg16"] == ["orders"]
     assert used["default.redis7"] == ["web-sessions"]
 
 
@@ -468,6 +473,7 @@ def test_parameter_diff_against_engine_family_defaults(client, viewer, estate):
     assert response.context["right"].identifier == "default.aurora-postgresql16"
     assert [r["name"] for r in response.context["rows"]] == [
         "log_min_duration_statement",
+        "rds.force_ssl",
         "work_mem",
     ]
 

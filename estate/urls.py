@@ -32,11 +32,13 @@ urlpatterns = [
     path("option-groups/diff/", groups.option_diff, name="option_diff"),
     path("option-groups/<int:pk>/", groups.option_group_detail, name="option_group"),
     path("snapshots/", snapshots.snapshot_list, name="snapshots"),
+    path("topology/", resources.topology_index, name="topology"),
     path("", include("audit.urls")),
     path("", include("guard.urls")),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("operations/", include("operations.urls")),
+    path("", include("drills.urls")),
     path("metrics/", include("metrics.urls")),
     path("admin/", admin.site.urls),
 ]

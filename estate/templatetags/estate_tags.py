@@ -122,3 +122,14 @@ def urlparams(**params: Any) -> str:
 def total_of(run: Any, key: str) -> int:
     """``{{ run|total_of:"created" }}``: a SyncRun's count summed over kinds."""
     return run.total(key)
+
+
+@register.simple_tag(takes_context=True)
+def sort_aria(context: template.Context, field: str) -> str:
+    """The ``aria-sort`` value of a sortable column header."""
+    current = context.get("sort", "")
+    if current == field:
+        return "ascending"
+    if current == f"-{field}":
+        return "descending"
+    return "none"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from estate import models, queries, topology
-from estate.views.common import HtmxRequest, render_page, viewer_required
+from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
 
 
 @require_GET
@@ -84,3 +85,36 @@ def _topology(
         "node_h": topology.NODE_H,
     }
     return render_page(request, "estate/topology.html", context)
+
+
+@require_GET
+@viewer_required
+def topology_index(request: HtmxRequest) -> HttpResponse:
+    """Where diagrams start: global databases, replication families, and clusters."""
+    clusters = paginate(
+        request,
+        models.DbCluster.objects.live()
+        .filter(global_cluster__isnull=True)
+        .select_related("account")
+        .annotate(member_count=Count("instances", filter=Q(instances__gone_at__isnull=True)))
+        .order_by("identifier", "region"),
+    )
+    context = {
+        "globals": list(
+            models.GlobalCluster.objects.live()
+            .select_related("account")
+            .annotate(cluster_count=Count("clusters"))
+            .order_by("identifier")
+        ),
+        "families": list(
+            models.DbInstance.objects.live()
+            .filter(cluster__isnull=True, replica_source__isnull=True)
+            .annotate(replica_count=Count("replicas", filter=Q(replicas__gone_at__isnull=True)))
+            .filter(replica_count__gt=0)
+            .select_related("account")
+            .order_by("identifier")
+        ),
+        "page": clusters,
+        "has_accounts": models.Account.objects.exists(),
+    }
+    return render_page(request, "estate/topology_index.html", context)

@@ -27,6 +27,21 @@
     });
   }
 
+  // Forms marked data-drop-empty leave empty fields out of the request, so the URL
+  // pushed into history reads ?kind=instance&region=eu-west-1, not a list of blanks.
+  document.addEventListener("htmx:configRequest", function (event) {
+    var source = event.detail.elt;
+    if (!source || !source.closest || !source.closest("form[data-drop-empty]")) return;
+    var params = event.detail.parameters;
+    Object.keys(params).forEach(function (key) {
+      var value = params[key];
+      var values = Array.isArray(value) ? value : [value];
+      if (values.every(function (v) { return v === "" || v === null || v === undefined; })) {
+        delete params[key];
+      }
+    });
+  });
+
   // After a sort or page link was followed, the form's hidden fields (sort) follow
   // the new URL so the next filter change keeps the order. Visible fields are left
   // alone: the user may still be typing in them.

@@ -42,6 +42,7 @@ PAGES: list[tuple[str, Callable[[dict[str, Any]], list[Any]]]] = [
     ("global_cluster", lambda e: [e["global_cluster"].pk]),
     ("topology_global", lambda e: [e["global_cluster"].pk]),
     ("proxy", lambda e: [e["orders"]["proxy"].pk]),
+    ("topology", lambda e: []),
     ("caches", lambda e: []),
     ("cache_group", lambda e: [e["sessions"].pk]),
     ("cache_cluster", lambda e: [e["memcached"].pk]),
@@ -163,6 +164,11 @@ def _grow(kind: str, account, n: int) -> None:
             instance=f.make_instance(account, parameter_groups=[]), snapshot_type="manual"
         ),
         "sync_run": lambda i: f.make_sync_run(),
+        "topology": lambda i: (
+            f.make_aurora_family(account, readers=1, with_proxy=False),
+            f.make_global_cluster(account),
+            f.make_instance(account, replica_source=f.make_instance(account)),
+        ),
     }
     for i in range(n):
         builders[kind](i)
@@ -177,6 +183,7 @@ LIST_PAGES = [
     ("option_groups", "option_group", 12),
     ("snapshots", "snapshot", 12),
     ("sync_runs", "sync_run", 10),
+    ("topology", "topology", 12),
 ]
 
 

@@ -406,6 +406,15 @@ def test_aurora_member_topology_redirects_to_its_cluster(client, viewer, estate)
     )
 
 
+def test_topology_index_lists_globals_families_and_clusters(client, viewer, estate):
+    response = client.get(reverse("topology"))
+
+    assert [g.identifier for g in response.context["globals"]] == ["ledger-global"]
+    assert [i.identifier for i in response.context["families"]] == ["legacy-mysql"]
+    clusters = [c.identifier for c in response.context["page"].object_list]
+    assert clusters == ["orders", "orders-clone-qa"]  # ledger-* are drawn with their global
+
+
 def test_topology_stays_readable_at_15_readers_and_5_regions(client, viewer):
     gc = f.make_global_cluster()
     regions = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2"]

@@ -174,7 +174,7 @@ def test_inventory_filters_history_cluster_topology_and_csv(page):
     _shot(page, "cluster")
 
     # and its topology: writer, readers, endpoints and the proxy are drawn
-    page.click("text=Topology")
+    page.click("a.btn:has-text('Topology')")
     page.wait_for_url("**/topology/")
     nodes = page.locator("#topology svg a.node")
     labels = nodes.locator("text.label").all_text_contents()

@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "csp",
     "axes",
     "metrics",
+    "drills",
 ]
 
 MIDDLEWARE = [
@@ -335,6 +336,16 @@ CELERY_BEAT_SCHEDULE["expire-clones"] = {
     "task": "operations.tasks.expire_clones_task",
     "schedule": 60.0,
 }
+
+# --- Drills --------------------------------------------------------------------------
+# Probes sample on their own queue so they never starve the engine: run a worker with
+# `-Q probes` (each running drill endpoint holds one worker slot while it samples).
+CELERY_TASK_ROUTES = {"drills.tasks.probe_task": {"queue": "probes"}}
+CELERY_BEAT_SCHEDULE["finalize-drill-runs"] = {
+    "task": "drills.tasks.finalize_ended_runs_task",
+    "schedule": 30.0,
+}
+DRILL_PROBE_MAX_SECONDS = env_float("DRILL_PROBE_MAX_SECONDS", 3600.0)
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

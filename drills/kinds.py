@@ -1,0 +1,902 @@
+"""Drill operation kinds: failover drills wrapping the failover kinds, and restore drills.
+
+A failover drill runs the wrapped kind's own steps for the failover itself (so the
+crash-safety rules of those steps hold here too) and adds the drill's phases around
+them: preflight, baseline, trigger, observe, verify, report. The probe samples in its
+own Celery queue (``drills.tasks.probe_task``) from the baseline on, until the report
+asks it to stop or the operation has ended.
+
+A restore drill restores the latest snapshot (or the latest restorable time) into a
+temporary resource, waits until it is available, optionally runs a SQL check, records
+the restore duration, and deletes the temporary resource. Cleanup is not optional: a
+failure after the restore call is carried to the cleanup step instead of failing the
+operation at once, and a cancel is honoured by the waiting steps running the cleanup
+themselves (the engine ends a cancelled operation after a settling step).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.utils import timezone
+
+from drills.models import DrillRun, DrillType, ProbeSample, RunStatus
+from estate import aws
+from estate.models import DbCluster, DbInstance
+from operations.kinds.base import (
+    Done,
+    Fail,
+    Kind,
+    KindForm,
+    LiveContext,
+    Step,
+    StepContext,
+    Wait,
+    cluster_writer,
+    describe_cluster,
+    describe_instance,
+    members_status,
+    poll_interval,
+)
+from operations.kinds.cluster_failover import ClusterFailover
+from operations.kinds.instance_failover import InstanceFailover
+from operations.probes import ProbeConfigError, ProbeTarget
+
+# --- parameters ----------------------------------------------------------------------
+
+
+class DrillForm(KindForm):
+    slo_seconds = forms.FloatField(
+        min_value=0.1, initial=35.0, required=False, help_text="Maximum client downtime."
+    )
+    baseline_seconds = forms.FloatField(min_value=0.0, max_value=300, initial=5.0, required=False)
+    consecutive_successes = forms.IntegerField(
+        min_value=1, max_value=100, initial=5, required=False
+    )
+    probe_interval_ms = forms.IntegerField(
+        min_value=50, max_value=10_000, initial=200, required=False
+    )
+    probe_endpoints = forms.JSONField(
+        required=False,
+        help_text='[{"label": "direct", "host": "...", "port": 5432, "kind": "postgres", '
+        '"dsn_env": "ORDERS_DSN"}, {"label": "proxy", ...}] — empty: the mirrored endpoints '
+        "(TCP).",
+    )
+    max_replica_lag_seconds = forms.FloatField(min_value=0, initial=30.0, required=False)
+    schedule_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    DEFAULTS: ClassVar[dict[str, Any]] = {
+        "slo_seconds": 35.0,
+        "baseline_seconds": 5.0,
+        "consecutive_successes": 5,
+        "probe_interval_ms": 200,
+        "max_replica_lag_seconds": 30.0,
+    }
+
+    def clean_probe_endpoints(self) -> list[dict[str, Any]]:
+        value = self.cleaned_data.get("probe_endpoints") or []
+        if not isinstance(value, list):
+            raise ValidationError("A list of endpoint objects.")
+        labels: set[str] = set()
+        for item in value:
+            if not isinstance(item, dict):
+                raise ValidationError("Each endpoint is an object with host and port.")
+            try:
+                target = ProbeTarget.from_options(item)
+            except ProbeConfigError as exc:
+                raise ValidationError(str(exc)) from exc
+            if target.label in labels:
+                raise ValidationError(f"Two endpoints are labelled {target.label!r}.")
+            labels.add(target.label)
+        if len(value) > 4:
+            raise ValidationError("At most four endpoints per drill.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for key, default in self.DEFAULTS.items():
+            if cleaned.get(key) is None:
+                cleaned[key] = default
+        return cleaned
+
+
+class ClusterDrillForm(DrillForm):
+    target_instance = forms.ChoiceField(required=False, label="Promote this reader")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        readers = [m["identifier"] for m in self.target.members if not m.get("is_writer")]
+        self.fields["target_instance"].choices = [("", "AWS chooses")] + [(r, r) for r in readers]
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def _window_contains(window: str, now: datetime, *, weekly: bool) -> bool:
+    """Whether ``now`` (UTC) is inside an AWS window: "hh:mm-hh:mm" (daily) or
+    "ddd:hh:mm-ddd:hh:mm" (weekly). Malformed windows count as outside."""
+    if not window or "-" not in window:
+        return False
+    start_s, end_s = window.lower().split("-", 1)
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    try:
+        if weekly:
+            sd, sh, sm = start_s.split(":")
+            ed, eh, em = end_s.split(":")
+            start = days.index(sd) * 1440 + int(sh) * 60 + int(sm)
+            end = days.index(ed) * 1440 + int(eh) * 60 + int(em)
+            cur = now.weekday() * 1440 + now.hour * 60 + now.minute
+            span = 7 * 1440
+        else:
+            sh, sm = start_s.split(":")
+            eh, em = end_s.split(":")
+            start, end = int(sh) * 60 + int(sm), int(eh) * 60 + int(em)
+            cur = now.hour * 60 + now.minute
+            span = 1440
+    except ValueError:
+        return False
+    if start <= end:
+        return start <= cur < end
+    return cur >= start or cur < end or span == 0
+
+
+def replica_lag_seconds(arns: list[str]) -> tuple[float | None, str]:
+    """The highest latest replica lag among ``arns`` from the metrics mirror, with a
+    note. (metrics has no "latest value" query; Series.last_value is read directly.)"""
+    try:
+        from metrics.models import Series
+    except ImportError:
+        return None, "metrics app not installed"
+    fresh_after = _now() - timedelta(minutes=15)
+    values = list(
+        Series.objects.filter(
+            resource_arn__in=arns,
+            metric__in=["AuroraReplicaLag", "ReplicaLag"],
+            last_point_at__gte=fresh_after,
+            last_value__isnull=False,
+        ).values_list("last_value", flat=True)
+    )
+    if not values:
+        return None, "no replica lag data in the last 15 minutes"
+    return max(values), f"{len(values)} series"
+
+
+def _run_for(ctx: StepContext) -> DrillRun:
+    run = DrillRun.objects.filter(operation=ctx.op).first()
+    if run is not None:
+        return run
+    return DrillRun.objects.create(
+        drill_type=ctx.op.params.get("_drill_type", DrillType.FAILOVER),
+        operation=ctx.op,
+        schedule_id=ctx.params.get("schedule_id") or None,
+        target_arn=ctx.op.target_arn,
+        target_label=ctx.op.target_label,
+    )
+
+
+def _save_run(run: DrillRun, *fields: str) -> None:
+    DrillRun.objects.filter(pk=run.pk).update(**{f: getattr(run, f) for f in fields})
+
+
+# --- failover drills -----------------------------------------------------------------
+
+
+class FailoverDrill(Kind):
+    """Shared phases; subclasses name the wrapped kind and how to read the target."""
+
+    wrapped: ClassVar[type[Kind]]
+    trigger_step: ClassVar[str]
+    await_step: ClassVar[str]
+    form_class = DrillForm
+    cannot_stop = "AWS cannot stop a failover once it has started"
+    steps = (
+        Step("preflight", "Preflight checks"),
+        Step("baseline", "Baseline: the probe samples normal latency", budget_seconds=600),
+        Step("trigger", "Trigger the failover", mutating=True),
+        Step(
+            "observe",
+            "Observe until AWS reports healthy and the probe recovered",
+            settles=True,
+            budget_seconds=1800,
+        ),
+        Step("verify", "Verify the new topology", budget_seconds=600),
+        Step("report", "Report", budget_seconds=120),
+    )
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        return isinstance(resource, cls.target_model) and resource.gone_at is None
+
+    @classmethod
+    def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
+        # State problems are preflight checks (shown pass/fail on the timeline), not a
+        # refusal here; only the target's existence in AWS is checked now.
+        cls.describe(ctx.call, target.identifier)
+
+    # subclass hooks
+    @classmethod
+    def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def topology_checks(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple]:
+        raise NotImplementedError
+
+    def member_arns(self, ctx: StepContext) -> list[str]:
+        return [ctx.op.target_arn]
+
+    def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
+        raise NotImplementedError
+
+    def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    # --- phases ----------------------------------------------------------------------
+
+    def step_preflight(self, ctx: StepContext) -> Done | Wait | Fail:
+        run = _run_for(ctx)
+        run.wrapped_kind = self.wrapped.name
+        run.slo_seconds = float(ctx.params.get("slo_seconds") or 35.0)
+        run.probe_interval_ms = int(ctx.params.get("probe_interval_ms") or 200)
+        run.probe_endpoints = ctx.params.get("probe_endpoints") or self.default_endpoints(ctx)
+        live = self.describe(ctx.call, ctx.op.target_label)
+        now = _now()
+        checks: list[tuple[str, bool, str]] = []
+        status = live.get("Status") or live.get("DBInstanceStatus")
+        checks.append(("target available", status == "available", f"status is {status}"))
+        checks.extend(self.topology_checks(ctx, live))
+        from operations.models import Operation
+
+        others = (
+            Operation.objects.active()
+            .filter(target_arn__in=self.member_arns(ctx))
+            .exclude(pk=ctx.op.pk)
+            .values_list("pk", "kind")
+        )
+        others = list(others)
+        checks.append(
+            (
+                "no other active operation",
+                not others,
+                ", ".join(f"#{pk} {kind}" for pk, kind in others) or "none",
+            )
+        )
+        backup = live.get("PreferredBackupWindow", "")
+        maint = live.get("PreferredMaintenanceWindow", "")
+        checks.append(
+            (
+                "outside the backup window",
+                not _window_contains(backup, now, weekly=False),
+                f"backup window {backup or 'none'} (UTC)",
+            )
+        )
+        checks.append(
+            (
+                "outside the maintenance window",
+                not _window_contains(maint, now, weekly=True),
+                f"maintenance window {maint or 'none'} (UTC)",
+            )
+        )
+        limit = float(ctx.params.get("max_replica_lag_seconds") or 30.0)
+        lag, note = replica_lag_seconds(self.member_arns(ctx))
+        checks.append(
+            (
+                "replica lag under threshold",
+                lag is None or lag <= limit,
+                f"{lag:.1f} s (limit {limit:.0f} s)"
+                if lag is not None
+                else f"not measured: {note}",
+            )
+        )
+        refusal = run.schedule.window_refusal(now) if run.schedule_id else ""
+        checks.append(
+            (
+                "inside the schedule's allowed window",
+                not refusal,
+                refusal or ("no schedule" if not run.schedule_id else "inside"),
+            )
+        )
+        run.preflight = [{"check": c, "ok": ok, "detail": d} for c, ok, d in checks]
+        run.writer_before = self.writer_of(ctx, live)
+        _save_run(
+            run,
+            "wrapped_kind",
+            "slo_seconds",
+            "probe_interval_ms",
+            "probe_endpoints",
+            "preflight",
+            "writer_before",
+        )
+        for check, ok, detail in checks:
+            ctx.log(
+                f"Preflight {'pass' if ok else 'FAIL'}: {check} — {detail}",
+                level="success" if ok else "error",
+                check=check,
+                ok=ok,
+            )
+        failed = [c for c, ok, _ in checks if not ok]
+        if failed:
+            from drills import services
+
+            reason = f"Preflight failed ({', '.join(failed)}): nothing was touched."
+            # The engine ends the operation on Fail; the run is final now, too.
+            run.status, run.reason, run.finished_at = RunStatus.FAILED, reason, _now()
+            _save_run(run, "status", "reason", "finished_at")
+            services.notify(run, reason)
+            return Fail(reason, "Fix the failed checks, then run the drill again.")
+        self.remember_topology(ctx, live)
+        return Done(f"All {len(checks)} preflight checks passed.")
+
+    def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
+        """What the wrapped kind's steps expect in memory (its check_live's job)."""
+
+    def step_baseline(self, ctx: StepContext) -> Done | Wait | Fail:
+        from drills import services
+
+        run = _run_for(ctx)
+        if "baseline_ends" not in ctx.memory:
+            seconds = float(ctx.params.get("baseline_seconds") or 0)
+            ctx.memory["baseline_ends"] = (_now() + timedelta(seconds=seconds)).isoformat()
+            ctx.checkpoint()
+            services.launch_probes(run)
+            ctx.log(
+                f"Probing {', '.join(run.endpoint_labels())} every {run.probe_interval_ms} ms.",
+                endpoints=run.probe_endpoints,
+            )
+        services.flush_local(run.pk)
+        ends = datetime.fromisoformat(ctx.memory["baseline_ends"])
+        remaining = (ends - _now()).total_seconds()
+        if remaining > 0:
+            return Wait(remaining, "Sampling the baseline.")
+        counts = dict(
+            ProbeSample.objects.filter(run=run)
+            .values_list("endpoint")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        missing = [label for label in run.endpoint_labels() if not counts.get(label)]
+        if missing:
+            waited = (_now() - ends).total_seconds()
+            if waited < 30:
+                return Wait(0.2, f"Waiting for the first samples of {', '.join(missing)}.")
+            return Fail(
+                f"No probe samples from {', '.join(missing)} after {waited:.0f} s: the drill "
+                "would measure nothing, so it stops before the failover.",
+                "Check that a worker consumes the 'probes' queue and the endpoint options.",
+            )
+        run.baseline_until = _now()
+        _save_run(run, "baseline_until")
+        return Done(f"Baseline taken ({sum(counts.values())} samples).")
+
+    def step_trigger(self, ctx: StepContext) -> Done | Wait | Fail:
+        inner = self.wrapped()
+        outcome = inner.run(self.wrapped.step_named(self.trigger_step), ctx)
+        if isinstance(outcome, Done):
+            run = _run_for(ctx)
+            run.triggered_at = _now()
+            _save_run(run, "triggered_at")
+        return outcome
+
+    def step_observe(self, ctx: StepContext) -> Done | Wait | Fail:
+        run = _run_for(ctx)
+        if not ctx.memory.get("aws_healthy"):
+            outcome = self.wrapped().run(self.wrapped.step_named(self.await_step), ctx)
+            if not isinstance(outcome, Done):
+                return outcome
+            ctx.memory["aws_healthy"] = True
+            ctx.result.update(outcome.result)
+            run.aws_healthy_at = _now()
+            _save_run(run, "aws_healthy_at")
+            ctx.log(f"AWS reports healthy: {outcome.message}", level="success")
+            ctx.checkpoint()
+        from drills import services
+
+        services.flush_local(run.pk)
+        wanted = int(ctx.params.get("consecutive_successes") or 5)
+        behind = []
+        for label in run.endpoint_labels():
+            recent = list(
+                ProbeSample.objects.filter(run=run, endpoint=label)
+                .order_by("-at")
+                .values_list("ok", flat=True)[:wanted]
+            )
+            if len(recent) < wanted or not all(recent):
+                behind.append(label)
+        if behind:
+            return Wait(
+                max(0.05, run.probe_interval_ms / 1000),
+                f"Waiting for {wanted} consecutive probe successes on {', '.join(behind)}.",
+            )
+        return Done(f"The probe saw {wanted} consecutive successes on every endpoint.")
+
+    def step_verify(self, ctx: StepContext) -> Done | Wait | Fail:
+        run = _run_for(ctx)
+        live = self.describe(ctx.call, ctx.op.target_label)
+        run.writer_after = self.writer_of(ctx, live)
+        _save_run(run, "writer_after")
+        problems = self.verify_problems(ctx, live, run)
+        if problems:
+            return Fail("Verification failed: " + "; ".join(problems))
+        lag, note = replica_lag_seconds(self.member_arns(ctx))
+        lag_text = f"replica lag {lag:.1f} s" if lag is not None else f"replica lag {note}"
+        return Done(f"Writer {run.writer_before} -> {run.writer_after}; {lag_text}.")
+
+    def verify_problems(self, ctx: StepContext, live: dict[str, Any], run: DrillRun) -> list[str]:
+        raise NotImplementedError
+
+    def step_report(self, ctx: StepContext) -> Done | Wait | Fail:
+        from drills import services
+
+        run = _run_for(ctx)
+        if "stop_requested_at" not in ctx.memory:
+            services.stop_probes(run)
+            ctx.memory["stop_requested_at"] = _now().isoformat()
+            ctx.checkpoint()
+        services.flush_local(run.pk)
+        run.refresh_from_db()
+        asked = datetime.fromisoformat(ctx.memory["stop_requested_at"])
+        pending = set(run.endpoint_labels()) - set(run.probes_finished)
+        if pending and (_now() - asked).total_seconds() < 10:
+            return Wait(0.1, f"Waiting for the probes ({', '.join(sorted(pending))}) to stop.")
+        run.api_failover_seconds = services.api_failover_seconds(ctx, run)
+        services.fill_report(run)
+        run.status = RunStatus.PASSED if run.slo_met else RunStatus.SLO_BREACHED
+        run.finished_at = _now()
+        run.save()
+        if not run.slo_met:
+            services.notify(
+                run, f"SLO breached: client downtime {run.client_downtime_seconds:.1f} s"
+            )
+        downtime = run.client_downtime_seconds
+        return Done(
+            f"Client downtime {downtime or 0:.2f} s ({run.failed_samples} failed samples), API "
+            f"failover {run.api_failover_seconds or 0:.1f} s, SLO {run.slo_seconds:.0f} s: "
+            f"{'met' if run.slo_met else 'BREACHED'}.",
+            result={
+                "drill_run": run.pk,
+                "client_downtime_seconds": downtime,
+                "api_failover_seconds": run.api_failover_seconds,
+                "slo_met": run.slo_met,
+            },
+        )
+
+
+class ClusterFailoverDrill(FailoverDrill):
+    name = "cluster_failover_drill"
+    label = "Failover drill (cluster)"
+    description = "Fail over an Aurora or Multi-AZ DB cluster while probing its endpoints."
+    target_model = DbCluster
+    form_class = ClusterDrillForm
+    wrapped = ClusterFailover
+    trigger_step = "request_failover"
+    await_step = "await_failover"
+    resync_kinds = ("clusters", "instances")
+
+    @classmethod
+    def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
+        return describe_cluster(call, identifier)
+
+    def topology_checks(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple]:
+        members = live.get("DBClusterMembers", [])
+        readers = [m["DBInstanceIdentifier"] for m in members if not m.get("IsClusterWriter")]
+        checks: list[tuple] = [
+            ("a reader to promote exists", bool(readers), ", ".join(readers) or "no readers")
+        ]
+        wanted = ctx.params.get("target_instance")
+        if wanted:
+            checks.append(("the chosen reader exists", wanted in readers, wanted))
+        return checks
+
+    def member_arns(self, ctx: StepContext) -> list[str]:
+        cluster = DbCluster.objects.filter(arn=ctx.op.target_arn).first()
+        arns = [ctx.op.target_arn]
+        if cluster is not None:
+            arns += list(DbInstance.objects.filter(cluster=cluster).values_list("arn", flat=True))
+        return arns
+
+    def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
+        return cluster_writer(live)
+
+    def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
+        ctx.memory["old_writer"] = cluster_writer(live)
+
+    def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
+        from estate.models import DbProxyTarget
+
+        cluster = DbCluster.objects.filter(arn=ctx.op.target_arn).first()
+        found: list[dict[str, Any]] = []
+        if cluster is not None and cluster.endpoint:
+            found.append(
+                {
+                    "label": "direct",
+                    "host": cluster.endpoint,
+                    "port": cluster.port or 5432,
+                    "kind": "tcp",
+                }
+            )
+            proxy_target = (
+                DbProxyTarget.objects.filter(cluster=cluster)
+                .select_related("proxy")
+                .exclude(proxy__endpoint="")
+                .first()
+            )
+            if proxy_target is not None:
+                found.append(
+                    {
+                        "label": "proxy",
+                        "host": proxy_target.proxy.endpoint,
+                        "port": cluster.port or 5432,
+                        "kind": "tcp",
+                    }
+                )
+        return found
+
+    def verify_problems(self, ctx: StepContext, live: dict[str, Any], run: DrillRun) -> list[str]:
+        problems = []
+        if run.writer_after == run.writer_before:
+            problems.append(f"the writer is still {run.writer_before}")
+        busy = {k: v for k, v in members_status(ctx.call, live).items() if v != "available"}
+        if busy:
+            problems.append(
+                "members not available: " + ", ".join(f"{k} {v}" for k, v in busy.items())
+            )
+        return problems
+
+
+class InstanceFailoverDrill(FailoverDrill):
+    name = "instance_failover_drill"
+    label = "Failover drill (Multi-AZ instance)"
+    description = "Reboot a Multi-AZ instance with failover while probing its endpoint."
+    target_model = DbInstance
+    wrapped = InstanceFailover
+    trigger_step = "request_reboot"
+    await_step = "await_failover"
+    resync_kinds = ("instances",)
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        return super().applies_to(resource) and resource.cluster_id is None
+
+    @classmethod
+    def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
+        return describe_instance(call, identifier)
+
+    def topology_checks(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple]:
+        return [
+            (
+                "a standby exists (Multi-AZ)",
+                bool(live.get("MultiAZ")),
+                f"standby in {live.get('SecondaryAvailabilityZone') or '-'}"
+                if live.get("MultiAZ")
+                else "Single-AZ: no standby",
+            )
+        ]
+
+    def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
+        return f"{live.get('DBInstanceIdentifier')} in {live.get('AvailabilityZone', '?')}"
+
+    def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
+        ctx.memory["primary_az"] = live.get("AvailabilityZone", "")
+        ctx.memory["standby_az"] = live.get("SecondaryAvailabilityZone", "") or ""
+
+    def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
+        instance = DbInstance.objects.filter(arn=ctx.op.target_arn).first()
+        if instance is None or not instance.endpoint_address:
+            return []
+        return [
+            {
+                "label": "direct",
+                "host": instance.endpoint_address,
+                "port": instance.port or 5432,
+                "kind": "tcp",
+            }
+        ]
+
+    def verify_problems(self, ctx: StepContext, live: dict[str, Any], run: DrillRun) -> list[str]:
+        problems = []
+        if live.get("AvailabilityZone") == ctx.memory.get("primary_az"):
+            problems.append(f"the primary is still in {ctx.memory.get('primary_az')}")
+        if live.get("DBInstanceStatus") != "available":
+            problems.append(f"the instance is {live.get('DBInstanceStatus')}")
+        return problems
+
+
+# --- restore drills ------------------------------------------------------------------
+
+
+class RestoreDrillForm(KindForm):
+    method = forms.ChoiceField(
+        choices=[("snapshot", "Latest snapshot"), ("pitr", "Latest restorable time")],
+        initial="snapshot",
+        required=False,
+    )
+    instance_class = forms.CharField(required=False, initial="db.t3.micro")
+    check_dsn_env = forms.CharField(
+        required=False,
+        help_text="Run SELECT 1 with the DSN in this environment variable once restored.",
+    )
+    schedule_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        cleaned["method"] = cleaned.get("method") or "snapshot"
+        cleaned["instance_class"] = cleaned.get("instance_class") or "db.t3.micro"
+        return cleaned
+
+
+_RETRYABLE = (aws.AwsThrottled, aws.AwsUnavailable)
+
+
+class RestoreDrill(Kind):
+    """Shared restore-drill steps; subclasses say how to restore/describe/delete."""
+
+    form_class = RestoreDrillForm
+    cannot_stop = (
+        "a restore cannot be stopped once AWS started it; Estate deletes it when it is done"
+    )
+    steps = (
+        Step("choose_source", "Choose what to restore"),
+        Step("restore", "Start the restore", mutating=True),
+        Step("await_restore", "Wait for the restored resource", settles=True, budget_seconds=7200),
+        Step("check", "Check the restored database", settles=True, budget_seconds=300),
+        Step("cleanup", "Delete the temporary resource", settles=True, budget_seconds=3600),
+    )
+
+    @classmethod
+    def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
+        cls.describe_source(ctx.call, target.identifier)
+
+    @classmethod
+    def describe_source(cls, call: Any, identifier: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def temp_status(self, ctx: StepContext) -> str | None:
+        raise NotImplementedError
+
+    # --- the failure carried to cleanup ---------------------------------------------
+
+    def _carry(self, ctx: StepContext, reason: str) -> Done:
+        """Remember a failure and go on to the cleanup (which fails the operation)."""
+        ctx.memory["failure"] = reason
+        ctx.checkpoint()
+        ctx.log(f"{reason} — cleaning up before failing.", level="error")
+        return Done()
+
+    def _guarded(self, ctx: StepContext, body: Any) -> Done | Wait | Fail:
+        """Run a step after the restore call: skip it if a failure is being carried or a
+        cancel was asked for (then clean up here, since the engine ends a cancelled
+        operation after this settling step), and carry AWS errors to the cleanup."""
+        if ctx.op.cancel_requested:
+            return self.step_cleanup(ctx, cancelling=True)
+        if ctx.memory.get("failure"):
+            return Done()
+        try:
+            return body()
+        except _RETRYABLE:
+            raise
+        except aws.AwsError as exc:
+            return self._carry(
+                ctx, f"AWS refused {exc.operation or 'a call'}: {exc.code}: {exc.message}"
+            )
+
+    def step_choose_source(self, ctx: StepContext) -> Done | Wait | Fail:
+        run = _run_for(ctx)
+        run.drill_type = DrillType.RESTORE
+        run.temp_identifier = f"estate-rd-{ctx.op.pk}-{ctx.op.target_label}"[:63].rstrip("-")
+        _save_run(run, "drill_type", "temp_identifier")
+        ctx.memory["temp"] = run.temp_identifier
+        method = ctx.params.get("method") or "snapshot"
+        if method == "snapshot":
+            snapshot = self.latest_snapshot(ctx)
+            if snapshot is None:
+                ctx.log("No snapshot of this resource: nothing to restore.", level="error")
+                return Fail(
+                    f"{ctx.op.target_label} has no available snapshot to restore.",
+                    "Take a snapshot or enable automated backups, or restore to a point in time.",
+                )
+            ctx.memory["snapshot"] = snapshot
+            return Done(f"Restoring snapshot {snapshot} into {run.temp_identifier}.")
+        return Done(f"Restoring the latest restorable time into {run.temp_identifier}.")
+
+    def step_restore(self, ctx: StepContext) -> Done | Wait | Fail:
+        if ctx.memory.get("restore_started_at") or self.temp_status(ctx) is not None:
+            # A previous run got the call through: don't restore twice.
+            ctx.checkpoint(mutation=True)
+            return Done("The restore was already started.")
+        ctx.memory["restore_started_at"] = _now().isoformat()
+        ctx.checkpoint(mutation=True)
+        try:
+            self.start_restore(ctx)
+        except _RETRYABLE:
+            raise
+        except aws.AwsError as exc:
+            # Nothing may exist yet, but AWS may have created it before refusing:
+            # the cleanup step looks and deletes whatever is there.
+            return self._carry(ctx, f"The restore was refused: {exc.code}: {exc.message}")
+        return Done(f"AWS accepted the restore into {ctx.memory['temp']}.")
+
+    def step_await_restore(self, ctx: StepContext) -> Done | Wait | Fail:
+        def body() -> Done | Wait | Fail:
+            status = self.temp_status(ctx)
+            if status is None:
+                return self._carry(ctx, f"The restored resource {ctx.memory['temp']} vanished.")
+            if status in (
+                "failed",
+                "incompatible-restore",
+                "incompatible-parameters",
+                "inaccessible-encryption-credentials",
+            ):
+                return self._carry(ctx, f"The restore failed: {ctx.memory['temp']} is {status}.")
+            if status != "available":
+                return Wait(poll_interval(ctx.op), f"{ctx.memory['temp']} is {status}.")
+            started = datetime.fromisoformat(ctx.memory["restore_started_at"])
+            seconds = (_now() - started).total_seconds()
+            run = _run_for(ctx)
+            run.restore_seconds = seconds
+            _save_run(run, "restore_seconds")
+            return Done(
+                f"Restored and available after {seconds:.1f} s.",
+                result={"restore_seconds": seconds},
+            )
+
+        return self._guarded(ctx, body)
+
+    def step_check(self, ctx: StepContext) -> Done | Wait | Fail:
+        def body() -> Done | Wait | Fail:
+            env = ctx.params.get("check_dsn_env")
+            if not env:
+                return Done("No SQL check configured.")
+            from operations import probes
+
+            address = self.temp_address(ctx)
+            target = ProbeTarget(
+                host=address[0] or "localhost",
+                port=address[1] or 5432,
+                kind="postgres",
+                dsn_env=env,
+            )
+            try:
+                creds = probes.resolve_credentials(target)
+            except ProbeConfigError as exc:
+                return self._carry(ctx, f"SQL check not possible: {exc}")
+            sample = probes.probe_once(target, creds)
+            if not sample.ok:
+                return self._carry(ctx, f"SQL check failed: {sample.error}")
+            return Done(f"SELECT 1 answered in {sample.latency_ms:.0f} ms.")
+
+        return self._guarded(ctx, body)
+
+    def step_cleanup(self, ctx: StepContext, *, cancelling: bool = False) -> Done | Wait | Fail:
+        status = self.temp_status(ctx)
+        run = _run_for(ctx)
+        if status is not None and status != "deleting":
+            if not ctx.memory.get("delete_requested"):
+                if status not in (
+                    "available",
+                    "failed",
+                    "incompatible-restore",
+                    "storage-full",
+                    "incompatible-parameters",
+                    "inaccessible-encryption-credentials",
+                ):
+                    return Wait(
+                        poll_interval(ctx.op), f"Waiting to delete {ctx.memory['temp']} ({status})."
+                    )
+                ctx.memory["delete_requested"] = True
+                ctx.checkpoint(mutation=True)
+                self.delete_temp(ctx)
+                ctx.log(
+                    f"Deleting the temporary {ctx.memory['temp']}.",
+                    level="warning" if cancelling else "info",
+                )
+            return Wait(poll_interval(ctx.op), f"Deleting {ctx.memory['temp']}.")
+        if status == "deleting":
+            return Wait(poll_interval(ctx.op), f"{ctx.memory['temp']} is deleting.")
+        run.cleaned_up = True
+        _save_run(run, "cleaned_up")
+        ctx.log(f"Cleanup done: {ctx.memory.get('temp')} is gone.", level="success", cleanup=True)
+        if ctx.memory.get("failure") and not cancelling:
+            return Fail(ctx.memory["failure"], "The temporary resource was deleted.")
+        return Done("Temporary resource deleted.")
+
+    # subclass hooks
+    def latest_snapshot(self, ctx: StepContext) -> str | None:
+        raise NotImplementedError
+
+    def start_restore(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+    def delete_temp(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+    def temp_address(self, ctx: StepContext) -> tuple[str, int]:
+        raise NotImplementedError
+
+
+class InstanceRestoreDrill(RestoreDrill):
+    name = "instance_restore_drill"
+    label = "Restore drill (instance)"
+    description = "Restore the latest backup into a temporary instance, time it, delete it."
+    target_model = DbInstance
+    mutating = False  # it never changes the target itself; a parallel restore is fine
+    destructive = False
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        return super().applies_to(resource) and resource.cluster_id is None
+
+    @classmethod
+    def describe_source(cls, call: Any, identifier: str) -> dict[str, Any]:
+        return describe_instance(call, identifier)
+
+    def temp_status(self, ctx: StepContext) -> str | None:
+        try:
+            return describe_instance(ctx.call, ctx.memory["temp"])["DBInstanceStatus"]
+        except aws.AwsNotFound:
+            return None
+
+    def latest_snapshot(self, ctx: StepContext) -> str | None:
+        found = ctx.call("describe_db_snapshots", DBInstanceIdentifier=ctx.op.target_label)[
+            "DBSnapshots"
+        ]
+        ready = [s for s in found if s.get("Status") == "available"]
+        if not ready:
+            return None
+        oldest = datetime.min.replace(tzinfo=UTC)
+        newest = max(ready, key=lambda s: s.get("SnapshotCreateTime") or oldest)
+        return newest["DBSnapshotIdentifier"]
+
+    def start_restore(self, ctx: StepContext) -> None:
+        common = {
+            "DBInstanceClass": ctx.params.get("instance_class") or "db.t3.micro",
+            "MultiAZ": False,
+            "PubliclyAccessible": False,
+            "Tags": [{"Key": "estate:restore-drill", "Value": str(ctx.op.pk)}],
+        }
+        if ctx.memory.get("snapshot"):
+            ctx.call(
+                "restore_db_instance_from_db_snapshot",
+                DBInstanceIdentifier=ctx.memory["temp"],
+                DBSnapshotIdentifier=ctx.memory["snapshot"],
+                **common,
+            )
+        else:
+            ctx.call(
+                "restore_db_instance_to_point_in_time",
+                SourceDBInstanceIdentifier=ctx.op.target_label,
+                TargetDBInstanceIdentifier=ctx.memory["temp"],
+                UseLatestRestorableTime=True,
+                **common,
+            )
+
+    def delete_temp(self, ctx: StepContext) -> None:
+        ctx.call(
+            "delete_db_instance",
+            DBInstanceIdentifier=ctx.memory["temp"],
+            SkipFinalSnapshot=True,
+            DeleteAutomatedBackups=True,
+        )
+
+    def temp_address(self, ctx: StepContext) -> tuple[str, int]:
+        live = describe_instance(ctx.call, ctx.memory["temp"])
+        endpoint = live.get("Endpoint") or {}
+        return endpoint.get("Address", ""), int(endpoint.get("Port") or 0)
+
+
+KINDS: tuple[type[Kind], ...] = (ClusterFailoverDrill, InstanceFailoverDrill, InstanceRestoreDrill)
+
+
+def register() -> None:
+    """Add the drill kinds to the operations registry (which lists its own kinds only)."""
+    from operations import kinds as registry
+
+    table = registry.all_kinds()
+    for kind in KINDS:
+        table.setdefault(kind.name, kind)

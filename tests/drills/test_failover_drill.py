@@ -1,0 +1,180 @@
+"""Failover drills against the sandbox: phases, real probe outages through loopback
+listeners, preflight failures that touch nothing, SLO breaches that call the webhook."""
+
+from __future__ import annotations
+
+import pytest
+
+from drills.models import DrillRun, ProbeSample, RunStatus
+from estate.models import DbCluster, DbInstance
+from operations import engine
+from operations.models import State
+from operations.services import start_operation
+from sandbox.listeners import LoopbackListener
+from tests.operations.conftest import (
+    create_cluster,
+    create_instance,
+    mirror,
+    mutating_calls,
+    wait_available,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _endpoint(label: str, listener: LoopbackListener) -> dict:
+    return {"label": label, "host": "127.0.0.1", "port": listener.port, "kind": "tcp"}
+
+
+def _params(*endpoints: dict, **kw) -> dict:
+    return {
+        "probe_endpoints": list(endpoints),
+        "baseline_seconds": 0.3,
+        "consecutive_successes": 3,
+        "probe_interval_ms": 50,
+        "slo_seconds": 30,
+        **kw,
+    }
+
+
+@pytest.fixture
+def cluster(account, rds):
+    create_cluster(rds, "orders", instances=3)
+    wait_available(rds, clusters=["orders"])
+    mirror(account, rds)
+    return DbCluster.objects.get(identifier="orders")
+
+
+def test_cluster_drill_runs_every_phase_and_measures_direct_and_proxy(
+    cluster, operator, rds, listeners, failover_seconds
+):
+    # Given the cluster's endpoint backed by a listener that goes dark while the sandbox
+    # fails over, and a proxy endpoint that stays up
+    direct = listeners.back_endpoint("orders")
+    with LoopbackListener() as proxy:
+        # When an operator runs a failover drill probing both
+        op = start_operation(
+            "cluster_failover_drill",
+            cluster,
+            _params(_endpoint("direct", direct), _endpoint("proxy", proxy)),
+            requested_by=operator,
+        )
+        op = engine.drive(op.pk, timeout=30)
+    # Then every phase ran and the drill passed its SLO
+    assert op.state == State.SUCCEEDED, op.error
+    steps = [e.step for e in op.events.all()]
+    for phase in ("preflight", "baseline", "trigger", "observe", "verify", "report"):
+        assert phase in steps
+    run = DrillRun.objects.get(operation=op)
+    assert run.status == RunStatus.PASSED
+    assert all(c["ok"] for c in run.preflight)
+    assert len(run.preflight) >= 7
+    # And the writer moved
+    assert run.writer_before == "orders-1"
+    assert run.writer_after != "orders-1"
+    # And the direct endpoint was down for about the simulated failover, the proxy not
+    assert run.client_downtime_seconds == pytest.approx(failover_seconds, abs=0.5)
+    assert run.failed_samples > 0
+    assert run.endpoints_report["proxy"]["downtime_seconds"] is None
+    assert run.endpoints_report["proxy"]["failed"] == 0
+    assert run.api_failover_seconds is not None
+    # And the probes stopped and every sample is stored
+    assert sorted(run.probes_finished) == ["direct", "proxy"]
+    assert ProbeSample.objects.filter(run=run, endpoint="proxy").count() > 10
+    assert len(mutating_calls("FailoverDBCluster")) == 1
+
+
+def test_instance_drill_fails_over_a_multi_az_instance(
+    account, rds, operator, listeners, failover_seconds
+):
+    create_instance(rds, "billing", multi_az=True)
+    wait_available(rds, instances=["billing"])
+    mirror(account, rds)
+    instance = DbInstance.objects.get(identifier="billing")
+    direct = listeners.back_endpoint("billing")
+    op = start_operation(
+        "instance_failover_drill",
+        instance,
+        _params(_endpoint("direct", direct)),
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk, timeout=30)
+    assert op.state == State.SUCCEEDED, op.error
+    run = DrillRun.objects.get(operation=op)
+    assert run.status == RunStatus.PASSED
+    assert run.client_downtime_seconds == pytest.approx(failover_seconds, abs=0.5)
+    assert run.writer_before != run.writer_after
+    assert len(mutating_calls("RebootDBInstance")) == 1
+
+
+def test_preflight_failure_stops_the_drill_before_anything_is_touched(account, rds, operator):
+    # Given a Single-AZ instance (no standby)
+    create_instance(rds, "solo", multi_az=False)
+    wait_available(rds, instances=["solo"])
+    mirror(account, rds)
+    instance = DbInstance.objects.get(identifier="solo")
+    with LoopbackListener() as endpoint:
+        op = start_operation(
+            "instance_failover_drill",
+            instance,
+            _params(_endpoint("direct", endpoint)),
+            requested_by=operator,
+        )
+        op = engine.drive(op.pk, timeout=10)
+    # Then the drill failed in preflight with the failed check shown, nothing was asked
+    # of AWS, and no probe ever started
+    assert op.state == State.FAILED
+    assert "Preflight failed (a standby exists (Multi-AZ))" in op.error
+    run = DrillRun.objects.get(operation=op)
+    failed = [c for c in run.preflight if not c["ok"]]
+    assert [c["check"] for c in failed] == ["a standby exists (Multi-AZ)"]
+    assert any("Preflight FAIL" in e.message for e in op.events.all())
+    assert mutating_calls("RebootDBInstance") == []
+    assert not ProbeSample.objects.filter(run=run).exists()
+    assert run.status == RunStatus.FAILED
+
+
+def test_slo_breach_posts_to_the_webhook_with_retries(
+    cluster, operator, rds, listeners, failover_seconds, webhook
+):
+    # Given a webhook that fails once, then accepts
+    webhook.statuses = [500]
+    direct = listeners.back_endpoint("orders")
+    # When a drill with an SLO tighter than the outage runs
+    op = start_operation(
+        "cluster_failover_drill",
+        cluster,
+        _params(_endpoint("direct", direct), slo_seconds=0.2),
+        requested_by=operator,
+    )
+    from drills.models import DrillSchedule
+
+    # (the webhook comes from the drill's schedule)
+    schedule = DrillSchedule.objects.create(
+        name="orders weekly",
+        target_arn=cluster.arn,
+        target_label="orders",
+        cron="0 3 * * 2",
+        webhook_url=webhook.url,
+    )
+    DrillRun.objects.create(
+        drill_type="failover",
+        operation=op,
+        schedule=schedule,
+        target_arn=cluster.arn,
+        target_label="orders",
+    )
+    op = engine.drive(op.pk, timeout=30)
+    # Then the run is an SLO breach and the webhook got a Slack-compatible payload
+    run = DrillRun.objects.get(operation=op)
+    assert run.status == RunStatus.SLO_BREACHED
+    assert webhook.got.wait(5)
+    assert len(webhook.received) == 2
+    assert "SLO breached" in webhook.received[-1]["text"]
+    assert webhook.received[-1]["slo_met"] is False
+    # And both attempts are on the timeline
+    run.refresh_from_db()
+    assert [d["ok"] for d in run.notified] == [False, True]
+    messages = [e.message for e in op.events.all()]
+    assert any("Webhook failed (attempt 1)" in m for m in messages)
+    assert any("Webhook delivered (attempt 2)" in m for m in messages)

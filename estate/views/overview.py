@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from estate import models, queries
@@ -64,6 +65,7 @@ def sync_progress(request: HtmxRequest, pk: int) -> HttpResponse:
         return redirect("sync_run", pk=run.pk)
     context = _sync_context(run)
     response = render(request, "estate/home.html#sync", context)
+    patch_vary_headers(response, ["HX-Request"])  # the plain request gets a redirect
     if not context["active"]:
         response["HX-Trigger"] = "estate-synced"
     return response

@@ -686,6 +686,15 @@ class RestoreDrill(Kind):
                 ctx, f"AWS refused {exc.operation or 'a call'}: {exc.code}: {exc.message}"
             )
 
+    def _finish_run(self, ctx: StepContext, status: str, reason: str = "") -> None:
+        from drills import services
+
+        run = _run_for(ctx)
+        run.status, run.reason, run.finished_at = status, reason, _now()
+        _save_run(run, "status", "reason", "finished_at")
+        if status == RunStatus.FAILED:
+            services.notify(run, f"Restore drill failed: {reason}")
+
     def step_choose_source(self, ctx: StepContext) -> Done | Wait | Fail:
         run = _run_for(ctx)
         run.drill_type = DrillType.RESTORE
@@ -696,9 +705,10 @@ class RestoreDrill(Kind):
         if method == "snapshot":
             snapshot = self.latest_snapshot(ctx)
             if snapshot is None:
-                ctx.log("No snapshot of this resource: nothing to restore.", level="error")
+                reason = f"{ctx.op.target_label} has no available snapshot to restore."
+                self._finish_run(ctx, RunStatus.FAILED, reason)
                 return Fail(
-                    f"{ctx.op.target_label} has no available snapshot to restore.",
+                    reason,
                     "Take a snapshot or enable automated backups, or restore to a point in time.",
                 )
             ctx.memory["snapshot"] = snapshot
@@ -802,8 +812,15 @@ class RestoreDrill(Kind):
         run.cleaned_up = True
         _save_run(run, "cleaned_up")
         ctx.log(f"Cleanup done: {ctx.memory.get('temp')} is gone.", level="success", cleanup=True)
-        if ctx.memory.get("failure") and not cancelling:
+        if cancelling:
+            self._finish_run(
+                ctx, RunStatus.CANCELLED, "Cancelled; the temporary resource was deleted."
+            )
+            return Done("Temporary resource deleted after the cancel.")
+        if ctx.memory.get("failure"):
+            self._finish_run(ctx, RunStatus.FAILED, ctx.memory["failure"])
             return Fail(ctx.memory["failure"], "The temporary resource was deleted.")
+        self._finish_run(ctx, RunStatus.PASSED)
         return Done("Temporary resource deleted.")
 
     # subclass hooks

@@ -304,6 +304,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
+    # Security groups in front of mirrored databases, for the posture rules (guard).
+    "sync-security-groups": {
+        "task": "guard.tasks.sync_security_groups_task",
+        "schedule": float(SYNC_INTERVAL_SECONDS),
+    },
     "sync-all-accounts": {
         "task": "estate.tasks.sync_all_task",
         "schedule": float(SYNC_INTERVAL_SECONDS),

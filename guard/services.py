@@ -3,6 +3,7 @@ mirrored resources, and suppressing / revoking findings (both audited)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,8 @@ from audit.services import record
 from estate import aws
 from estate import models as mirror
 from guard.models import FindingSuppression, SecurityGroup
+
+logger = logging.getLogger(__name__)
 
 # DescribeSecurityGroups accepts up to 200 values in one filter.
 GROUP_ID_BATCH = 200
@@ -188,3 +191,20 @@ def revoke_suppression(suppression: FindingSuppression, *, user: Any, request: A
             details={"rule": suppression.rule_id, "suppression_id": suppression.pk},
             request=request,
         )
+
+
+def sync_all_security_groups() -> dict[str, str]:
+    """Sync security groups for every enabled account and region; a scope that fails
+    (access denied, AWS unavailable) is logged and reported, the others carry on.
+    Returns {"<account id>/<region>": error message} for the failed scopes."""
+    errors: dict[str, str] = {}
+    for account in mirror.Account.objects.filter(enabled=True):
+        for region in account.regions or []:
+            try:
+                sync_security_groups(account, region)
+            except aws.AwsError as exc:
+                errors[f"{account.account_id}/{region}"] = str(exc)
+                logger.warning(
+                    "security group sync failed for %s/%s: %s", account.account_id, region, exc
+                )
+    return errors

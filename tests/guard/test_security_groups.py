@@ -107,3 +107,31 @@ def test_a_rule_change_in_ec2_is_picked_up(sandbox):
     result = sync_security_groups(account, "us-east-1")
     assert result.updated == 1
     assert SecurityGroup.objects.get(group_id=gid).open_to_world(5432)
+
+
+def test_sync_all_reports_a_failing_scope_and_carries_on(sandbox, monkeypatch):
+    from guard import services
+
+    # given two accounts, one of which AWS refuses
+    good = m.Account.objects.create(account_id="111111111111", name="good", role_arn=ROLE)
+    bad = m.Account.objects.create(account_id="222222222222", name="bad", role_arn=ROLE)
+    ec2 = aws.client(good, "us-east-1", "ec2")
+    gid = _group(ec2, "db", "0.0.0.0/0")
+    _instance(good, "orders", [gid])
+    _instance(bad, "billing", ["sg-0123"])
+    real = services.sync_security_groups
+
+    def refusing(account, region, **kw):
+        if account.pk == bad.pk:
+            raise aws.AwsAccessDenied("UnauthorizedOperation", "not allowed: ec2:Describe*")
+        return real(account, region, **kw)
+
+    monkeypatch.setattr(services, "sync_security_groups", refusing)
+    # when every account is synced by the periodic task
+    from guard.tasks import sync_security_groups_task
+
+    errors = sync_security_groups_task()
+    # then the failure is reported and the good account is mirrored
+    assert list(errors) == ["222222222222/us-east-1"]
+    assert "UnauthorizedOperation" in errors["222222222222/us-east-1"]
+    assert SecurityGroup.objects.filter(account=good, group_id=gid).exists()

@@ -12,6 +12,7 @@ float32 keeps 7 significant digits: plenty for a chart and a threshold.
 from __future__ import annotations
 
 import math
+import sys
 from array import array
 from collections.abc import Iterable, Sequence
 
@@ -22,6 +23,8 @@ from estate.models import Account
 
 MINUTES_PER_HOUR = 60
 _NAN = float("nan")
+# Blobs are little-endian float32 (the chart endpoint ships them to the browser as is).
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
 def pack_minutes(values: Sequence[float | None]) -> bytes:
@@ -31,6 +34,8 @@ def pack_minutes(values: Sequence[float | None]) -> bytes:
     packed = array("f", (_NAN if v is None else v for v in values))
     if packed.itemsize != 4:  # pragma: no cover - every platform Django runs on
         raise RuntimeError("float32 array items are not 4 bytes here")
+    if _BIG_ENDIAN:  # pragma: no cover - stored little-endian everywhere
+        packed.byteswap()
     return packed.tobytes()
 
 
@@ -39,6 +44,8 @@ def unpack_minutes(blob: bytes | memoryview | None) -> list[float | None]:
         return [None] * MINUTES_PER_HOUR
     values = array("f")
     values.frombytes(bytes(blob))
+    if _BIG_ENDIAN:  # pragma: no cover
+        values.byteswap()
     return [None if math.isnan(v) else v for v in values]
 
 

@@ -337,7 +337,11 @@ def publish_demo_metrics(endpoint_url: str, now: datetime, *, since: datetime | 
 
 
 class DemoPublisher:
-    """Keeps publishing the demo's metrics once a minute until ``stop()``."""
+    """Keeps publishing the demo's metrics once a minute until ``stop()``.
+
+    Start it in the sandbox's process (``manage.py sandbox``), after
+    ``install_cloudwatch_speedups()``: ``DemoPublisher(server.url).start()``.
+    """
 
     def __init__(self, endpoint_url: str, interval: float = 60.0) -> None:
         self.endpoint_url = endpoint_url
@@ -358,8 +362,10 @@ class DemoPublisher:
         while not self._stop.is_set():
             now = datetime.now(UTC)
             try:
-                publish_demo_metrics(self.endpoint_url, now, since=self.last)
-                self.last = now
+                # Until the inventory sync has mirrored the estate there is nothing to
+                # publish; the first round that finds resources backfills three hours.
+                if publish_demo_metrics(self.endpoint_url, now, since=self.last):
+                    self.last = now
             except Exception:  # the demo keeps running; the next round retries
                 log.exception("publishing demo metrics failed")
             self._stop.wait(self.interval)  # wakes at once on stop()

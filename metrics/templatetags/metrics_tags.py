@@ -5,6 +5,8 @@
 * ``{% sparkline row rows %}`` — a small inline SVG of the row's headline metric. The
   first call loads the sparklines of every row in ``rows`` (a list, queryset or Page) in
   one query; the others reuse it.
+* ``{% metrics_past_threshold %}`` — the overview's table of resources currently past a
+  threshold, worst first (``limit=20``).
 * ``{% metric_assets %}`` — the chart script and styles alone (for base.html's head, so
   pages that arrive through an HTMX swap have them too).
 """
@@ -111,3 +113,8 @@ def sparkline(context: template.Context, obj: Any, rows: Any = None) -> SafeStri
     if line is None:
         return mark_safe("")
     return _svg(line)
+
+
+@register.inclusion_tag("metrics/_past_threshold.html")
+def metrics_past_threshold(limit: int = 20) -> dict[str, Any]:
+    return {"breaches": queries.past_threshold(limit)}

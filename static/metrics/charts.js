@@ -41,11 +41,27 @@
     }
   }
 
+  /* A line arrives as base64 of little-endian float32 values; NaN = no point (uPlot
+   * wants null for a gap). */
+  function decode(text) {
+    var bin = atob(text);
+    var view = new DataView(new ArrayBuffer(bin.length));
+    for (var i = 0; i < bin.length; i++) {
+      view.setUint8(i, bin.charCodeAt(i));
+    }
+    var out = new Array(bin.length / 4);
+    for (var j = 0; j < out.length; j++) {
+      var v = view.getFloat32(j * 4, true);
+      out[j] = isNaN(v) ? null : v;
+    }
+    return out;
+  }
+
   function constant(xs, value) {
     return xs.map(function () { return value; });
   }
 
-  function renderChart(grid, chart) {
+  function renderChart(grid, chart, xs) {
     var fig = null;
     grid.querySelectorAll("[data-chart]").forEach(function (el) {
       if (el.getAttribute("data-chart") === chart.key) {
@@ -63,8 +79,7 @@
       showEmpty(fig, chart.empty);
       return;
     }
-    var xs = chart.data[0];
-    var data = chart.data.slice();
+    var data = [xs].concat(chart.data.map(decode));
     var valueOf = function (u, v) { return fmt(v, chart.unit); };
     var series = [{}];
     chart.series.forEach(function (name, i) {
@@ -116,7 +131,11 @@
         return response.json();
       })
       .then(function (payload) {
-        payload.charts.forEach(function (chart) { renderChart(grid, chart); });
+        var xs = [];
+        for (var i = 0; i < payload.points; i++) {
+          xs.push(payload.start + i * payload.step);
+        }
+        payload.charts.forEach(function (chart) { renderChart(grid, chart, xs); });
       })
       .catch(function (err) {
         grid.querySelectorAll("[data-chart]").forEach(function (fig) {

@@ -44,6 +44,10 @@ def minutes(count: int, value: float, *, end: datetime = NOW) -> dict[datetime, 
     return {end - timedelta(minutes=i + 1): value for i in range(count)}
 
 
+def xs_of(payload: dict) -> list[int]:
+    return [payload["start"] + i * payload["step"] for i in range(payload["points"])]
+
+
 def by_key(payload: dict) -> dict[str, dict]:
     return {c["key"]: c for c in payload["charts"]}
 
@@ -59,7 +63,8 @@ def test_cluster_chart_shows_every_readers_lag_in_seconds_on_one_chart():
     lag = by_key(payload)["readers-lag"]
     # Then one chart has one line per reader over 1,440 one-minute slots
     assert lag["series"] == [r1.identifier, r2.identifier]
-    xs, ys1, ys2 = lag["data"]
+    xs = xs_of(payload)
+    ys1, ys2 = map(queries.decode_line, lag["data"])
     assert len(xs) == 1440
     assert xs[1] - xs[0] == 60
     assert xs[-1] == int((NOW - timedelta(minutes=1)).timestamp())
@@ -90,9 +95,11 @@ def test_week_range_reads_hourly_rollups_with_avg_and_max():
     points |= {hour + timedelta(hours=1, minutes=i): 10.0 for i in range(60)}
     store(db, "CPUUtilization", points)
     # When the 7-day chart is read
-    cpu = by_key(queries.chart_data(db, "7d", now=NOW))["CPUUtilization"]
+    payload = queries.chart_data(db, "7d", now=NOW)
+    cpu = by_key(payload)["CPUUtilization"]
     # Then it has 168 hourly slots and avg + max lines
-    xs, avg, peak = cpu["data"]
+    xs = xs_of(payload)
+    avg, peak = map(queries.decode_line, cpu["data"])
     assert len(xs) == 168
     assert xs[1] - xs[0] == 3600
     assert cpu["series"] == ["CPU (avg)", "CPU (max)"]
@@ -111,7 +118,7 @@ def test_charts_without_data_say_why():
     aurora = factories.make_aurora_family(readers=1, with_proxy=False)["writer"]
     charts = by_key(queries.chart_data(aurora, "24h", now=NOW))
     assert "Not published for Aurora instances" in charts["FreeStorageSpace"]["empty"]
-    assert all(len(c["data"]) == 1 for c in charts.values())  # x only, no series
+    assert all(c["data"] == [] for c in charts.values())  # no lines to draw
 
 
 def test_free_storage_threshold_is_a_share_of_the_allocation():
@@ -126,7 +133,7 @@ def test_serverless_capacity_is_drawn_against_its_min_and_max():
     store(cluster, "ServerlessDatabaseCapacity", minutes(3, 4.0))
     capacity = by_key(queries.chart_data(cluster, "1h", now=NOW))["ServerlessDatabaseCapacity"]
     assert capacity["band"] == [0.5, 16]
-    assert capacity["data"][1][-3:] == [4.0] * 3
+    assert queries.decode_line(capacity["data"][0])[-3:] == [4.0] * 3
 
 
 def test_global_database_shows_lags_per_secondary_region():
@@ -141,7 +148,7 @@ def test_global_database_shows_lags_per_secondary_region():
     rpo = charts["AuroraGlobalDBRPOLag"]
     assert [name.split()[0] for name in rpo["series"]] == ["eu-west-1", "ap-southeast-2"]
     assert rpo["threshold"] == 60.0
-    assert rpo["data"][2][-1] == 90.0
+    assert queries.decode_line(rpo["data"][1])[-1] == 90.0
     assert charts["AuroraGlobalDBReplicationLag"]["empty"].startswith("No points yet")
 
 
@@ -151,7 +158,7 @@ def test_cache_group_charts_hit_rate_and_members():
     for cid in group.member_clusters:
         store(group, "Evictions", minutes(3, 7.0), label=cid)
     charts = by_key(queries.chart_data(group, "1h", now=NOW))
-    assert charts[HIT_RATE]["data"][1][-1] == 72.5
+    assert queries.decode_line(charts[HIT_RATE]["data"][0])[-1] == 72.5
     assert charts[HIT_RATE]["threshold"] == 80.0
     assert charts[HIT_RATE]["direction"] == "below"
     assert charts["Evictions"]["series"] == group.member_clusters

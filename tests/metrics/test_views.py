@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from estate import roles
+from metrics import queries
 from metrics.catalog import HIT_RATE
 from tests import factories
 from tests.metrics.test_queries import minutes, store
@@ -59,8 +60,9 @@ def test_data_endpoint_returns_the_ranges_series(viewer):
     payload = response.json()
     lag = {c["key"]: c for c in payload["charts"]}["ReplicaLag"]
     assert payload["range"] == "1h"
-    assert len(lag["data"][0]) == 60
-    assert lag["data"][1][-10:] == [4.0] * 10
+    assert payload["points"] == 60
+    assert payload["step"] == 60
+    assert queries.decode_line(lag["data"][0])[-10:] == [4.0] * 10
     assert lag["threshold"] == 30.0
 
 
@@ -131,3 +133,21 @@ def test_sparkline_tag_draws_svg_for_every_row_with_one_query():
     assert len(ctx.captured_queries) == 1
     assert html.count('<svg class="sparkline"') == 4
     assert "Hit rate, last 24 h: 90.0 %" in html
+
+
+def test_overview_table_links_the_worst_resource_first():
+    now = timezone.now()
+    source = factories.make_instance()
+    worse = factories.make_instance(
+        replica_source=source, replica_source_identifier=source.identifier
+    )
+    bad = factories.make_instance(
+        replica_source=source, replica_source_identifier=source.identifier
+    )
+    store(bad, "ReplicaLag", minutes(2, 45.0, end=now))
+    store(worse, "ReplicaLag", minutes(2, 300.0, end=now))
+    html = Template("{% load metrics_tags %}{% metrics_past_threshold %}").render(Context({}))
+    assert html.index(worse.identifier) < html.index(bad.identifier)
+    assert f'href="{reverse("instance", args=[worse.pk])}"' in html
+    assert "300.0 s" in html
+    assert "above 30.0 s" in html

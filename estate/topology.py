@@ -111,17 +111,23 @@ class Diagram:
 
 
 def _cluster_node(c: models.DbCluster, subject: bool = False) -> Node:
+    # The global role goes into the node, not on the edge: the gap between layers is
+    # too narrow for edge labels to stay readable.
+    role = ""
+    if c.global_cluster_id:
+        role = "global primary" if c.is_global_writer else "global secondary"
     size = (
         f"Serverless v2 {c.serverless_v2_min_acu:g}–{c.serverless_v2_max_acu:g} ACU"
         if c.is_serverless_v2
-        else c.engine_mode or ""
+        else ""
     )
     return Node(
         key=f"cluster:{c.pk}",
         layer="cluster",
         region=c.region,
         label=c.identifier,
-        sub=" · ".join(p for p in (f"{c.engine} {c.engine_version}", size) if p),
+        sub=" · ".join(p for p in (role, size, f"{c.engine} {c.engine_version}") if p),
+        detail=c.engine_mode,
         status=c.status,
         url=reverse("cluster", args=[c.pk]),
         gone=c.is_gone,
@@ -210,10 +216,13 @@ def _add_clusters(d: Diagram, clusters: list[models.DbCluster], subject_pk: int 
     for i in instances:
         (writers if i.is_cluster_writer else readers).setdefault(i.cluster_id, []).append(i.pk)
         by_identifier[(i.cluster_id, i.identifier)] = i.pk
-    endpoints = (
-        models.DbEndpoint.objects.filter(cluster_id__in=ids)
-        .exclude(kind=models.EndpointKind.INSTANCE)
-        .order_by("cluster_id", "kind", "identifier")
+    rank = {models.EndpointKind.CLUSTER_WRITER: 0, models.EndpointKind.CLUSTER_READER: 1}
+    endpoints = sorted(
+        models.DbEndpoint.objects.filter(cluster_id__in=ids).exclude(
+            kind=models.EndpointKind.INSTANCE
+        ),
+        # Writer, reader, then custom endpoints: the order of the instances they serve.
+        key=lambda e: (e.cluster_id, rank.get(e.kind, 2), e.identifier),
     )
     writer_endpoint: dict[int, str] = {}
     for e in endpoints:
@@ -250,7 +259,7 @@ def _add_clusters(d: Diagram, clusters: list[models.DbCluster], subject_pk: int 
         pnode = d.add(_proxy_node(t.proxy))
         if t.cluster_id and t.target_type == "TRACKED_CLUSTER":
             src = writer_endpoint.get(t.cluster_id, f"cluster:{t.cluster_id}")
-            d.link(src, pnode.key, kind="proxy", label="target")
+            d.link(src, pnode.key, kind="proxy")
     # Clone lineage and cross-region replica clusters among the drawn clusters.
     arns = {c.arn: c for c in clusters}
     idents = {(c.account_id, c.region, c.identifier): c for c in clusters}
@@ -290,7 +299,7 @@ def _add_instance_family(d: Diagram, instances: list[models.DbInstance], subject
             )
     for t in models.DbProxyTarget.objects.filter(instance_id__in=ids).select_related("proxy"):
         pnode = d.add(_proxy_node(t.proxy))
-        d.link(f"instance:{t.instance_id}", pnode.key, kind="proxy", label="target")
+        d.link(f"instance:{t.instance_id}", pnode.key, kind="proxy")
 
 
 def for_global(gc: models.GlobalCluster) -> Diagram:
@@ -315,7 +324,7 @@ def for_global(gc: models.GlobalCluster) -> Diagram:
             f"global:{gc.pk}",
             f"cluster:{c.pk}",
             kind="global",
-            label="primary" if c.is_global_writer else "secondary",
+            title="primary" if c.is_global_writer else "secondary",
         )
         if c.is_global_writer:
             d.nodes[f"cluster:{c.pk}"].emphasis = True
@@ -355,7 +364,7 @@ def for_cluster(cluster: models.DbCluster) -> Diagram:
             f"global:{gc.pk}",
             f"cluster:{cluster.pk}",
             kind="global",
-            label="primary" if cluster.is_global_writer else "secondary",
+            title="primary" if cluster.is_global_writer else "secondary",
         )
     return layout(d)
 

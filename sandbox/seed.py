@@ -70,7 +70,7 @@ class SeedSummary:
         self.counts[kind] += number
 
     def lines(self) -> list[str]:
-        return [f"{kind:<28} {count:>6}" for kind, count in sorted(self.counts.items())]
+        return [f"{kind:<36} {count:>6}" for kind, count in sorted(self.counts.items())]
 
 
 def _tags(env: str, team: str, service: str, **extra: str) -> list[dict[str, str]]:

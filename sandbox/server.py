@@ -7,6 +7,7 @@ fixtures start it.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import pkgutil
 import urllib.request
@@ -43,13 +44,27 @@ class _FaultyMotoServer(ThreadedMotoServer):
     def __init__(self, ip_address: str, port: int, faults: Faults) -> None:
         super().__init__(ip_address=ip_address, port=port, verbose=False)
         self.faults = faults
+        self.start_error: OSError | None = None
 
     def _server_entry(self) -> None:
-        # Same as moto's, plus the middleware (moto offers no hook for it).
+        # Same as moto's, plus the middleware (moto offers no hook for it), and a bind
+        # failure (port in use) is reported to start() instead of hanging it forever.
         app = FaultInjector(DomainDispatcherApplication(create_backend_app), self.faults)
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            )
+        except OSError as exc:
+            self.start_error = exc
+            self._server_ready_event.set()
+            return
+        except SystemExit:
+            # werkzeug prints "Address already in use" and exits instead of raising.
+            self.start_error = OSError(
+                errno.EADDRINUSE, f"port {self._port} is in use by another program"
+            )
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
         self._server.serve_forever()
 
@@ -68,7 +83,10 @@ class SandboxServer:
         self.port = port
 
     def start(self) -> SandboxServer:
+        """Serve in a daemon thread; raises OSError when the port cannot be bound."""
         self._server.start()
+        if self._server.start_error is not None:
+            raise self._server.start_error
         self.host, self.port = self._server.get_host_and_port()
         return self
 

@@ -1,0 +1,136 @@
+"""``manage.py sandbox``: the embedded fake AWS, seeded and registered, until stopped."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the sandbox (moto + Estate's extensions) on 127.0.0.1, seed it, register its "
+        "accounts in Estate's database, optionally run a first sync, and serve until "
+        "SIGINT/SIGTERM."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=5055, help="TCP port (default 5055)")
+        parser.add_argument(
+            "--seed",
+            choices=["demo", "none"],
+            default="demo",
+            help="what to create in the sandbox (default: the demo estate)",
+        )
+        parser.add_argument(
+            "--scale",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also add N DB instances and N/10 clusters (benchmarks)",
+        )
+        parser.add_argument(
+            "--throttle",
+            action="store_true",
+            help="enforce AWS's RDS API token bucket (burst 300, 12/s per account+region)",
+        )
+        parser.add_argument(
+            "--sync", action="store_true", help="run a first sync of every account once seeded"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from sandbox.server import SandboxServer
+
+        port: int = options["port"]
+        if not 0 <= port <= 65535:
+            raise CommandError(f"--port {port}: use 0-65535")
+        if options["scale"] < 0:
+            raise CommandError(f"--scale {options['scale']}: use a number >= 0")
+
+        server = SandboxServer(port=port, host="127.0.0.1")
+        try:
+            server.start()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
+        stop = threading.Event()
+        try:
+            self._prepare(server, options)
+            self._serve_until_signalled(stop)
+        finally:
+            server.stop()
+            self._say("Sandbox stopped.")
+
+    # --- steps -----------------------------------------------------------------------
+
+    def _prepare(self, server: Any, options: dict[str, Any]) -> None:
+        from sandbox.accounts import register_demo_accounts
+        from sandbox.seed import seed_demo, seed_scale
+
+        self._say(f"Sandbox (fake AWS) listening on {server.url}")
+        if options["throttle"]:
+            server.faults.throttle(burst=300, rate=12.0, service="rds")
+            self._say("Throttling RDS like AWS: burst 300, 12 requests/s per account+region.")
+        if options["seed"] == "demo":
+            started = time.monotonic()
+            summary = seed_demo(server.url)
+            self._say(f"Seeded the demo estate in {time.monotonic() - started:.1f} s:")
+            for line in summary.lines():
+                self._say(f"  {line}")
+        if options["scale"]:
+            started = time.monotonic()
+            summary = seed_scale(options["scale"])
+            self._say(
+                f"Added {options['scale']} instances at scale in {time.monotonic() - started:.1f} s."
+            )
+        accounts = register_demo_accounts()
+        self._say(
+            "Registered accounts: "
+            + ", ".join(f"{a.name} ({a.account_id}, {a.environment})" for a in accounts)
+        )
+        configured = settings.AWS_ENDPOINT_URL
+        if configured and configured.rstrip("/") != server.url:
+            self._say(
+                f"Note: AWS_ENDPOINT_URL is {configured}, not this sandbox ({server.url}); "
+                "other processes will not reach it."
+            )
+        if options["sync"]:
+            self._first_sync(server.url)
+
+    def _first_sync(self, url: str) -> None:
+        from estate.sync import sync_scope
+
+        # This process's sync must reach this sandbox whatever the environment said.
+        settings.AWS_ENDPOINT_URL = url
+        started = time.monotonic()
+        run = sync_scope(triggered_by="sandbox")
+        counts = run.counts or {}
+        created = sum(int(c.get("created", 0)) for c in counts.values())
+        self._say(
+            f"First sync: {run.status} in {time.monotonic() - started:.1f} s, "
+            f"{created} resources created, {run.api_calls} API calls, "
+            f"{run.throttle_retries} throttle retries."
+        )
+        for scope, message in sorted((run.errors or {}).items()):
+            self._say(f"  error {scope}: {message}")
+
+    def _serve_until_signalled(self, stop: threading.Event) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            stop.set()
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._say("Serving until Ctrl-C (SIGINT) or SIGTERM.")
+        try:
+            # A timeout keeps the main thread responsive to signals on every platform.
+            while not stop.wait(timeout=1.0):
+                pass
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def _say(self, message: str) -> None:
+        self.stdout.write(message)
+        self.stdout.flush()

@@ -1,0 +1,82 @@
+"""``manage.py sandbox``: start, seed, register, first sync, stop on a signal."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from estate.models import Account, DbInstance, SyncRun
+from sandbox.management.commands.sandbox import Command
+from sandbox.seed import DEMO_REGIONS
+
+
+def _signal_when(output: io.StringIO, text: str, signum: int) -> threading.Thread:
+    """Send ``signum`` to this process once ``text`` shows in the command's output."""
+
+    def watch() -> None:
+        deadline = threading.Event()
+        for _ in range(600):  # 60 s at most
+            if text in output.getvalue():
+                os.kill(os.getpid(), signum)
+                return
+            deadline.wait(0.1)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serves_until_a_signal_then_stops_cleanly(sandbox, signum):
+    # Given the command running without a seed
+    output = io.StringIO()
+    watcher = _signal_when(output, "Serving until", signum)
+    # When it is signalled
+    call_command("sandbox", "--port", "0", "--seed", "none", stdout=output)
+    watcher.join(timeout=5)
+    # Then it has registered the demo accounts and stopped its server
+    text = output.getvalue()
+    assert "listening on http://127.0.0.1:" in text
+    assert text.rstrip().endswith("Sandbox stopped.")
+    accounts = {a.account_id: a for a in Account.objects.all()}
+    assert accounts["111111111111"].environment == "production"
+    assert accounts["222222222222"].role_arn == "arn:aws:iam::222222222222:role/EstateSync"
+    assert accounts["222222222222"].regions == list(DEMO_REGIONS)
+
+
+@pytest.mark.django_db
+def test_seed_and_first_sync_fill_the_mirror(sandbox, monkeypatch, settings):
+    # Given the command with the demo seed and --sync, not left serving
+    monkeypatch.setattr(Command, "_serve_until_signalled", lambda self, stop: None)
+    output = io.StringIO()
+    call_command("sandbox", "--port", "0", "--sync", "--throttle", stdout=output)
+    # Then the first sync succeeded and mirrored the demo instances of both accounts
+    run = SyncRun.objects.get()
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.triggered_by == "sandbox"
+    assert DbInstance.objects.filter(identifier="ledger-pg-dr", region="us-west-2").exists()
+    assert DbInstance.objects.filter(account__account_id="222222222222").exists()
+    assert "First sync: succeeded" in output.getvalue()
+
+
+@pytest.mark.django_db
+def test_registering_twice_updates_instead_of_duplicating(sandbox):
+    from sandbox.accounts import register_demo_accounts
+
+    Account.objects.create(account_id="111111111111", name="old", enabled=False)
+    register_demo_accounts()
+    register_demo_accounts()
+    account = Account.objects.get(account_id="111111111111")
+    assert (account.name, account.enabled) == ("acme-prod", True)
+    assert Account.objects.count() == 2
+
+
+def test_a_busy_port_is_a_clear_error(sandbox_server):
+    with pytest.raises(CommandError, match="cannot listen on 127.0.0.1"):
+        call_command("sandbox", "--port", str(sandbox_server.port), "--seed", "none")

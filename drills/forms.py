@@ -12,6 +12,13 @@ from operations.probes import ProbeConfigError, ProbeTarget
 
 
 class DrillScheduleForm(forms.ModelForm):
+    webhook_url = forms.URLField(
+        required=False,
+        max_length=1000,
+        assume_scheme="https",
+        help_text="POSTed a JSON (Slack-compatible 'text') on drill failure or SLO breach.",
+    )
+
     class Meta:
         model = DrillSchedule
         fields = [

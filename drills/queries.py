@@ -51,7 +51,9 @@ def drillable_targets(show: str = "") -> list[TargetRow]:
     """Every live target a failover drill applies to (clusters with a reader, Multi-AZ
     instances outside a cluster) with its last drill: two queries in all."""
     clusters = _annotated(
-        DbCluster.objects.live().select_related("account").annotate(n=Count("instances"))
+        DbCluster.objects.live()
+        .select_related("account")
+        .annotate(n=Count("instances", filter=Q(instances__gone_at__isnull=True)))
     ).filter(n__gte=2)
     instances = _annotated(
         DbInstance.objects.live()

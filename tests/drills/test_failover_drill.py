@@ -178,3 +178,35 @@ def test_slo_breach_posts_to_the_webhook_with_retries(
     messages = [e.message for e in op.events.all()]
     assert any("Webhook failed (attempt 1)" in m for m in messages)
     assert any("Webhook delivered (attempt 2)" in m for m in messages)
+
+
+def test_a_schedule_starts_a_drill_that_runs_to_its_report(
+    cluster, rds, listeners, failover_seconds
+):
+    from drills import services
+    from drills.models import DrillSchedule
+
+    # Given an enabled schedule for the cluster, with its probe endpoint
+    direct = listeners.back_endpoint("orders")
+    schedule = DrillSchedule.objects.create(
+        name="orders nightly",
+        target_arn=cluster.arn,
+        target_label="orders",
+        cron="0 3 * * *",
+        slo_seconds=30,
+        probe_endpoints=[_endpoint("direct", direct)],
+        probe_interval_ms=50,
+        options={"baseline_seconds": 0.3, "consecutive_successes": 3},
+    )
+    # When beat fires it
+    run = services.run_schedule(schedule)
+    op = engine.drive(run.operation_id, timeout=30)
+    # Then the system started the drill on the schedule's behalf and it passed
+    assert op.state == State.SUCCEEDED, op.error
+    assert op.requested_by is None
+    assert op.requested_by_label == "schedule: orders nightly"
+    run.refresh_from_db()
+    assert run.schedule == schedule
+    assert run.status == RunStatus.PASSED
+    window = next(c for c in run.preflight if c["check"] == "inside the schedule's allowed window")
+    assert window["ok"]

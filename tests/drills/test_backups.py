@@ -1,0 +1,147 @@
+"""Backup policy evaluation per rule, with the edge cases: retention 0, no snapshots at
+all, copies in another region and in another account; the default policies."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from drills.backups import backup_rows
+from drills.models import BackupPolicy, DrillRun, DrillType, RunStatus
+from estate.models import Environment
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def _row(identifier: str):
+    return next(r for r in backup_rows() if r.row.identifier == identifier)
+
+
+def _rule(row, name: str):
+    return next(r for r in row.rules if r.rule == name)
+
+
+@pytest.fixture
+def prod():
+    return factories.make_account(environment=Environment.PRODUCTION)
+
+
+def test_production_defaults_follow_backup_audit_manager():
+    policy = BackupPolicy.default_for(Environment.PRODUCTION)
+    assert policy.min_retention_days == 35
+    assert policy.max_snapshot_age_hours == 24
+    assert policy.cross_region_copy_required
+    assert policy.encryption_required
+
+
+def test_retention_zero_means_backups_disabled(prod):
+    factories.make_instance(prod, identifier="nobackup", backup_retention_period=0)
+    row = _row("nobackup")
+    rule = _rule(row, "retention")
+    assert not rule.ok
+    assert "disabled (retention 0 days)" in rule.reason
+    assert not row.passed
+
+
+def test_short_retention_fails_in_production_and_passes_in_development(prod):
+    factories.make_instance(prod, identifier="p7", backup_retention_period=7)
+    factories.make_instance(identifier="d7", backup_retention_period=7)
+    assert not _rule(_row("p7"), "retention").ok
+    assert "at least 35" in _rule(_row("p7"), "retention").reason
+    assert _rule(_row("d7"), "retention").ok
+
+
+def test_no_snapshots_and_no_backups_has_no_restorable_point():
+    factories.make_instance(
+        identifier="bare", backup_retention_period=0, latest_restorable_time=None
+    )
+    row = _row("bare")
+    rule = _rule(row, "recovery point age")
+    assert not rule.ok
+    assert "no snapshots at all" in rule.reason
+    assert row.snapshots_encrypted is None
+
+
+def test_stale_recovery_point_fails_with_its_age():
+    now = timezone.now()
+    factories.make_instance(
+        identifier="stale",
+        backup_retention_period=7,
+        latest_restorable_time=now - timedelta(hours=30),
+    )
+    factories.make_instance(
+        identifier="fresh",
+        backup_retention_period=7,
+        latest_restorable_time=now - timedelta(minutes=5),
+    )
+    stale = _rule(_row("stale"), "recovery point age")
+    assert not stale.ok
+    assert "30.0 h old" in stale.reason
+    assert _rule(_row("fresh"), "recovery point age").ok
+    assert _row("fresh").lag_seconds == pytest.approx(300, abs=5)
+
+
+def test_cross_region_copy_counts_copies_in_another_region_and_another_account(prod):
+    now = timezone.now()
+    a = factories.make_instance(prod, identifier="copied-region", latest_restorable_time=now)
+    b = factories.make_instance(prod, identifier="copied-account", latest_restorable_time=now)
+    factories.make_instance(prod, identifier="uncopied", latest_restorable_time=now)
+    src_a = factories.make_snapshot(instance=a)
+    src_b = factories.make_snapshot(instance=b)
+    factories.make_snapshot(
+        account=prod, region="eu-west-1", source_snapshot_arn=src_a.arn, source_region="us-east-1"
+    )
+    vault = factories.make_account(name="backup-vault")
+    factories.make_snapshot(account=vault, region="us-west-2", source_snapshot_arn=src_b.arn)
+    assert _rule(_row("copied-region"), "cross-region copy").ok
+    assert _row("copied-region").copy_regions == [f"{prod.account_id}/eu-west-1"]
+    assert _rule(_row("copied-account"), "cross-region copy").ok
+    assert _row("copied-account").copy_regions == [f"{vault.account_id}/us-west-2"]
+    assert not _rule(_row("uncopied"), "cross-region copy").ok
+
+
+def test_unencrypted_snapshot_and_public_snapshot_fail():
+    inst = factories.make_instance(identifier="leaky")
+    factories.make_snapshot(
+        instance=inst, encrypted=False, is_public=True, shared_with=["999999999999"]
+    )
+    row = _row("leaky")
+    assert not _rule(row, "encryption").ok
+    assert "unencrypted" in _rule(row, "encryption").reason
+    assert not _rule(row, "no public snapshots").ok
+    assert row.shared_with == ["999999999999"]
+
+
+def test_restore_drill_rule_uses_the_last_passed_restore_drill():
+    BackupPolicy.objects.create(environment=Environment.DEVELOPMENT, restore_drill_every_days=30)
+    drilled = factories.make_instance(identifier="drilled", latest_restorable_time=timezone.now())
+    factories.make_instance(identifier="undrilled", latest_restorable_time=timezone.now())
+    DrillRun.objects.create(
+        drill_type=DrillType.RESTORE,
+        target_arn=drilled.arn,
+        target_label="drilled",
+        status=RunStatus.PASSED,
+        restore_seconds=412.0,
+    )
+    assert _rule(_row("drilled"), "restore drill").ok
+    assert _row("drilled").last_restore_run.restore_seconds == 412.0
+    assert "Never" in _rule(_row("undrilled"), "restore drill").reason
+
+
+def test_cluster_members_are_judged_with_their_cluster():
+    cluster = factories.make_cluster(identifier="aurora-a")
+    factories.make_instance(cluster=cluster, identifier="aurora-a-1")
+    kinds = {(r.kind, r.row.identifier) for r in backup_rows()}
+    assert ("cluster", "aurora-a") in kinds
+    assert ("instance", "aurora-a-1") not in kinds
+
+
+def test_failing_only_filters_to_failures(prod):
+    factories.make_instance(prod, identifier="bad", backup_retention_period=0)
+    factories.make_instance(identifier="good", latest_restorable_time=timezone.now())
+    names = {r.row.identifier for r in backup_rows(failing_only=True)}
+    assert "bad" in names
+    assert "good" not in names

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.utils import timezone
 
 from estate.models import ParameterGroup
 from tests import factories as f
@@ -266,3 +267,35 @@ def test_every_page_renders_in_light_and_dark(page):
     )
     assert len(rects) == 32
     assert len(set(map(tuple, rects))) == 32
+
+
+def test_sync_now_shows_progress_and_refreshes_the_numbers_when_done(page, monkeypatch):
+    # Given an Operator on the overview; the worker is left out (no AWS here): the run
+    # stays queued until the test finishes it the way a worker would.
+    from estate import models, tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.sync_run_task, "delay_on_commit", queued.append)
+    account = f.make_account(name="ops")
+    f.make_instance(account, identifier="first")
+    f.make_user("otto", role="Operator")
+    _login(page, "otto")
+    assert page.locator(".stats .stat").first.inner_text() == "1"
+
+    # When Sync now is pressed, the progress partial replaces the button and polls
+    page.click("button:has-text('Sync now')")
+    page.wait_for_selector("#sync:has-text('syncing')")
+    (run_id,) = queued
+    _shot(page, "overview-syncing")
+
+    # and when the run ends with a new resource mirrored
+    f.make_instance(account, identifier="second")
+    models.SyncRun.objects.filter(pk=run_id).update(status="succeeded", finished_at=timezone.now())
+
+    # Then polling stops on the final status and the totals refresh without a reload
+    page.wait_for_selector("#sync:not(:has-text('syncing'))", timeout=15_000)
+    page.wait_for_function(
+        "document.querySelector('.stats .stat').textContent.trim() === '2'", timeout=15_000
+    )
+    assert "succeeded" in page.locator("#sync").inner_text()
+    assert page.locator("#sync[hx-trigger]").count() == 0

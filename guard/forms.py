@@ -6,10 +6,12 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils import timezone
 
 from estate import checks
 from estate import models as m
+from estate.roles import ROLES, VIEWER
 from guard.services import MAX_SUPPRESSION_DAYS
 
 KINDS = [
@@ -83,3 +85,17 @@ class SuppressForm(forms.Form):
         # The end of the chosen day in the server's time zone.
         day = self.cleaned_data["expires_on"] + timedelta(days=1)
         return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+
+
+class InviteForm(forms.Form):
+    username = forms.CharField(
+        max_length=150,
+        validators=[UnicodeUsernameValidator()],
+        help_text="letters, digits and @/./+/-/_ only",
+    )
+    email = forms.EmailField(required=False)
+    role = forms.ChoiceField(choices=[(r, r) for r in ROLES], initial=VIEWER)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=[(r, r) for r in ROLES])

@@ -10,24 +10,32 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.paginator import Paginator
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.services import record
 from estate import checks
 from estate import models as m
+from estate.roles import ADMIN, ROLES
 from guard import services
-from guard.forms import FindingFilterForm, SuppressForm
+from guard import users as user_services
+from guard.forms import FindingFilterForm, InviteForm, RoleForm, SuppressForm
 from guard.models import FindingSuppression
 
 VIEW_PERMISSION = "estate.view_estate"
 SUPPRESS_PERMISSION = "estate.manage_accounts"
 PAGE_SIZE = 50
+User = get_user_model()
 # Finding kind -> URL name of the resource's detail page (none for kinds without one).
 DETAIL_URLS = {
     "instance": "instance",
@@ -133,3 +141,134 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     except ValueError as exc:
         messages.error(request, str(exc))
     return redirect(reverse("findings") + "?status=all")
+
+
+# --- User management (Admins) --------------------------------------------------------
+
+USERS_PERMISSION = "estate.manage_accounts"
+
+
+def _users_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    users = list(User.objects.order_by("username").prefetch_related("groups"))
+    failures = dict(
+        AccessAttempt.objects.filter(username__in=[u.username for u in users])
+        .values_list("username")
+        .annotate(n=Sum("failures_since_start"))
+    )
+    for user in users:
+        names = {g.name for g in user.groups.all()}
+        user.role = (
+            ADMIN if user.is_superuser else next((r for r in ROLES[::-1] if r in names), None)
+        )
+        user.failed_logins = failures.get(user.username, 0)
+    return {
+        "users": users,
+        "invite_form": extra.pop("invite_form", None) or InviteForm(),
+        "roles": ROLES,
+        **extra,
+    }
+
+
+@require_GET
+@login_required
+@permission_required(USERS_PERMISSION, raise_exception=True)
+def users(request: HttpRequest) -> HttpResponse:
+    return _render(request, "guard/users.html", _users_context(request), "table")
+
+
+@require_POST
+@login_required
+@permission_required(USERS_PERMISSION, raise_exception=True)
+def user_invite(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST)
+    if form.is_valid():
+        try:
+            user, link = user_services.invite(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+                by=request.user,
+                request=request,
+            )
+        except user_services.UserManagementError as exc:
+            form.add_error("username", str(exc))
+        else:
+            # The link is rendered in this response only: never stored, never redirected
+            # through a URL or the session.
+            context = _users_context(request, invited=user, invite_link=link)
+            response = render(request, "guard/users.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+    return render(
+        request, "guard/users.html", _users_context(request, invite_form=form), status=400
+    )
+
+
+def _user_action(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
+    target = get_object_or_404(User, pk=pk)
+    try:
+        action(target)
+        messages.success(request, done.format(user=target.get_username()))
+    except user_services.UserManagementError as exc:
+        messages.error(request, str(exc))
+    return redirect("users")
+
+
+@require_POST
+@login_required
+@permission_required(USERS_PERMISSION, raise_exception=True)
+def user_role(request: HttpRequest, pk: int) -> HttpResponse:
+    form = RoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Pick one of the roles.")
+        return redirect("users")
+    role = form.cleaned_data["role"]
+    return _user_action(
+        request,
+        pk,
+        lambda u: user_services.change_role(u, role, by=request.user, request=request),
+        f"{{user}} is now {role}.",
+    )
+
+
+@require_POST
+@login_required
+@permission_required(USERS_PERMISSION, raise_exception=True)
+def user_active(request: HttpRequest, pk: int) -> HttpResponse:
+    active = request.POST.get("active") == "1"
+    return _user_action(
+        request,
+        pk,
+        lambda u: user_services.set_active(u, active, by=request.user, request=request),
+        "{user} " + ("reactivated." if active else "deactivated."),
+    )
+
+
+@require_POST
+@login_required
+@permission_required(USERS_PERMISSION, raise_exception=True)
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    return _user_action(
+        request,
+        pk,
+        lambda u: user_services.unlock(u, by=request.user, request=request),
+        "{user} can log in again.",
+    )
+
+
+class SetPasswordView(PasswordResetConfirmView):
+    """The invite link: an invited user chooses a password, then logs in."""
+
+    template_name = "guard/set_password.html"
+    success_url = reverse_lazy("login")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        record(
+            "user.password_set",
+            actor=form.user,
+            target=f"user {form.user.get_username()}",
+            request=self.request,
+        )
+        messages.success(self.request, "Password set: log in with it now.")
+        return response

@@ -99,3 +99,24 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=[(r, r) for r in ROLES])
+
+
+class BaselineForm(forms.Form):
+    baseline = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, label="Baseline group", choices=()
+    )
+
+    def __init__(self, data: Any, *, groups: list[m.ParameterGroup], **kw: Any) -> None:
+        super().__init__(data, **kw)
+        self._groups = {g.pk: g for g in groups}
+        self.fields["baseline"].choices = [("", "choose a group")] + [
+            (
+                g.pk,
+                f"{g.identifier} ({g.get_scope_display()}, {g.family}, {g.account.name}/{g.region})",
+            )
+            for g in groups
+        ]
+
+    def clean_baseline(self) -> m.ParameterGroup | None:
+        pk = self.cleaned_data.get("baseline")
+        return self._groups.get(pk) if pk is not None else None

@@ -6,6 +6,7 @@ urlpatterns = [
     path("findings/", views.findings, name="findings"),
     path("findings/suppress/", views.suppress, name="finding_suppress"),
     path("findings/suppressions/<int:pk>/revoke/", views.revoke, name="finding_suppression_revoke"),
+    path("drift/", views.drift, name="drift"),
     path("users/", views.users, name="users"),
     path("users/invite/", views.user_invite, name="user_invite"),
     path("users/<int:pk>/role/", views.user_role, name="user_role"),

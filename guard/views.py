@@ -27,9 +27,10 @@ from audit.services import record
 from estate import checks
 from estate import models as m
 from estate.roles import ADMIN, ROLES
+from guard import drift as drift_queries
 from guard import services
 from guard import users as user_services
-from guard.forms import FindingFilterForm, InviteForm, RoleForm, SuppressForm
+from guard.forms import BaselineForm, FindingFilterForm, InviteForm, RoleForm, SuppressForm
 from guard.models import FindingSuppression
 
 VIEW_PERMISSION = "estate.view_estate"
@@ -42,12 +43,17 @@ DETAIL_URLS = {
     "cluster": "cluster",
     "proxy": "proxy",
 }
-CACHE_URLS = {m.CacheReplicationGroup: "cache_group", m.CacheCluster: "cache_cluster"}
+
+
+def wants_swap(request: HttpRequest) -> bool:
+    """An HTMX swap gets the named partial; boosted or history-restore requests need
+    the whole page."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 def _render(request: HttpRequest, template: str, context: dict, partial: str, status: int = 200):
-    htmx = getattr(request, "htmx", None)
-    swap = bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    swap = wants_swap(request)
     response = render(
         request, f"{template}#{partial}" if swap else template, context, status=status
     )
@@ -272,3 +278,25 @@ class SetPasswordView(PasswordResetConfirmView):
         )
         messages.success(self.request, "Password set: log in with it now.")
         return response
+
+
+# --- Configuration drift -------------------------------------------------------------
+
+
+@require_GET
+@login_required
+@permission_required(VIEW_PERMISSION, raise_exception=True)
+def drift(request: HttpRequest) -> HttpResponse:
+    groups = list(m.ParameterGroup.objects.live().select_related("account").order_by("identifier"))
+    form = BaselineForm(request.GET, groups=groups)
+    context: dict[str, Any] = {"form": form, "baseline": None, "baseline_pairs": []}
+    status = 200
+    if not form.is_valid():
+        status = 400
+    elif form.cleaned_data.get("baseline"):
+        baseline = form.cleaned_data["baseline"]
+        context.update(baseline=baseline, baseline_pairs=drift_queries.against_baseline(baseline))
+    if wants_swap(request):
+        return _render(request, "guard/drift.html", context, "baseline", status=status)
+    context["drift"] = drift_queries.find_drift()
+    return _render(request, "guard/drift.html", context, "baseline", status=status)

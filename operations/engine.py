@@ -29,7 +29,7 @@ from django.utils import timezone
 from estate import aws
 from operations import kinds as kind_registry
 from operations.kinds.base import Done, Fail, Kind, Outcome, Step, StepContext, Wait
-from operations.models import ACTIVE, TERMINAL, Operation, OperationEvent, State, event
+from operations.models import ACTIVE, TERMINAL, Operation, OperationEvent, State
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +102,39 @@ def claim(op_id: int, *, force: bool = False) -> tuple[Operation, str] | None:
     return op, token
 
 
+def _note(
+    op: Operation, message: str, *, step: str | None = None, level: str = "info", **data: Any
+) -> None:
+    """Add a timeline event, written with the operation's next save (one insert for
+    all of a run's events: at hundreds of concurrent operations, writes add up)."""
+    pending: list[OperationEvent] = op.__dict__.setdefault("_pending_events", [])
+    pending.append(
+        OperationEvent(
+            operation_id=op.pk,
+            step=op.current_step if step is None else step,
+            level=level,
+            message=message,
+            data=data,
+        )
+    )
+
+
 def _save(op: Operation, token: str, *, release: bool) -> bool:
-    """Write the operation back if we still hold its lease."""
+    """Write the operation (and its pending events) back if we still hold its lease."""
     fields: dict[str, Any] = {name: getattr(op, name) for name in _SAVED_FIELDS}
     if release:
         fields.update(lease_token="", lease_until=None)
     else:
         fields["lease_until"] = timezone.now() + timedelta(seconds=lease_seconds())
     saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
+    # A checkpoint (before a mutating call) keeps the events for the final save.
+    pending: list[OperationEvent] = op.__dict__.pop("_pending_events", []) if release else []
     if not saved:
         log.warning("operation %s: lease lost before saving; another worker took over", op.pk)
-    return bool(saved)
+        return False
+    if pending:
+        OperationEvent.objects.bulk_create(pending)
+    return True
 
 
 def _set_state(op: Operation, state: str) -> None:
@@ -163,11 +185,15 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
         _save(op, token, release=True)
         return op.state
     kind = kind_class()
-    ctx = StepContext(op, checkpoint=lambda: _save(op, token, release=False))
+    ctx = StepContext(
+        op,
+        checkpoint=lambda: _save(op, token, release=False),
+        note=lambda message, level, data: _note(op, message, level=level, **data),
+    )
     if op.started_at is None:
         op.started_at = timezone.now()
         _set_state(op, State.RUNNING)
-        event(op, f"Started by a worker ({kind.label}).", step="")
+        _note(op, f"Started by a worker ({kind.label}).", step="")
         audit(op, "started")
     chain_until = time.monotonic() + chain_seconds()
     while True:
@@ -182,13 +208,13 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             op.step_started_at = timezone.now()
             op.step_attempts = 0
             op.memory.pop("_last_wait", None)
-            event(op, f"{step.label}", step=step.name)
+            _note(op, f"{step.label}", step=step.name)
         if op.state == State.WAITING:
             _set_state(op, State.RUNNING)
         outcome = _run_step(op, kind, step, ctx)
         if isinstance(outcome, Done):
             if outcome.message:
-                event(op, outcome.message, step=step.name, level="success")
+                _note(op, outcome.message, step=step.name, level="success")
             op.result.update(outcome.result)
             op.step_index += 1
             if op.cancel_requested and step.settles and op.state == State.CANCELLING:
@@ -212,7 +238,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
                     f"(the step allows {step.budget_seconds:.0f} s). Last state: "
                     f"{outcome.message or 'unknown'}. Check the resource in the AWS console."
                 )
-                event(op, op.error, step=step.name, level="error")
+                _note(op, op.error, step=step.name, level="error")
                 _finish(op, State.FAILED)
                 break
             if outcome.progress is not None:
@@ -220,7 +246,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             if outcome.message and op.memory.get("_last_wait") != outcome.message:
                 # Log a wait once per distinct message, not on every poll.
                 op.memory["_last_wait"] = outcome.message
-                event(op, outcome.message, step=step.name)
+                _note(op, outcome.message, step=step.name)
             op.next_run_at = timezone.now() + timedelta(seconds=outcome.seconds)
             if op.state == State.RUNNING:
                 _set_state(op, State.WAITING)
@@ -229,7 +255,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             return op.state
         # Fail
         op.error = outcome.reason + (f" — {outcome.hint}" if outcome.hint else "")
-        event(op, op.error, step=step.name, level="error")
+        _note(op, op.error, step=step.name, level="error")
         _finish(op, State.FAILED)
         break
     _save(op, token, release=True)
@@ -245,7 +271,7 @@ def _run_step(op: Operation, kind: Kind, step: Step, ctx: StepContext) -> Outcom
         delay = backoff(op.step_attempts)
         if waited + delay > step.budget_seconds:
             return Fail(f"AWS kept answering {exc.code}: {exc.message}", exc.hint)
-        event(
+        _note(
             op,
             f"AWS answered {exc.code}: {exc.message}. Retrying in {delay:.0f} s.",
             step=step.name,
@@ -270,7 +296,7 @@ def _finish(op: Operation, state: str) -> None:
 
 def _succeed(op: Operation, kind: Kind) -> None:
     op.progress = 100.0
-    event(op, "Operation succeeded.", step="", level="success")
+    _note(op, "Operation succeeded.", step="", level="success")
     _finish(op, State.SUCCEEDED)
     request_resync(op, kind)
 
@@ -278,7 +304,7 @@ def _succeed(op: Operation, kind: Kind) -> None:
 def _cancelled(op: Operation, message: str) -> None:
     if op.state != State.CANCELLING:
         _set_state(op, State.CANCELLING)
-    event(op, message, step=op.current_step, level="warning")
+    _note(op, message, step=op.current_step, level="warning")
     _finish(op, State.CANCELLED)
 
 
@@ -291,7 +317,7 @@ def _handle_cancel(op: Operation, kind: Kind) -> bool:
     if step is not None and step.settles:
         if op.state != State.CANCELLING:
             _set_state(op, State.CANCELLING)
-            event(
+            _note(
                 op,
                 f"Cancel requested: {kind.cannot_stop}. Estate waits until AWS is done, "
                 "then stops without running the remaining steps.",

@@ -12,6 +12,8 @@ A step is a method ``step_<name>(ctx) -> Done | Wait | Fail``. Rules every kind 
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +27,41 @@ from estate import aws
 
 if TYPE_CHECKING:
     from operations.models import Operation
+
+
+# --- AWS clients ---------------------------------------------------------------------
+
+# Building a boto3 client costs tens of milliseconds: a worker driving hundreds of
+# operations reuses one per account, region and service (boto3 clients are
+# thread-safe). They are rebuilt after a while so that assumed-role credentials, which
+# estate.aws caches until shortly before they expire, are picked up fresh.
+CLIENT_TTL_SECONDS = 600.0
+_clients: dict[tuple[Any, str, str, str], tuple[float, Any, Any]] = {}
+_clients_lock = threading.Lock()
+
+
+def cached_client(account: Any, region: str, service: str) -> Any:
+    from django.conf import settings
+
+    ref = aws.AccountRef.of(account)
+    # estate.aws caches the assumed-role session; a new session (credentials renewed,
+    # or forgotten by tests) means a new client.
+    session = aws.session_for(ref) if ref.role_arn else None
+    key = (ref, region, service, settings.AWS_ENDPOINT_URL)
+    now = time.monotonic()
+    with _clients_lock:
+        cached = _clients.get(key)
+        if cached is not None and cached[2] is session and now - cached[0] < CLIENT_TTL_SECONDS:
+            return cached[1]
+    client = aws.client(ref, region, service)
+    with _clients_lock:
+        _clients[key] = (now, client, session)
+    return client
+
+
+def forget_clients() -> None:
+    with _clients_lock:
+        _clients.clear()
 
 
 # --- step outcomes -------------------------------------------------------------------
@@ -72,11 +109,15 @@ class StepContext:
     """What a running step may use: AWS clients for the operation's account, its
     memory (kept between runs), its result, the timeline, and a checkpoint."""
 
-    def __init__(self, op: Operation, checkpoint: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        op: Operation,
+        checkpoint: Callable[[], None],
+        note: Callable[[str, str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.op = op
-        self.stats = aws.CallStats()
         self._checkpoint = checkpoint
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._note = note
 
     @property
     def params(self) -> dict[str, Any]:
@@ -91,19 +132,26 @@ class StepContext:
         return self.op.result
 
     def client(self, service: str = "rds", region: str | None = None) -> Any:
-        region = region or self.op.region
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = aws.client(self.op.account, region, service, stats=self.stats)
-        return self._clients[key]
+        return cached_client(self.op.account, region or self.op.region, service)
 
     def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
         return aws.call(self.client(service, region), operation, **kw)
 
     def log(self, message: str, level: str = "info", **data: Any) -> None:
+        if self._note is not None:
+            self._note(message, level, data)
+            return
         from operations.models import event
 
         event(self.op, message, level=level, **data)
+
+    def may_have_acted(self, fresh_seconds: float = 30.0) -> bool:
+        """Whether a mutating step must re-describe before its call: a previous run may
+        have made the call (``mutation_started`` is saved *before* every mutating
+        call), or the describe made when the operation was requested is too old to
+        trust. A first run right after the request skips the extra describe."""
+        described = float(self.memory.get("described_at") or 0)
+        return self.op.mutation_started or time.time() - described > fresh_seconds
 
     def checkpoint(self, *, mutation: bool = False) -> None:
         """Persist memory (and that a mutating call is about to be made) before acting."""
@@ -216,11 +264,10 @@ class LiveContext:
     def __init__(self, account: Any, region: str) -> None:
         self.account = account
         self.region = region
-        self.memory: dict[str, Any] = {}
-        self.stats = aws.CallStats()
+        self.memory: dict[str, Any] = {"described_at": time.time()}
 
     def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
-        client = aws.client(self.account, region or self.region, service, stats=self.stats)
+        client = cached_client(self.account, region or self.region, service)
         return aws.call(client, operation, **kw)
 
 

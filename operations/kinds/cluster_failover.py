@@ -6,6 +6,7 @@ is available again.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django import forms
@@ -103,14 +104,19 @@ class ClusterFailover(Kind):
         ctx.memory["old_writer"] = cluster_writer(cluster)
 
     def step_request_failover(self, ctx: StepContext) -> Done | Wait | Fail:
-        cluster = describe_cluster(ctx.call, ctx.op.target_label)
         old = ctx.memory["old_writer"]
-        if cluster["Status"] == "failing-over" or cluster_writer(cluster) != old:
+        if ctx.may_have_acted():
+            cluster = describe_cluster(ctx.call, ctx.op.target_label)
+        else:  # described moments ago, when the operation was requested
+            cluster = {"Status": "available", "DBClusterMembers": [], "_writer": old}
+        writer = cluster.get("_writer") or cluster_writer(cluster)
+        if cluster["Status"] == "failing-over" or writer != old:
             # A previous run's call got through before the worker died: don't repeat it.
             ctx.checkpoint(mutation=True)
             return Done("AWS is already failing over (or has): not asking again.")
         if cluster["Status"] != "available":
             return Wait(poll_interval(ctx.op), f"Cluster is {cluster['Status']}; waiting.")
+        ctx.memory["requested_at"] = time.time()
         ctx.checkpoint(mutation=True)
         kwargs: dict[str, Any] = {"DBClusterIdentifier": ctx.op.target_label}
         if ctx.params.get("target_instance"):
@@ -119,6 +125,10 @@ class ClusterFailover(Kind):
         return Done(f"AWS accepted the failover away from {old}.")
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:
+        since = time.time() - float(ctx.memory.get("requested_at") or 0)
+        if since < poll_interval(ctx.op):
+            # Just asked: AWS cannot be done yet, so don't spend a describe on it.
+            return Wait(poll_interval(ctx.op) - since, "AWS is failing over.")
         cluster = describe_cluster(ctx.call, ctx.op.target_label)
         writer = cluster_writer(cluster)
         old = ctx.memory["old_writer"]

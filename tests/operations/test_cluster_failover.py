@@ -47,6 +47,9 @@ def test_failover_moves_the_writer_and_waits_for_every_member(cluster, operator,
 
 
 def test_failover_passes_through_failing_over_and_emits_aws_events(cluster, operator, rds):
+    from sandbox.extensions import lifecycle_core
+
+    lifecycle_core.set_durations(failover=1.0)  # long enough to be seen under load
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
     engine.advance(op.pk, force=True)  # runs the request step, then waits
     assert rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]["Status"] == (
@@ -115,12 +118,29 @@ def test_database_constraint_refuses_a_second_active_mutating_operation(cluster,
 def test_aws_refusal_fails_the_operation_with_awss_message_verbatim(cluster, operator, rds):
     # Given a failover requested while the cluster was available
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
-    # When, before the worker runs, someone else fails it over (AWS now refuses ours)
+    # When, before the worker runs, someone else fails it over in the console
     rds.failover_db_cluster(DBClusterIdentifier="orders")
     op = engine.drive(op.pk)
-    # Then our step saw the failover in progress and did not repeat the call
-    assert op.state == State.SUCCEEDED
+    # Then AWS refuses ours and the operation fails with AWS's words and what to do
+    assert op.state == State.FAILED
+    assert "InvalidDBClusterStateFault" in op.error
+    assert "its status is failing-over" in op.error
+    assert "wait until it is available" in op.error
+    # And only the console's failover happened
     assert len(mutating_calls("FailoverDBCluster")) == 1
+
+
+def test_retry_after_a_crash_skips_a_failover_aws_already_accepted(cluster, operator, rds):
+    # Given an operation whose worker marked the call as started (then died)
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    rds.failover_db_cluster(DBClusterIdentifier="orders")  # the call that got through
+    Operation.objects.filter(pk=op.pk).update(mutation_started=True)
+    # When a worker runs the step again
+    op = engine.drive(op.pk)
+    # Then it re-described, saw the failover in progress, and did not call again
+    assert op.state == State.SUCCEEDED, op.error
+    assert len(mutating_calls("FailoverDBCluster")) == 1
+    assert any("not asking again" in e.message for e in op.events.all())
 
 
 def test_access_denied_fails_with_awss_message_and_what_to_do(cluster, operator, fast_sandbox):
@@ -133,15 +153,14 @@ def test_access_denied_fails_with_awss_message_and_what_to_do(cluster, operator,
     assert "IAM permission" in op.error  # what to do
 
 
-def test_throttling_is_retried_with_backoff_inside_the_step(
-    cluster, operator, fast_sandbox, settings
-):
+def test_throttling_is_retried_with_backoff_inside_the_step(cluster, operator, fast_sandbox, rds):
     from operations import engine as engine_module
 
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
     # Every call is throttled: botocore's own retries give up, the engine schedules
     # a retry instead of failing (and instead of sleeping).
     fast_sandbox.faults.throttle(burst=1, rate=0.001, service="rds")
+    rds.describe_db_clusters()  # spends the only token
     state = engine_module.advance(op.pk, force=True)
     op.refresh_from_db()
     assert state == State.WAITING

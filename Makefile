@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	@mkdir -p var
+	@mkdir -p var/broker/queue var/broker/processed
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py demo_users
+	@echo "Starting the sandbox, web (http://127.0.0.1:8000), worker and beat; Ctrl-C stops them all."
 	DEBUG=1 $(VENV)/bin/honcho -f Procfile.demo start
 
 test: install

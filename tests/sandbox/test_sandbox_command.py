@@ -11,7 +11,6 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from estate.models import Account, DbInstance, SyncRun
-from sandbox.management.commands.sandbox import Command
 from sandbox.seed import DEMO_REGIONS
 
 
@@ -51,10 +50,10 @@ def test_serves_until_a_signal_then_stops_cleanly(sandbox, signum):
 
 
 @pytest.mark.django_db
-def test_seed_and_first_sync_fill_the_mirror(sandbox, monkeypatch, settings):
-    # Given the command with the demo seed and --sync, not left serving
-    monkeypatch.setattr(Command, "_serve_until_signalled", lambda self, stop: None)
+def test_seed_and_first_sync_fill_the_mirror(sandbox, settings):
+    # Given the command with the demo seed, --throttle and --sync, stopped once serving
     output = io.StringIO()
+    _signal_when(output, "Serving until", signal.SIGTERM)
     call_command("sandbox", "--port", "0", "--sync", "--throttle", stdout=output)
     # Then the first sync succeeded and mirrored the demo instances of both accounts
     run = SyncRun.objects.get()

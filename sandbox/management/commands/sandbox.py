@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
@@ -51,18 +52,41 @@ class Command(BaseCommand):
         if options["scale"] < 0:
             raise CommandError(f"--scale {options['scale']}: use a number >= 0")
 
+        # moto's werkzeug logs every request at INFO: too loud beside the demo's output.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = SandboxServer(port=port, host="127.0.0.1")
         try:
             server.start()
         except OSError as exc:
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
         stop = threading.Event()
+        serving = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            stop.set()
+            if not serving.is_set():
+                # Seeding or syncing: interrupt it (and shut down below).
+                raise KeyboardInterrupt
+
+        # Our handler stays installed until the server is down: on Ctrl-C under honcho
+        # every process gets SIGINT from the terminal *and* SIGTERM from honcho, and the
+        # second one must not kill the shutdown half-way.
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._prepare(server, options)
-            self._serve_until_signalled(stop)
+            serving.set()
+            self._say("Serving until Ctrl-C (SIGINT) or SIGTERM.")
+            # A timeout keeps the main thread responsive to signals on every platform.
+            while not stop.wait(timeout=1.0):
+                pass
+        except KeyboardInterrupt:
+            self._say("Interrupted.")
         finally:
+            serving.set()
             server.stop()
             self._say("Sandbox stopped.")
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
     # --- steps -----------------------------------------------------------------------
 
@@ -99,6 +123,8 @@ class Command(BaseCommand):
             )
         if options["sync"]:
             self._first_sync(server.url)
+        if options["seed"] == "demo":
+            self._announce_demo_logins()
 
     def _first_sync(self, url: str) -> None:
         from estate.sync import sync_scope
@@ -117,19 +143,19 @@ class Command(BaseCommand):
         for scope, message in sorted((run.errors or {}).items()):
             self._say(f"  error {scope}: {message}")
 
-    def _serve_until_signalled(self, stop: threading.Event) -> None:
-        def handler(signum: int, _frame: Any) -> None:
-            stop.set()
+    def _announce_demo_logins(self) -> None:
+        """Repeat the demo's URL and logins last, where they do not scroll away among
+        the other demo processes' output (only if ``demo_users`` created them)."""
+        from django.contrib.auth import get_user_model
 
-        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-        self._say("Serving until Ctrl-C (SIGINT) or SIGTERM.")
-        try:
-            # A timeout keeps the main thread responsive to signals on every platform.
-            while not stop.wait(timeout=1.0):
-                pass
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+        from estate.management.commands.demo_users import DEMO_URL, DEMO_USERS, login_lines
+
+        names = [u.username for u in DEMO_USERS]
+        if get_user_model().objects.filter(username__in=names).count() != len(names):
+            return
+        self._say(f"Estate demo is ready: open {DEMO_URL} and log in as")
+        for line in login_lines():
+            self._say(line)
 
     def _say(self, message: str) -> None:
         self.stdout.write(message)

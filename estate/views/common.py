@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import render, resolve_url
 from django.utils.cache import patch_vary_headers
 from django_htmx.middleware import HtmxDetails
 
@@ -24,11 +26,25 @@ class HtmxRequest(HttpRequest):
 
 def viewer_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Anonymous users go to the login page; a logged-in user without the Viewer
-    permission gets 403 (not a login loop)."""
+    permission gets 403 (not a login loop).
 
-    @login_required
+    An HTMX request whose session has expired would otherwise swap the login page
+    into the table it was refreshing, so it gets ``HX-Redirect`` instead and the
+    browser goes to the login page, coming back to the page it was on."""
+
+    page_view = login_required(view)
+
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            if getattr(request, "htmx", False):
+                back = request.htmx.current_url_abs_path or request.get_full_path()
+                response = HttpResponse(status=401)
+                response["HX-Redirect"] = (
+                    f"{resolve_url(settings.LOGIN_URL)}?{urlencode({'next': back})}"
+                )
+                return response
+            return page_view(request, *args, **kwargs)
         if not request.user.has_perm(VIEW_PERMISSION):
             raise PermissionDenied("You need the Viewer role to see the estate.")
         return view(request, *args, **kwargs)

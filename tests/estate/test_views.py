@@ -83,6 +83,22 @@ def test_anonymous_visitor_is_sent_to_login(client, estate, name, args_of):
     assert response["Location"].startswith(reverse("login"))
 
 
+@pytest.mark.parametrize(("name", "args_of"), HTML_PAGES, ids=[p[0] for p in HTML_PAGES])
+def test_expired_session_htmx_request_is_redirected_to_login_not_swapped(
+    client, estate, name, args_of
+):
+    url = _url(name, args_of, estate)
+
+    response = client.get(
+        url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{url}?kind=cluster"
+    )
+
+    assert response.status_code == 401
+    assert response.content == b""
+    assert response["HX-Redirect"].startswith(reverse("login") + "?next=")
+    assert "kind%3Dcluster" in response["HX-Redirect"]
+
+
 @pytest.mark.parametrize(("name", "args_of"), PAGES, ids=[p[0] for p in PAGES])
 def test_user_without_viewer_role_is_forbidden(client, estate, name, args_of):
     client.force_login(f.make_user(role=None))

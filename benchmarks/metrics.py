@@ -149,13 +149,23 @@ def load_b(now: Any) -> tuple[Any, list[Any]]:
     """1,000 instances x 6 metrics x 24 hour rows of 60 minutes, straight into storage."""
     from estate import models as m
     from metrics.catalog import INSTANCE_METRICS
-    from metrics.models import MetricHour, Series, pack_minutes, rollup
+    from metrics.models import SPARK_HOURS, MetricHour, Series, pack_minutes, rollup
 
     MetricHour.objects.all().delete()
     Series.objects.all().delete()
     m.DbInstance.objects.all().delete()
     account = m.Account.objects.create(account_id="210987654321", name="bench-b")
     instances = _instances(account, RESOURCES_B, "db")
+    first_hour = now.replace(minute=0) - timedelta(hours=23)
+    # The sync keeps each series' 24-hour sparkline; loading directly, we build it here.
+    sparks = {
+        (i, mi): pack_minutes(
+            [rollup([_value(i, mi, h * 60 + k) for k in range(60)])[0] for h in range(24)],
+            SPARK_HOURS,
+        )
+        for i in range(len(instances))
+        for mi in range(len(INSTANCE_METRICS))
+    }
     series = [
         Series(
             account=account,
@@ -167,16 +177,17 @@ def load_b(now: Any) -> tuple[Any, list[Any]]:
             fetched_until=now,
             last_point_at=now - timedelta(minutes=1),
             last_value=50.0,
+            spark=sparks[(i, mi)],
+            spark_hour=first_hour + timedelta(hours=23),
         )
-        for inst in instances
-        for metric in INSTANCE_METRICS
+        for i, inst in enumerate(instances)
+        for mi, metric in enumerate(INSTANCE_METRICS)
     ]
     Series.objects.bulk_create(series, batch_size=2000)
     ids = {
         (arn, metric): pk
         for pk, arn, metric in Series.objects.values_list("id", "resource_arn", "metric")
     }
-    first_hour = now.replace(minute=0) - timedelta(hours=23)
     batch: list[MetricHour] = []
     for i, inst in enumerate(instances):
         for mi, metric in enumerate(INSTANCE_METRICS):

@@ -15,6 +15,7 @@ import math
 import sys
 from array import array
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from django.db import models
 from django.utils import timezone
@@ -27,10 +28,10 @@ _NAN = float("nan")
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
-def pack_minutes(values: Sequence[float | None]) -> bytes:
-    """60 values (None = no point) -> 240 bytes."""
-    if len(values) != MINUTES_PER_HOUR:
-        raise ValueError(f"an hour has {MINUTES_PER_HOUR} minutes, got {len(values)} values")
+def pack_minutes(values: Sequence[float | None], count: int = MINUTES_PER_HOUR) -> bytes:
+    """``count`` values (None = no point) -> 4 bytes each (60 minutes: 240 bytes)."""
+    if len(values) != count:
+        raise ValueError(f"expected {count} values, got {len(values)}")
     packed = array("f", (_NAN if v is None else v for v in values))
     if packed.itemsize != 4:  # pragma: no cover - every platform Django runs on
         raise RuntimeError("float32 array items are not 4 bytes here")
@@ -39,14 +40,32 @@ def pack_minutes(values: Sequence[float | None]) -> bytes:
     return packed.tobytes()
 
 
-def unpack_minutes(blob: bytes | memoryview | None) -> list[float | None]:
+def unpack_minutes(
+    blob: bytes | memoryview | None, count: int = MINUTES_PER_HOUR
+) -> list[float | None]:
     if blob is None:
-        return [None] * MINUTES_PER_HOUR
+        return [None] * count
     values = array("f")
     values.frombytes(bytes(blob))
     if _BIG_ENDIAN:  # pragma: no cover
         values.byteswap()
     return [None if math.isnan(v) else v for v in values]
+
+
+SPARK_HOURS = 24
+
+
+def shift_spark(
+    blob: bytes | memoryview | None, old_end: datetime | None, new_end: datetime
+) -> list[float | None]:
+    """A sparkline's 24 hourly values re-aligned to end at ``new_end``."""
+    values = unpack_minutes(blob, SPARK_HOURS) if blob is not None else [None] * SPARK_HOURS
+    if old_end is None:
+        return [None] * SPARK_HOURS
+    hours = int((new_end - old_end).total_seconds() // 3600)
+    if hours <= 0:
+        return values
+    return (values[hours:] + [None] * hours)[-SPARK_HOURS:]
 
 
 def as_float32(value: float) -> float:
@@ -83,6 +102,11 @@ class Series(models.Model):
     # was promoted): no more fetches, history kept until the prune drops it.
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The list pages' sparkline, kept by the sync: the hourly averages of the 24 hours
+    # ending at ``spark_hour`` (24 packed float32, NaN = no point). One row per list row
+    # instead of 24 hour rows: a page of 100 sparklines reads 100 small rows.
+    spark = models.BinaryField(null=True, blank=True)
+    spark_hour = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -25,7 +25,14 @@ from django.utils import timezone
 from estate import models as m
 from metrics import catalog
 from metrics.catalog import HIT_RATE, SPECS
-from metrics.models import MINUTES_PER_HOUR, AccountThresholds, MetricHour, Series
+from metrics.models import (
+    MINUTES_PER_HOUR,
+    SPARK_HOURS,
+    AccountThresholds,
+    MetricHour,
+    Series,
+    shift_spark,
+)
 
 GIB = 1024**3
 
@@ -468,28 +475,28 @@ class Sparkline:
 def sparklines(rows: Iterable[Any], *, now: datetime | None = None) -> dict[str, Sparkline]:
     """Per row ARN, the headline metric's hourly averages over the last 24 h, for a
     whole page of rows (model instances or the inventory's dicts with "arn") in one
-    query. Rows without any headline data are left out."""
+    query of the series' precomputed sparklines. Rows without any headline data in the
+    last 24 h are left out."""
     now = now or timezone.now()
     arns = {_arn_of(row) for row in rows}
     if not arns:
         return {}
     end = now.replace(minute=0, second=0, microsecond=0)
-    hours = [end - timedelta(hours=23 - i) for i in range(24)]
-    found: dict[str, dict[str, dict[datetime, float]]] = defaultdict(lambda: defaultdict(dict))
-    rows_q = MetricHour.objects.filter(
-        series__resource_arn__in=arns,
-        series__metric__in=HEADLINE_PRIORITY,
-        series__label="",
-        hour__gte=hours[0],
-        count__gt=0,
-    ).values_list("series__resource_arn", "series__metric", "hour", "avg")
-    for arn, metric, hour, avg in rows_q:
-        found[arn][metric][hour] = avg
+    found: dict[str, dict[str, list[float | None]]] = defaultdict(dict)
+    candidates = Series.objects.filter(
+        resource_arn__in=arns,
+        metric__in=HEADLINE_PRIORITY,
+        label="",
+        spark_hour__gt=end - timedelta(hours=SPARK_HOURS),
+    ).values_list("resource_arn", "metric", "spark", "spark_hour")
+    for arn, metric, blob, spark_hour in candidates:
+        values = shift_spark(blob, spark_hour, end)
+        if any(v is not None for v in values):
+            found[arn][metric] = values
     result = {}
     for arn, by_metric in found.items():
         metric = next(name for name in HEADLINE_PRIORITY if name in by_metric)
-        points = by_metric[metric]
-        result[arn] = Sparkline(metric, SPECS[metric].unit, [points.get(h) for h in hours])
+        result[arn] = Sparkline(metric, SPECS[metric].unit, by_metric[metric])
     return result
 
 

@@ -28,11 +28,13 @@ from metrics import catalog
 from metrics.catalog import Derived, Target
 from metrics.models import (
     MINUTES_PER_HOUR,
+    SPARK_HOURS,
     MetricHour,
     Series,
     as_float32,
     pack_minutes,
     rollup,
+    shift_spark,
     unpack_minutes,
 )
 
@@ -309,7 +311,30 @@ def write_points(new_points: dict[int, Points]) -> tuple[int, int, int]:
         MetricHour.objects.bulk_create(to_create, batch_size=1000)
     if to_update:
         MetricHour.objects.bulk_update(to_update, ["minutes", "avg", "max", "count"], 1000)
+    _update_sparks([*to_create, *to_update])
     return written, len(to_create), len(to_update)
+
+
+def _update_sparks(rows: list[MetricHour]) -> None:
+    """Fold changed hour rollups into their series' 24-hour sparkline."""
+    changed: dict[int, dict[datetime, float | None]] = defaultdict(dict)
+    for row in rows:
+        changed[row.series_id][row.hour] = row.avg if row.count else None
+    if not changed:
+        return
+    touched = []
+    for chunk in _chunks(sorted(changed), 500):
+        for s in Series.objects.filter(pk__in=chunk).only("id", "spark", "spark_hour"):
+            hours = changed[s.pk]
+            end = max([*hours, *([s.spark_hour] if s.spark_hour else [])])
+            values = shift_spark(s.spark, s.spark_hour, end)
+            for hour, avg in hours.items():
+                slot = SPARK_HOURS - 1 - int((end - hour).total_seconds() // 3600)
+                if 0 <= slot < SPARK_HOURS:
+                    values[slot] = avg
+            s.spark, s.spark_hour = pack_minutes(values, SPARK_HOURS), end
+            touched.append(s)
+    Series.objects.bulk_update(touched, ["spark", "spark_hour"], 500)
 
 
 # --- One scope -----------------------------------------------------------------------

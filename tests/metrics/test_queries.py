@@ -36,7 +36,7 @@ def store(obj, metric: str, points: dict[datetime, float], label: str = "") -> S
         write_points({series.pk: points})
         latest = max(points)
         series.last_point_at, series.last_value = latest, points[latest]
-        series.save()
+        series.save(update_fields=["last_point_at", "last_value"])
     return series
 
 

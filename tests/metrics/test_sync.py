@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from metrics import queries
 from metrics.catalog import HIT_RATE
 from metrics.models import MetricHour, Series, pack_minutes, unpack_minutes
 from metrics.sync import prune, sync_metrics
@@ -130,6 +131,10 @@ def test_hour_rows_carry_the_rollup_and_prune_keeps_rollups_30_days(cw_sandbox, 
     row = MetricHour.objects.get(series__metric="CPUUtilization", hour=hour)
     assert row.values == [float(i + 1) for i in range(60)]
     assert (row.avg, row.max, row.count) == (30.5, 60.0, 60)
+    # And the list sparkline (hourly averages) has that hour two slots before now's
+    line = queries.sparklines([db], now=now)[db.arn]
+    assert line.values[-3] == 30.5
+    assert line.values[-2:] == [None, None]
 
     # Given older hours: one 2 days old (minutes kept) and one 31 days old
     series = row.series

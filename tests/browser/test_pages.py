@@ -166,6 +166,12 @@ def test_inventory_filters_history_cluster_topology_and_csv(page):
     ]
     assert {r["region"] for r in rows} == {"eu-west-1"}
 
+    # A bad filter typed in the form shows its message in place (a 400 is swapped in)
+    page.fill("input[name=tag]", "=oops")
+    page.press("input[name=tag]", "Enter")
+    page.wait_for_selector("#inventory-table .errorbox")
+    assert "Tag filter needs a key" in page.locator("#inventory-table").inner_text()
+
     # When a cluster is opened from the inventory
     page.goto("/inventory/?kind=cluster")
     page.click("#inventory-rows >> text=orders")

@@ -286,6 +286,7 @@ def test_cluster_page_shows_members_endpoints_proxies_and_facts(client, viewer, 
     cluster.members[1]["parameter_group_status"] = "pending-reboot"
     cluster.backtrack_window = 86400
     cluster.serverless_v2_min_acu, cluster.serverless_v2_max_acu = 0.5, 16
+    cluster.domain_memberships = [{"Domain": "d-9067012345", "Status": "kerberos-enabled"}]
     cluster.save()
 
     response = client.get(reverse("cluster", args=[cluster.pk]))
@@ -302,6 +303,8 @@ def test_cluster_page_shows_members_endpoints_proxies_and_facts(client, viewer, 
     assert "max connections 90%" in html
     assert "pending reboot (1)" in html
     assert "0.5 – 16 ACU" in html
+    assert "d-9067012345" in html
+    assert "kerberos-enabled" in html
     assert "1 day, 0:00:00" in html  # backtrack window
     assert 'class="span"' in html  # restorable window bar
     assert "orders-clone-qa" in html  # clones

@@ -263,10 +263,14 @@ def expire_clones(now: Any = None) -> list[Operation]:
     """Start a delete operation for each clone whose expiry has passed (once)."""
     now = now or timezone.now()
     started: list[Operation] = []
+    # (expiry_handled is checked in Python: a JSON key that is absent compares as NULL,
+    # which an exclude() would silently drop on some databases.)
     clones = Operation.objects.filter(
         kind="clone_cluster", state=State.SUCCEEDED, result__has_key="expires_at"
-    ).exclude(result__expiry_handled=True)
+    )
     for op in clones:
+        if op.result.get("expiry_handled"):
+            continue
         expires = op.result.get("expires_at")
         if not expires or datetime.fromisoformat(expires) > now:
             continue

@@ -1,0 +1,117 @@
+"""Engine guarantees: cancel semantics, the reaper, leases, audit trail."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from estate.models import DbCluster
+from operations import engine, services
+from operations.models import Operation, State
+from operations.services import OperationRefused, cancel_operation, start_operation
+from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cluster(account, rds):
+    create_cluster(rds, "orders", instances=2)
+    wait_available(rds, clusters=["orders"])
+    mirror(account, rds)
+    return DbCluster.objects.get(identifier="orders")
+
+
+def test_cancel_before_any_change_ends_cancelled_without_aws_call(cluster, operator):
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    cancel_operation(op, by=operator)
+    op.refresh_from_db()
+    assert op.state == State.CANCELLED
+    assert engine.advance(op.pk, force=True) is None  # nothing left to run
+    assert mutating_calls("FailoverDBCluster") == []
+
+
+def test_cancel_while_aws_fails_over_waits_until_safe_and_says_so(cluster, operator, rds):
+    from sandbox.extensions import lifecycle_core
+
+    lifecycle_core.set_durations(failover=0.5)
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    engine.advance(op.pk, force=True)  # the failover is requested, AWS is busy
+    cancel_operation(op, by=operator)
+    op = engine.drive(op.pk)
+    assert op.state == State.CANCELLED
+    messages = [e.message for e in op.events.all()]
+    assert any("AWS cannot stop a cluster failover once it has started" in m for m in messages)
+    assert any("AWS finished what it had started" in m for m in messages)
+    # AWS's failover did complete: the timeline told the truth
+    live = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+    assert live["Status"] == "available"
+
+
+def test_cancel_of_a_finished_operation_is_refused(cluster, operator):
+    op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
+    with pytest.raises(OperationRefused, match="already ended"):
+        cancel_operation(op, by=operator)
+
+
+def test_reaper_re_enqueues_overdue_operations_not_held_by_a_live_worker(
+    cluster, operator, settings, monkeypatch
+):
+    from operations import tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(
+        tasks.advance_operation_task, "apply_async", lambda args, **kw: sent.append(args[0])
+    )
+    settings.OPERATIONS_REAPER_GRACE_SECONDS = 60
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    # Not overdue yet
+    assert services.reap_overdue() == []
+    # Overdue but a live worker holds it: left alone
+    later = timezone.now() + timedelta(minutes=5)
+    Operation.objects.filter(pk=op.pk).update(lease_until=later + timedelta(minutes=1))
+    assert services.reap_overdue(now=later) == []
+    # Overdue and its worker's lease ran out: re-enqueued, and the timeline says why
+    Operation.objects.filter(pk=op.pk).update(lease_until=later - timedelta(seconds=1))
+    assert services.reap_overdue(now=later) == [op.pk]
+    assert sent == [op.pk]
+    assert "re-enqueued by the reaper" in op.events.last().message
+
+
+def test_a_worker_cannot_claim_an_operation_another_worker_holds(cluster, operator):
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    claimed = engine.claim(op.pk)
+    assert claimed is not None
+    assert engine.claim(op.pk) is None  # the second worker finds it taken
+    assert engine.claim(op.pk, force=True) is None  # even when forced
+
+
+def test_every_transition_is_audited(cluster, operator):
+    from audit.models import AuditEvent
+
+    op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
+    actions = list(
+        AuditEvent.objects.filter(target=op.target_arn)
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+    assert actions == ["operation.requested", "operation.started", "operation.finished"]
+
+
+def test_failure_is_audited_as_a_failure(cluster, operator, fast_sandbox):
+    from audit.models import AuditEvent
+
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    fast_sandbox.faults.deny(service="rds", action_prefix="FailoverDBCluster")
+    engine.drive(op.pk)
+    failed = AuditEvent.objects.get(action="operation.failed")
+    assert failed.outcome == "failure"
+    assert "AccessDenied" in failed.details["error"]
+
+
+def test_targeted_resync_after_success_shows_the_new_writer(cluster, operator):
+    # (sync runs the targeted kinds of the operation's account and region)
+    op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
+    assert op.state == State.SUCCEEDED
+    cluster.refresh_from_db()
+    assert cluster.writer_identifier == op.result["new_writer"]

@@ -209,14 +209,14 @@ SESSION_ENGINE = (
 )
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 12 * 3600)
 
-# Content-Security-Policy (django-csp): no inline or third-party scripts. Styles allow
-# 'unsafe-inline' because templates use style attributes and htmx injects its indicator
-# style; an injected style cannot run code, an injected script could.
+# Content-Security-Policy (django-csp): no inline or third-party scripts or styles.
+# Templates carry no style attributes or <style> blocks and htmx is configured not to
+# inject its indicator style (base.html); tests/guard/test_hardening.py keeps it so.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'", "'unsafe-inline'"],
+        "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],

@@ -37,7 +37,7 @@ def test_serves_until_a_signal_then_stops_cleanly(sandbox, signum):
     output = io.StringIO()
     watcher = _signal_when(output, "Serving until", signum)
     # When it is signalled
-    call_command("sandbox", "--port", "0", "--seed", "none", stdout=output)
+    call_command("sandbox", "--port", "0", "--seed", "none", stdout=output, restore_signals=True)
     watcher.join(timeout=5)
     # Then it has registered the demo accounts and stopped its server
     text = output.getvalue()
@@ -54,7 +54,9 @@ def test_seed_and_first_sync_fill_the_mirror(sandbox, settings):
     # Given the command with the demo seed, --throttle and --sync, stopped once serving
     output = io.StringIO()
     _signal_when(output, "Serving until", signal.SIGTERM)
-    call_command("sandbox", "--port", "0", "--sync", "--throttle", stdout=output)
+    call_command(
+        "sandbox", "--port", "0", "--sync", "--throttle", stdout=output, restore_signals=True
+    )
     # Then the first sync succeeded and mirrored the demo instances of both accounts
     run = SyncRun.objects.get()
     assert run.status == SyncRun.Status.SUCCEEDED, run.errors

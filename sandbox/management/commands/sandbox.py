@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -18,6 +20,11 @@ class Command(BaseCommand):
         "accounts in Estate's database, optionally run a first sync, and serve until "
         "SIGINT/SIGTERM."
     )
+    # call_command(..., restore_signals=True) puts the previous handlers back afterwards
+    # (tests); from the command line ours stay, so that the second signal of a Ctrl-C
+    # under honcho (SIGINT from the terminal, then SIGTERM from honcho) is a no-op
+    # instead of killing the process as it exits.
+    stealth_options = ("restore_signals",)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=5055, help="TCP port (default 5055)")
@@ -61,6 +68,7 @@ class Command(BaseCommand):
             raise CommandError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
         stop = threading.Event()
         serving = threading.Event()
+        interrupted = False
 
         def on_signal(signum: int, _frame: Any) -> None:
             stop.set()
@@ -68,9 +76,8 @@ class Command(BaseCommand):
                 # Seeding or syncing: interrupt it (and shut down below).
                 raise KeyboardInterrupt
 
-        # Our handler stays installed until the server is down: on Ctrl-C under honcho
-        # every process gets SIGINT from the terminal *and* SIGTERM from honcho, and the
-        # second one must not kill the shutdown half-way.
+        # On Ctrl-C under honcho every process gets SIGINT from the terminal *and*
+        # SIGTERM from honcho: the second one must not kill the shutdown half-way.
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._prepare(server, options)
@@ -80,13 +87,20 @@ class Command(BaseCommand):
             while not stop.wait(timeout=1.0):
                 pass
         except KeyboardInterrupt:
+            interrupted = True
             self._say("Interrupted.")
         finally:
             serving.set()
             server.stop()
             self._say("Sandbox stopped.")
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+            if options.get("restore_signals"):
+                for sig, old in previous.items():
+                    signal.signal(sig, old)
+        if interrupted and not options.get("restore_signals"):
+            # An interrupted seed or first sync may leave worker threads retrying
+            # against the stopped server, and Python would wait for them at exit.
+            sys.stdout.flush()
+            os._exit(130)
 
     # --- steps -----------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from drills.models import DrillRun, DrillSchedule, DrillType, ProbeSample, RunStatus
@@ -65,7 +65,13 @@ class _Local:
 
     def launch(self, run: DrillRun) -> None:
         op = run.operation
-        stop = self.stops.setdefault(run.pk, threading.Event())
+        # Fresh state per launch: a run id can come back (a rolled-back test database),
+        # and a straggler thread of an earlier launch must not write into this one.
+        stop = threading.Event()
+        with self.lock:
+            self.stops[run.pk] = stop
+            self.buffers.pop(run.pk, None)
+            self.finished.pop(run.pk, None)
         for options in run.probe_endpoints:
             label = str(options.get("label", "direct"))
             try:
@@ -97,7 +103,8 @@ class _Local:
         def sink(batch: list[probes.Sample]) -> None:
             rows = [_row(run_id, label, s) for s in batch]
             with self.lock:
-                self.buffers.setdefault(run_id, []).extend(rows)
+                if self.stops.get(run_id) is stop:
+                    self.buffers.setdefault(run_id, []).extend(rows)
 
         try:
             probes.run_probe(
@@ -110,11 +117,12 @@ class _Local:
                 flush_seconds=0.05,
             )
         finally:
-            self._done(run_id, label)
+            self._done(run_id, label, stop)
 
-    def _done(self, run_id: int, label: str) -> None:
+    def _done(self, run_id: int, label: str, stop: threading.Event | None = None) -> None:
         with self.lock:
-            self.finished.setdefault(run_id, set()).add(label)
+            if stop is None or self.stops.get(run_id) is stop:
+                self.finished.setdefault(run_id, set()).add(label)
 
     def stop(self, run_id: int) -> None:
         with self.lock:
@@ -537,7 +545,6 @@ def run_schedule(schedule: DrillSchedule, *, now: datetime | None = None) -> Dri
 
 
 def run_schedule_by_id(schedule_id: int) -> DrillRun | None:
-    close_old_connections()
     schedule = DrillSchedule.objects.filter(pk=schedule_id).first()
     if schedule is None:
         return None

@@ -19,7 +19,9 @@ from tests.operations.conftest import (
     wait_available,
 )
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Probe threads never touch the database (see drills.services._Local), so these tests
+# need no transactional database.
+pytestmark = pytest.mark.django_db
 
 
 def _endpoint(label: str, listener: LoopbackListener) -> dict:
@@ -135,7 +137,7 @@ def test_preflight_failure_stops_the_drill_before_anything_is_touched(account, r
 
 
 def test_slo_breach_posts_to_the_webhook_with_retries(
-    cluster, operator, rds, listeners, failover_seconds, webhook
+    cluster, operator, rds, listeners, failover_seconds, webhook, django_capture_on_commit_callbacks
 ):
     # Given a webhook that fails once, then accepts
     webhook.statuses = [500]
@@ -164,7 +166,8 @@ def test_slo_breach_posts_to_the_webhook_with_retries(
         target_arn=cluster.arn,
         target_label="orders",
     )
-    op = engine.drive(op.pk, timeout=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        op = engine.drive(op.pk, timeout=30)
     # Then the run is an SLO breach and the webhook got a Slack-compatible payload
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.SLO_BREACHED

@@ -20,6 +20,9 @@ def all_kinds() -> dict[str, type[Kind]]:
             custom_endpoint,
             instance_failover,
             read_replica,
+            restore,
+            serverless,
+            snapshot,
         )
 
         found: dict[str, type[Kind]] = {}
@@ -30,6 +33,9 @@ def all_kinds() -> dict[str, type[Kind]]:
             clone,
             read_replica,
             custom_endpoint,
+            serverless,
+            snapshot,
+            restore,
         ):
             for kind in module.KINDS:
                 found[kind.name] = kind

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django import forms
@@ -195,6 +196,8 @@ def json_params(cleaned: dict[str, Any]) -> dict[str, Any]:
             continue
         if isinstance(value, datetime):
             value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = float(value)
         elif hasattr(value, "pk"):
             value = value.pk
         out[key] = value

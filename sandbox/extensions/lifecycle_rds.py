@@ -285,7 +285,8 @@ def restore_db_cluster_to_point_in_time(
     when = _naive_utc(restore_to_time)
     if when is not None:
         earliest, latest = restorable_window(source)
-        if not earliest <= when <= latest:
+        # AWS restores to the second: compare at that precision.
+        if not earliest.replace(microsecond=0) <= when <= latest:
             raise RDSClientError(
                 "InvalidRestoreFault",
                 f"The specified restore time {when.isoformat()}Z is outside the restorable "

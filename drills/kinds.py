@@ -169,6 +169,33 @@ def replica_lag_seconds(arns: list[str]) -> tuple[float | None, str]:
     return max(values), f"{len(values)} series"
 
 
+def probe_address_overrides() -> dict[str, str]:
+    """identifier -> "host:port" to probe instead of the mirrored endpoint (the
+    sandbox's loopback listeners; also useful through a tunnel). Read from the JSON
+    file ``settings.DRILL_PROBE_ADDRESS_FILE`` when it is set and exists."""
+    import json
+    from pathlib import Path
+
+    from django.conf import settings
+
+    path = getattr(settings, "DRILL_PROBE_ADDRESS_FILE", "")
+    if not path or not Path(path).is_file():
+        return {}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _override(identifier: str, endpoint: dict[str, Any]) -> dict[str, Any]:
+    address = probe_address_overrides().get(identifier, "")
+    host, _, port = address.rpartition(":")
+    if host and port.isdigit():
+        return {**endpoint, "host": host, "port": int(port)}
+    return endpoint
+
+
 def _run_for(ctx: StepContext) -> DrillRun:
     run = DrillRun.objects.filter(operation=ctx.op).first()
     if run is not None:
@@ -514,12 +541,15 @@ class ClusterFailoverDrill(FailoverDrill):
         found: list[dict[str, Any]] = []
         if cluster is not None and cluster.endpoint:
             found.append(
-                {
-                    "label": "direct",
-                    "host": cluster.endpoint,
-                    "port": cluster.port or 5432,
-                    "kind": "tcp",
-                }
+                _override(
+                    cluster.identifier,
+                    {
+                        "label": "direct",
+                        "host": cluster.endpoint,
+                        "port": cluster.port or 5432,
+                        "kind": "tcp",
+                    },
+                )
             )
             proxy_target = (
                 DbProxyTarget.objects.filter(cluster=cluster)
@@ -529,12 +559,15 @@ class ClusterFailoverDrill(FailoverDrill):
             )
             if proxy_target is not None:
                 found.append(
-                    {
-                        "label": "proxy",
-                        "host": proxy_target.proxy.endpoint,
-                        "port": cluster.port or 5432,
-                        "kind": "tcp",
-                    }
+                    _override(
+                        proxy_target.proxy.identifier,
+                        {
+                            "label": "proxy",
+                            "host": proxy_target.proxy.endpoint,
+                            "port": cluster.port or 5432,
+                            "kind": "tcp",
+                        },
+                    )
                 )
         return found
 
@@ -591,12 +624,15 @@ class InstanceFailoverDrill(FailoverDrill):
         if instance is None or not instance.endpoint_address:
             return []
         return [
-            {
-                "label": "direct",
-                "host": instance.endpoint_address,
-                "port": instance.port or 5432,
-                "kind": "tcp",
-            }
+            _override(
+                instance.identifier,
+                {
+                    "label": "direct",
+                    "host": instance.endpoint_address,
+                    "port": instance.port or 5432,
+                    "kind": "tcp",
+                },
+            )
         ]
 
     def verify_problems(self, ctx: StepContext, live: dict[str, Any], run: DrillRun) -> list[str]:

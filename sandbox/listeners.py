@@ -266,10 +266,22 @@ def _install_hook() -> None:
     _hooked = True
 
 
-def serve_demo_endpoints(identifiers: list[str], upstream: str = "") -> dict[str, str]:
+def serve_demo_endpoints(
+    identifiers: list[str], upstream: str = "", address_file: str | None = None
+) -> dict[str, str]:
     """Back each sandbox resource in ``identifiers`` with a loopback listener and
-    return identifier -> address, for the sandbox command to print or to put in
-    drill schedules' probe options."""
+    return identifier -> address. With ``address_file``, also write that mapping as
+    JSON there: drills read it (``settings.DRILL_PROBE_ADDRESS_FILE``) to probe the
+    listener instead of the resource's (unresolvable) sandbox hostname."""
     for identifier in identifiers:
         back_endpoint(identifier, upstream)
-    return backed_endpoints()
+    found = backed_endpoints()
+    if address_file:
+        import json
+        import os
+
+        tmp = f"{address_file}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(found, fh, indent=1, sort_keys=True)
+        os.replace(tmp, address_file)  # readers never see half a file
+    return found

@@ -213,3 +213,25 @@ def test_a_schedule_starts_a_drill_that_runs_to_its_report(
     assert run.status == RunStatus.PASSED
     window = next(c for c in run.preflight if c["check"] == "inside the schedule's allowed window")
     assert window["ok"]
+
+
+def test_default_endpoints_come_from_the_mirror_or_the_sandbox_address_file(
+    cluster, operator, rds, listeners, failover_seconds, settings, tmp_path
+):
+    # Given the sandbox backed "orders" with a listener and wrote the address file
+    address_file = tmp_path / "probe-addresses.json"
+    found = listeners.serve_demo_endpoints(["orders"], address_file=str(address_file))
+    settings.DRILL_PROBE_ADDRESS_FILE = str(address_file)
+    DbCluster.objects.filter(pk=cluster.pk).update(
+        endpoint="orders.cluster-x.us-east-1.rds.amazonaws.com", port=5432
+    )
+    # When a drill runs without explicit probe endpoints
+    params = _params()
+    del params["probe_endpoints"]
+    op = start_operation("cluster_failover_drill", cluster, params, requested_by=operator)
+    op = engine.drive(op.pk, timeout=30)
+    # Then it probed the listener in place of the sandbox hostname, and saw the outage
+    assert op.state == State.SUCCEEDED, op.error
+    run = DrillRun.objects.get(operation=op)
+    assert f"{run.probe_endpoints[0]['host']}:{run.probe_endpoints[0]['port']}" == found["orders"]
+    assert run.client_downtime_seconds == pytest.approx(failover_seconds, abs=0.5)

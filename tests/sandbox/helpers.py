@@ -8,12 +8,15 @@ import boto3
 from django.conf import settings
 
 
-def client(service: str, region: str = "us-east-1", account_id: str = "") -> Any:
-    """A boto3 client on the sandbox, acting in ``account_id`` (via assume-role) or in
-    moto's default account."""
+def client(
+    service: str, region: str = "us-east-1", account_id: str = "", endpoint_url: str = ""
+) -> Any:
+    """A boto3 client on the sandbox (``endpoint_url``, by default Estate's setting),
+    acting in ``account_id`` (via assume-role) or in moto's default account."""
+    endpoint_url = endpoint_url or settings.AWS_ENDPOINT_URL
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
     if account_id:
-        sts = session.client("sts", region_name=region, endpoint_url=settings.AWS_ENDPOINT_URL)
+        sts = session.client("sts", region_name=region, endpoint_url=endpoint_url)
         creds = sts.assume_role(
             RoleArn=f"arn:aws:iam::{account_id}:role/EstateSync", RoleSessionName="test"
         )["Credentials"]
@@ -22,7 +25,7 @@ def client(service: str, region: str = "us-east-1", account_id: str = "") -> Any
             aws_secret_access_key=creds["SecretAccessKey"],
             aws_session_token=creds["SessionToken"],
         )
-    return session.client(service, region_name=region, endpoint_url=settings.AWS_ENDPOINT_URL)
+    return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
 
 def aurora_mysql_cluster(

@@ -10,10 +10,13 @@ from tests.sandbox.helpers import aurora_mysql_cluster, client
 REGION = "us-west-2"
 
 
-@pytest.fixture
-def proxy(sandbox) -> dict:
-    """A MySQL proxy in front of an Aurora cluster (writer + 1 reader)."""
-    ec2 = client("ec2", REGION)
+@pytest.fixture(scope="module")
+def proxy(sandbox_server) -> dict:
+    """A MySQL proxy in front of an Aurora cluster (writer + 1 reader), built once for
+    the module (VPC, secret, cluster and proxy take seconds); tests leave it as found."""
+    sandbox_server.reset()
+    url = sandbox_server.url
+    ec2 = client("ec2", REGION, endpoint_url=url)
     vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.30.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
@@ -21,10 +24,10 @@ def proxy(sandbox) -> dict:
         ]["SubnetId"]
         for i, z in enumerate("ab")
     ]
-    secret = client("secretsmanager", REGION).create_secret(
+    secret = client("secretsmanager", REGION, endpoint_url=url).create_secret(
         Name="orders/proxy", SecretString='{"username":"app","password":"pw"}'
     )["ARN"]
-    rds = client("rds", REGION)
+    rds = client("rds", REGION, endpoint_url=url)
     aurora_mysql_cluster(rds, "orders", readers=1)
     rds.create_db_proxy(
         DBProxyName="orders-proxy",
@@ -35,7 +38,8 @@ def proxy(sandbox) -> dict:
         RequireTLS=True,
     )
     rds.register_db_proxy_targets(DBProxyName="orders-proxy", DBClusterIdentifiers=["orders"])
-    return {"rds": rds, "subnets": subnets}
+    yield {"rds": rds, "subnets": subnets}
+    sandbox_server.reset()
 
 
 def test_proxy_targets_are_the_cluster_and_its_members_with_roles(proxy):

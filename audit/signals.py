@@ -14,7 +14,7 @@ from django.dispatch import receiver
 
 from audit.middleware import current_request
 from audit.services import record
-from estate.models import Account
+from estate.models import Account, SyncRun
 
 # Account fields whose changes are worth spelling out in the event.
 ACCOUNT_FIELDS = [
@@ -130,3 +130,28 @@ def _account_deleted(sender: Any, instance: Account, **kwargs: Any) -> None:
         details={"name": instance.name, "environment": instance.environment},
         request=current_request(),
     )
+
+
+@receiver(post_save, sender=SyncRun, dispatch_uid="audit_sync_triggered")
+def _sync_triggered(sender: Any, instance: SyncRun, created: bool, **kwargs: Any) -> None:
+    # Only syncs someone started from a page are someone's action; scheduled runs and
+    # workers' bookkeeping saves are not audited.
+    request = current_request()
+    if not created or kwargs.get("raw") or request is None:
+        return
+    record(
+        "sync.triggered",
+        target=f"sync run {instance.pk}",
+        target_url=_sync_run_url(instance.pk),
+        details={"sync_run_id": instance.pk, "scope": instance.scope or {}},
+        request=request,
+    )
+
+
+def _sync_run_url(pk: int) -> str:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        return reverse("sync_run", args=[pk])
+    except NoReverseMatch:
+        return ""

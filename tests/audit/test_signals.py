@@ -79,3 +79,25 @@ def test_other_admin_changes_are_audited(admin_client, admin_user):
     event = AuditEvent.objects.get(action="admin.add")
     assert event.username == admin_user.username
     assert event.target == "group Auditors"
+
+
+def test_a_sync_started_from_a_page_is_audited_and_a_scheduled_one_is_not(client, settings):
+    from django.contrib.auth.models import Group
+
+    from estate.models import SyncRun
+
+    # a scheduled run (no request) is not someone's action
+    SyncRun.objects.create(triggered_by="schedule", status=SyncRun.Status.SUCCEEDED)
+    assert not AuditEvent.objects.filter(action="sync.triggered").exists()
+    # an Operator pressing "sync now" is
+    Account.objects.create(account_id="333333333333", name="dev")
+    user = User.objects.create_user("otto", password="pw")
+    user.groups.add(Group.objects.get(name="Operator"))
+    client.force_login(user)
+    response = client.post(reverse("sync_now"))
+    assert response.status_code in (200, 302)
+    event = AuditEvent.objects.get(action="sync.triggered")
+    assert event.username == "otto"
+    assert event.source_ip == "127.0.0.1"
+    run = SyncRun.objects.exclude(triggered_by="schedule").get()
+    assert event.details["sync_run_id"] == run.pk

@@ -15,6 +15,7 @@ def all_kinds() -> dict[str, type[Kind]]:
     if _registry is None:
         from operations.kinds import (
             backtrack,
+            cache_failover,
             clone,
             cluster_failover,
             custom_endpoint,
@@ -36,6 +37,7 @@ def all_kinds() -> dict[str, type[Kind]]:
             serverless,
             snapshot,
             restore,
+            cache_failover,
         ):
             for kind in module.KINDS:
                 found[kind.name] = kind

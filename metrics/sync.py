@@ -308,7 +308,16 @@ def write_points(new_points: dict[int, Points]) -> tuple[int, int, int]:
             row.minutes, row.avg, row.max, row.count = pack_minutes(values), avg, mx, count
             to_update.append(row)
     if to_create:
-        MetricHour.objects.bulk_create(to_create, batch_size=1000)
+        # A concurrent run (the beat task beside ``manage.py sync --kind metrics``) may
+        # have created the same hour meanwhile: both folded the same CloudWatch points,
+        # so the later write simply wins instead of failing the run.
+        MetricHour.objects.bulk_create(
+            to_create,
+            batch_size=1000,
+            update_conflicts=True,
+            unique_fields=["series", "hour"],
+            update_fields=["minutes", "avg", "max", "count"],
+        )
     if to_update:
         MetricHour.objects.bulk_update(to_update, ["minutes", "avg", "max", "count"], 1000)
     _update_sparks([*to_create, *to_update])

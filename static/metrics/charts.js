@@ -108,8 +108,20 @@
     };
     plot.textContent = "";
     /* global uPlot */
-    new uPlot(opts, data, plot);
+    plots.push({ chart: new uPlot(opts, data, plot), box: plot });
   }
+
+  var plots = [];
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () {
+      plots = plots.filter(function (p) { return document.body.contains(p.box); });
+      plots.forEach(function (p) {
+        p.chart.setSize({ width: Math.max(p.box.parentNode.clientWidth - 16, 280), height: 180 });
+      });
+    }, 150);
+  });
 
   function draw(grid) {
     var src = grid.getAttribute("data-metrics-src");

@@ -154,13 +154,15 @@ def _aurora_cluster(
         kwargs.update(MasterUsername="dbadmin", MasterUserPassword=PASSWORD)
     rds.create_db_cluster(DBClusterIdentifier=name, Engine=engine, EngineVersion=version, **kwargs)
     summary.add("db cluster")
-    for identifier, instance_class, tier in instances:
+    region = rds.meta.region_name
+    for index, (identifier, instance_class, tier) in enumerate(instances):
         rds.create_db_instance(
             DBInstanceIdentifier=identifier,
             DBClusterIdentifier=name,
             DBInstanceClass=instance_class,
             Engine=engine,
             PromotionTier=tier,
+            AvailabilityZone=f"{region}{'abc'[index % 3]}",  # spread like a real cluster
             Tags=kwargs.get("Tags", []),
         )
         summary.add("db instance (cluster member)")

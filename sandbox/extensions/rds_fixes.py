@@ -13,6 +13,10 @@
   replica works; deleting a source promotes its replicas.
 * A static parameter change (ApplyMethod=pending-reboot) marks the instances using the
   group ``pending-reboot`` until they are rebooted; parameters report Source=user.
+* Cross-region snapshot copies report SourceRegion and the source snapshot.
+* Aurora default parameter groups are named per engine family (default.aurora-mysql8.0,
+  default.aurora-postgresql15) and can be described.
+* Secondary clusters of a global database report no writer member.
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ from moto.rds.exceptions import (
     OptionGroupNotFoundFaultError,
     RDSClientError,
 )
-from moto.rds.models import DBInstance, DBParameterGroup, OptionGroup, RDSBackend
+from moto.rds.models import (
+    DBCluster,
+    DBClusterParameterGroup,
+    DBInstance,
+    DBParameterGroup,
+    OptionGroup,
+    RDSBackend,
+)
 from moto.rds.responses import RDSResponse
 
 from sandbox.patching import now
@@ -347,3 +358,92 @@ def copy_db_snapshot(
 
 
 RDSBackend.copy_db_snapshot = copy_db_snapshot  # type: ignore[method-assign]
+
+
+# --- Default parameter groups of Aurora ----------------------------------------------
+# moto gives every Aurora cluster "default.aurora8.0" (also PostgreSQL ones) and that
+# group cannot be described; an aurora-mysql instance's default group came out as
+# "default.aurora-mysql8.0.mysql_aurora.3.05". AWS: default.aurora-mysql8.0,
+# default.aurora-postgresql15, ... and they are always describable.
+
+
+def cluster_parameter_family(engine: str, version: str) -> str:
+    parts = str(version or "").split(".")
+    if engine == "aurora-mysql":
+        return f"aurora-mysql{'.'.join(parts[:2])}"
+    if engine == "aurora-postgresql":
+        return f"aurora-postgresql{parts[0]}"
+    return f"{engine}{'.'.join(parts[:2])}"
+
+
+def _ensure_cluster_parameter_group(backend: RDSBackend, name: str, family: str) -> None:
+    if name.startswith("default.") and name not in backend.db_cluster_parameter_groups:
+        backend.db_cluster_parameter_groups[name] = DBClusterParameterGroup(
+            backend=backend,
+            db_cluster_parameter_group_name=name,
+            description=f"Default cluster parameter group for {family}",
+            db_parameter_group_family=family,
+        )
+
+
+_original_cluster_init = DBCluster.__init__
+
+
+def _cluster_init(self: DBCluster, backend: RDSBackend, *args: Any, **kwargs: Any) -> None:
+    _original_cluster_init(self, backend, *args, **kwargs)
+    if self.engine in ("aurora-mysql", "aurora-postgresql"):
+        family = cluster_parameter_family(self.engine, self.engine_version)
+        if not kwargs.get("db_cluster_parameter_group_name"):
+            self.parameter_group = f"default.{family}"
+        _ensure_cluster_parameter_group(backend, self.parameter_group, family)
+
+
+_original_default_pg_details = DBInstance.default_db_parameter_group_details
+
+
+def _default_db_parameter_group_details(self: DBInstance) -> tuple[str, str]:
+    if self.engine in ("aurora-mysql", "aurora-postgresql"):
+        family = cluster_parameter_family(self.engine, self.engine_version)
+        return family, f"default.{family}"
+    return _original_default_pg_details(self)
+
+
+_original_update_cluster_parameters = DBClusterParameterGroup.update_cluster_parameters
+
+
+def _update_cluster_parameters(self: DBClusterParameterGroup, new_parameters: Any) -> None:
+    parameters = [
+        {
+            "Source": "user",
+            "IsModifiable": True,
+            "ApplyType": "static" if p.get("ApplyMethod") == "pending-reboot" else "dynamic",
+            "DataType": "string",
+            **p,
+        }
+        for p in new_parameters
+    ]
+    _original_update_cluster_parameters(self, parameters)
+
+
+DBCluster.__init__ = _cluster_init  # type: ignore[method-assign]
+DBInstance.default_db_parameter_group_details = _default_db_parameter_group_details  # type: ignore[method-assign]
+DBClusterParameterGroup.update_cluster_parameters = _update_cluster_parameters  # type: ignore[method-assign]
+
+
+# --- Aurora Global Database: secondary clusters have no writer -----------------------
+# moto marks the first member of every cluster the writer, also in a global database's
+# secondary regions, where AWS reports every member as a reader until a switchover or
+# failover makes that cluster the primary (``is_writer``).
+
+_original_cluster_members = DBCluster.db_cluster_members
+
+
+def _db_cluster_members(self: DBCluster) -> list[dict[str, Any]]:
+    members = _original_cluster_members.fget(self)  # type: ignore[attr-defined]
+    if getattr(self, "global_cluster_identifier", None) and not getattr(self, "is_writer", False):
+        for member in members:
+            member["IsClusterWriter"] = False
+    return members
+
+
+DBCluster.db_cluster_members = property(_db_cluster_members)  # type: ignore[assignment,method-assign]

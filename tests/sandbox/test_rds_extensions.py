@@ -211,3 +211,57 @@ def test_cluster_automated_backups_are_described(rds):
     with pytest.raises(ClientError) as caught:
         rds.describe_db_cluster_automated_backups(DBClusterIdentifier="missing")
     assert caught.value.response["Error"]["Code"] == "DBClusterAutomatedBackupNotFoundFault"
+
+
+def test_aurora_default_parameter_groups_follow_the_engine_family(rds):
+    # Given Aurora clusters without a parameter group of their own
+    aurora_mysql_cluster(rds, "orders", readers=0)
+    rds.create_db_cluster(
+        DBClusterIdentifier="billing",
+        Engine="aurora-postgresql",
+        EngineVersion="15.4",
+        MasterUsername="app",
+        MasterUserPassword=PASSWORD,
+    )
+    # Then each uses its family's default group, which can be described
+    groups = {
+        c["DBClusterIdentifier"]: c["DBClusterParameterGroup"]
+        for c in rds.describe_db_clusters()["DBClusters"]
+    }
+    assert groups == {"orders": "default.aurora-mysql8.0", "billing": "default.aurora-postgresql15"}
+    described = rds.describe_db_cluster_parameter_groups(
+        DBClusterParameterGroupName="default.aurora-postgresql15"
+    )["DBClusterParameterGroups"][0]
+    assert described["DBParameterGroupFamily"] == "aurora-postgresql15"
+    member = rds.describe_db_instances(DBInstanceIdentifier="orders-0")["DBInstances"][0]
+    assert member["DBParameterGroups"][0]["DBParameterGroupName"] == "default.aurora-mysql8.0"
+
+
+def test_a_global_databases_secondary_cluster_has_no_writer(sandbox):
+    # Given a global database with a primary in us-east-1 and a secondary in us-west-2
+    primary, secondary = client("rds", "us-east-1"), client("rds", "us-west-2")
+    primary.create_global_cluster(
+        GlobalClusterIdentifier="payments", Engine="aurora-postgresql", EngineVersion="15.4"
+    )
+    for rds, name in ((primary, "payments-east"), (secondary, "payments-west")):
+        rds.create_db_cluster(
+            DBClusterIdentifier=name,
+            Engine="aurora-postgresql",
+            EngineVersion="15.4",
+            GlobalClusterIdentifier="payments",
+            **({"MasterUsername": "app", "MasterUserPassword": PASSWORD} if rds is primary else {}),
+        )
+        rds.create_db_instance(
+            DBInstanceIdentifier=f"{name}-1",
+            DBClusterIdentifier=name,
+            DBInstanceClass="db.r6g.large",
+            Engine="aurora-postgresql",
+        )
+
+    # Then only the primary cluster has a writer member
+    def writers(rds, name):
+        cluster = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+        return [m["IsClusterWriter"] for m in cluster["DBClusterMembers"]]
+
+    assert writers(primary, "payments-east") == [True]
+    assert writers(secondary, "payments-west") == [False]

@@ -13,13 +13,14 @@ evidence and assumes the engine default rather than guessing that all is well.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Model
 from django.utils import timezone
 
@@ -812,23 +813,40 @@ def evaluate(account_ids: Iterable[int] | None = None) -> list[Finding]:
     return apply_suppressions(evaluate_estate(load_estate(account_ids)))
 
 
-def finding_counts() -> dict[str, Any]:
+COUNTS_CACHE_KEY = "guard:finding-counts:v1"
+
+
+def finding_counts(*, fresh: bool = False) -> dict[str, Any]:
     """For the overview: open (unsuppressed) findings by severity, plus totals.
 
-    {"open": n, "suppressed": n, "by_severity": {"critical": n, "high": n, ...}}"""
-    findings = evaluate()
-    by_severity = defaultdict(int, dict.fromkeys(Severity.ORDER, 0))
+    {"open": n, "suppressed": n, "by_severity": {"critical": n, "high": n, ...}}
+
+    Cached for GUARD_COUNTS_CACHE_SECONDS (suppressing or revoking clears it at once);
+    ``fresh=True`` recomputes."""
+    timeout = int(getattr(settings, "GUARD_COUNTS_CACHE_SECONDS", 60))
+    if not fresh and timeout > 0:
+        cached = cache.get(COUNTS_CACHE_KEY)
+        if cached is not None:
+            return cached
+    by_severity = dict.fromkeys(Severity.ORDER, 0)
     suppressed = 0
-    for finding in findings:
+    for finding in evaluate():
         if finding.suppressed:
             suppressed += 1
         else:
             by_severity[finding.severity] += 1
-    return {
+    counts = {
         "open": sum(by_severity.values()),
         "suppressed": suppressed,
-        "by_severity": dict(by_severity),
+        "by_severity": by_severity,
     }
+    if timeout > 0:
+        cache.set(COUNTS_CACHE_KEY, counts, timeout)
+    return counts
+
+
+def forget_finding_counts() -> None:
+    cache.delete(COUNTS_CACHE_KEY)
 
 
 def findings_for(arn: str) -> list[Finding]:

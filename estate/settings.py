@@ -379,3 +379,12 @@ LOGGING = {
 # Proxies (IPs or CIDRs) whose X-Forwarded-For is believed when auditing the client's
 # address; empty means REMOTE_ADDR only (any client can forge the header).
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+
+# --- Security posture (guard, estate.checks) -----------------------------------------
+# Backup retention below this many days is a finding (RDS-BACKUP-RETENTION).
+GUARD_MIN_BACKUP_RETENTION_DAYS = env_int("GUARD_MIN_BACKUP_RETENTION_DAYS", 7)
+# The longest a finding may be suppressed.
+GUARD_MAX_SUPPRESSION_DAYS = env_int("GUARD_MAX_SUPPRESSION_DAYS", 365)
+# finding_counts() for the overview is cached this long (suppressions clear it at once;
+# a sync's changes show within this time). Evaluating 10,000 resources takes ~1 s.
+GUARD_COUNTS_CACHE_SECONDS = env_int("GUARD_COUNTS_CACHE_SECONDS", 60)

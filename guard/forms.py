@@ -12,7 +12,7 @@ from django.utils import timezone
 from estate import checks
 from estate import models as m
 from estate.roles import ROLES, VIEWER
-from guard.services import MAX_SUPPRESSION_DAYS
+from guard.services import max_suppression_days
 
 KINDS = [
     ("instance", "DB instance"),
@@ -77,8 +77,9 @@ class SuppressForm(forms.Form):
         today = timezone.localdate()
         if day <= today:
             raise forms.ValidationError("Pick a day after today.")
-        if day > today + timedelta(days=MAX_SUPPRESSION_DAYS):
-            raise forms.ValidationError(f"At most {MAX_SUPPRESSION_DAYS} days ahead.")
+        limit = max_suppression_days()
+        if day > today + timedelta(days=limit):
+            raise forms.ValidationError(f"At most {limit} days ahead.")
         return day
 
     def expires_at(self) -> datetime:

@@ -24,6 +24,10 @@ GROUP_ID_BATCH = 200
 MAX_SUPPRESSION_DAYS = 365
 
 
+def max_suppression_days() -> int:
+    return int(getattr(settings, "GUARD_MAX_SUPPRESSION_DAYS", MAX_SUPPRESSION_DAYS))
+
+
 def referenced_group_ids(account: mirror.Account, region: str) -> set[str]:
     """Security group ids attached to live mirrored resources in one account/region."""
     ids: set[str] = set()
@@ -138,7 +142,7 @@ def suppress_finding(
     request: Any = None,
 ) -> FindingSuppression:
     """Hide one finding until ``expires_at`` (audited). Bad input raises ValueError."""
-    from estate.checks import RULES
+    from estate.checks import RULES, forget_finding_counts
 
     reason = (reason or "").strip()
     if rule_id not in RULES:
@@ -150,7 +154,7 @@ def suppress_finding(
     now = timezone.now()
     if expires_at <= now:
         raise ValueError("the expiry must be in the future")
-    limit_days = getattr(settings, "GUARD_MAX_SUPPRESSION_DAYS", MAX_SUPPRESSION_DAYS)
+    limit_days = max_suppression_days()
     if expires_at > now + timedelta(days=limit_days):
         raise ValueError(f"a suppression may last at most {limit_days} days")
     with transaction.atomic():
@@ -173,11 +177,14 @@ def suppress_finding(
             },
             request=request,
         )
+        transaction.on_commit(forget_finding_counts)
     return suppression
 
 
 def revoke_suppression(suppression: FindingSuppression, *, user: Any, request: Any = None) -> None:
     """End a suppression now: the finding is shown again (audited)."""
+    from estate.checks import forget_finding_counts
+
     if suppression.revoked_at is not None:
         raise ValueError("this suppression was already revoked")
     with transaction.atomic():
@@ -191,6 +198,7 @@ def revoke_suppression(suppression: FindingSuppression, *, user: Any, request: A
             details={"rule": suppression.rule_id, "suppression_id": suppression.pk},
             request=request,
         )
+        transaction.on_commit(forget_finding_counts)
 
 
 def sync_all_security_groups() -> dict[str, str]:

@@ -298,3 +298,35 @@ def test_findings_for_one_resource():
     instance(acct, storage_encrypted=False)
     assert {f.rule.id for f in checks.findings_for(bad.arn)} == {"RDS-PUBLIC"}
     assert checks.findings_for("not-an-arn") == []
+
+
+def test_finding_counts_are_cached_and_a_suppression_clears_them(
+    settings, django_user_model, django_capture_on_commit_callbacks
+):
+    from guard.services import suppress_finding
+
+    # given caching on and a clean cache
+    settings.GUARD_COUNTS_CACHE_SECONDS = 60
+    checks.forget_finding_counts()
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    public = snapshot(acct, is_public=True)
+    assert checks.finding_counts()["open"] == 1
+    # when the mirror changes, the cached counts stand until they expire
+    instance(acct, storage_encrypted=False)
+    assert checks.finding_counts()["open"] == 1
+    assert checks.finding_counts(fresh=True)["open"] == 2
+    # but a suppression clears them at once
+    user = django_user_model.objects.create_user("sec2")
+    with django_capture_on_commit_callbacks(execute=True):
+        suppress_finding(
+            rule_id="SNAPSHOT-PUBLIC",
+            resource_arn=public.arn,
+            reason="public dataset",
+            expires_at=timezone.now() + timedelta(days=7),
+            user=user,
+        )
+    counts = checks.finding_counts()
+    assert counts["open"] == 1
+    assert counts["suppressed"] == 1
+    checks.forget_finding_counts()

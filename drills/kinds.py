@@ -507,6 +507,11 @@ class ClusterFailoverDrill(FailoverDrill):
     resync_kinds = ("clusters", "instances")
 
     @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        # Offered where a failover is possible at all; preflight checks the live state.
+        return super().applies_to(resource) and len(resource.members) >= 2
+
+    @classmethod
     def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
         return describe_cluster(call, identifier)
 
@@ -595,7 +600,7 @@ class InstanceFailoverDrill(FailoverDrill):
 
     @classmethod
     def applies_to(cls, resource: Any) -> bool:
-        return super().applies_to(resource) and resource.cluster_id is None
+        return super().applies_to(resource) and resource.cluster_id is None and resource.multi_az
 
     @classmethod
     def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
@@ -668,6 +673,15 @@ class RestoreDrillForm(KindForm):
 
 
 _RETRYABLE = (aws.AwsThrottled, aws.AwsUnavailable)
+_RESTORE_FAILED = frozenset(
+    {
+        "failed",
+        "incompatible-restore",
+        "incompatible-parameters",
+        "inaccessible-encryption-credentials",
+    }
+)
+_DELETABLE = _RESTORE_FAILED | {"available", "storage-full", "stopped"}
 
 
 class RestoreDrill(Kind):
@@ -943,7 +957,151 @@ class InstanceRestoreDrill(RestoreDrill):
         return endpoint.get("Address", ""), int(endpoint.get("Port") or 0)
 
 
-KINDS: tuple[type[Kind], ...] = (ClusterFailoverDrill, InstanceFailoverDrill, InstanceRestoreDrill)
+class ClusterRestoreDrill(RestoreDrill):
+    """Restore a cluster snapshot (or the latest restorable time) into a temporary
+    cluster with one instance — a cluster without an instance accepts no connections,
+    so the RTO includes the instance — then delete both."""
+
+    name = "cluster_restore_drill"
+    label = "Restore drill (cluster)"
+    description = "Restore the latest backup into a temporary cluster, time it, delete it."
+    target_model = DbCluster
+    mutating = False
+    destructive = False
+    steps = (
+        Step("choose_source", "Choose what to restore"),
+        Step("restore", "Start the restore", mutating=True),
+        Step("add_instance", "Add an instance to the restored cluster", settles=True),
+        Step("await_restore", "Wait for the restored cluster", settles=True, budget_seconds=7200),
+        Step("check", "Check the restored database", settles=True, budget_seconds=300),
+        Step("cleanup", "Delete the temporary resources", settles=True, budget_seconds=3600),
+    )
+
+    @classmethod
+    def describe_source(cls, call: Any, identifier: str) -> dict[str, Any]:
+        return describe_cluster(call, identifier)
+
+    def _instance_id(self, ctx: StepContext) -> str:
+        return f"{ctx.memory['temp']}-1"[:63]
+
+    def temp_status(self, ctx: StepContext) -> str | None:
+        try:
+            return describe_cluster(ctx.call, ctx.memory["temp"])["Status"]
+        except aws.AwsNotFound:
+            return None
+
+    def _instance_status(self, ctx: StepContext) -> str | None:
+        try:
+            return describe_instance(ctx.call, self._instance_id(ctx))["DBInstanceStatus"]
+        except aws.AwsNotFound:
+            return None
+
+    def latest_snapshot(self, ctx: StepContext) -> str | None:
+        source = describe_cluster(ctx.call, ctx.op.target_label)
+        ctx.memory["engine"] = source.get("Engine", "")
+        ctx.memory["engine_version"] = source.get("EngineVersion", "")
+        found = ctx.call("describe_db_cluster_snapshots", DBClusterIdentifier=ctx.op.target_label)[
+            "DBClusterSnapshots"
+        ]
+        ready = [s for s in found if s.get("Status") == "available"]
+        if not ready:
+            return None
+        oldest = datetime.min.replace(tzinfo=UTC)
+        newest = max(ready, key=lambda s: s.get("SnapshotCreateTime") or oldest)
+        return newest["DBClusterSnapshotIdentifier"]
+
+    def step_choose_source(self, ctx: StepContext) -> Done | Wait | Fail:
+        if "engine" not in ctx.memory:
+            source = describe_cluster(ctx.call, ctx.op.target_label)
+            ctx.memory["engine"] = source.get("Engine", "")
+            ctx.memory["engine_version"] = source.get("EngineVersion", "")
+        return super().step_choose_source(ctx)
+
+    def start_restore(self, ctx: StepContext) -> None:
+        tags = [{"Key": "estate:restore-drill", "Value": str(ctx.op.pk)}]
+        if ctx.memory.get("snapshot"):
+            ctx.call(
+                "restore_db_cluster_from_snapshot",
+                DBClusterIdentifier=ctx.memory["temp"],
+                SnapshotIdentifier=ctx.memory["snapshot"],
+                Engine=ctx.memory["engine"],
+                Tags=tags,
+            )
+        else:
+            ctx.call(
+                "restore_db_cluster_to_point_in_time",
+                DBClusterIdentifier=ctx.memory["temp"],
+                SourceDBClusterIdentifier=ctx.op.target_label,
+                UseLatestRestorableTime=True,
+                Tags=tags,
+            )
+
+    def step_add_instance(self, ctx: StepContext) -> Done | Wait | Fail:
+        def body() -> Done | Wait | Fail:
+            if self._instance_status(ctx) is not None:
+                return Done(f"{self._instance_id(ctx)} already exists.")
+            status = self.temp_status(ctx)
+            if status is None:
+                return self._carry(ctx, f"The restored cluster {ctx.memory['temp']} vanished.")
+            if status in _RESTORE_FAILED:
+                return self._carry(ctx, f"The restore failed: {ctx.memory['temp']} is {status}.")
+            if status != "available":
+                return Wait(poll_interval(ctx.op), f"{ctx.memory['temp']} is {status}.")
+            ctx.call(
+                "create_db_instance",
+                DBInstanceIdentifier=self._instance_id(ctx),
+                DBClusterIdentifier=ctx.memory["temp"],
+                Engine=ctx.memory["engine"],
+                DBInstanceClass=ctx.params.get("instance_class") or "db.r6g.large",
+                Tags=[{"Key": "estate:restore-drill", "Value": str(ctx.op.pk)}],
+            )
+            return Done(f"Adding {self._instance_id(ctx)} to {ctx.memory['temp']}.")
+
+        return self._guarded(ctx, body)
+
+    def step_await_restore(self, ctx: StepContext) -> Done | Wait | Fail:
+        if not ctx.op.cancel_requested and not ctx.memory.get("failure"):
+            status = self._instance_status(ctx)
+            if status in _RESTORE_FAILED:
+                return self._carry(ctx, f"The restored instance is {status}.")
+            if status is not None and status != "available":
+                return Wait(poll_interval(ctx.op), f"{self._instance_id(ctx)} is {status}.")
+        return super().step_await_restore(ctx)
+
+    def step_cleanup(self, ctx: StepContext, *, cancelling: bool = False) -> Done | Wait | Fail:
+        status = self._instance_status(ctx)
+        if status is not None:
+            if status == "deleting" or ctx.memory.get("instance_delete_requested"):
+                return Wait(poll_interval(ctx.op), f"Deleting {self._instance_id(ctx)}.")
+            if status not in _DELETABLE:
+                return Wait(poll_interval(ctx.op), f"Waiting to delete {self._instance_id(ctx)}.")
+            ctx.memory["instance_delete_requested"] = True
+            ctx.checkpoint(mutation=True)
+            ctx.call(
+                "delete_db_instance",
+                DBInstanceIdentifier=self._instance_id(ctx),
+                SkipFinalSnapshot=True,
+            )
+            ctx.log(f"Deleting the temporary {self._instance_id(ctx)}.")
+            return Wait(poll_interval(ctx.op), f"Deleting {self._instance_id(ctx)}.")
+        return super().step_cleanup(ctx, cancelling=cancelling)
+
+    def delete_temp(self, ctx: StepContext) -> None:
+        ctx.call(
+            "delete_db_cluster", DBClusterIdentifier=ctx.memory["temp"], SkipFinalSnapshot=True
+        )
+
+    def temp_address(self, ctx: StepContext) -> tuple[str, int]:
+        live = describe_cluster(ctx.call, ctx.memory["temp"])
+        return live.get("Endpoint", ""), int(live.get("Port") or 0)
+
+
+KINDS: tuple[type[Kind], ...] = (
+    ClusterFailoverDrill,
+    InstanceFailoverDrill,
+    InstanceRestoreDrill,
+    ClusterRestoreDrill,
+)
 
 
 def register() -> None:

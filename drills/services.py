@@ -25,7 +25,10 @@ FAILOVER_KIND_FOR = {
     "estate.DbCluster": "cluster_failover_drill",
     "estate.DbInstance": "instance_failover_drill",
 }
-RESTORE_KIND_FOR = {"estate.DbInstance": "instance_restore_drill"}
+RESTORE_KIND_FOR = {
+    "estate.DbInstance": "instance_restore_drill",
+    "estate.DbCluster": "cluster_restore_drill",
+}
 
 
 # --- probes --------------------------------------------------------------------------

@@ -130,3 +130,34 @@ def test_restore_drill_without_any_snapshot_fails_before_touching_anything(accou
     assert op.state == State.FAILED
     assert "no available snapshot" in op.error
     assert mutating_calls("RestoreDBInstanceFromDBSnapshot") == []
+
+
+def test_cluster_restore_drill_restores_a_cluster_with_an_instance_and_deletes_both(
+    account, rds, operator
+):
+    from estate.models import DbCluster
+    from tests.operations.conftest import create_cluster
+
+    # Given an Aurora cluster with a manual cluster snapshot
+    create_cluster(rds, "orders", instances=2)
+    wait_available(rds, clusters=["orders"])
+    rds.create_db_cluster_snapshot(
+        DBClusterIdentifier="orders", DBClusterSnapshotIdentifier="orders-manual"
+    )
+    mirror(account, rds)
+    cluster = DbCluster.objects.get(identifier="orders")
+    # When a restore drill runs
+    op = start_operation("cluster_restore_drill", cluster, {}, requested_by=operator)
+    op = engine.drive(op.pk, timeout=20)
+    # Then the snapshot was restored into a temporary cluster with an instance, timed,
+    # and both were deleted
+    assert op.state == State.SUCCEEDED, op.error
+    run = DrillRun.objects.get(operation=op)
+    assert run.status == RunStatus.PASSED
+    assert run.restore_seconds is not None
+    clusters = {c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]}
+    assert run.temp_identifier not in clusters
+    assert f"{run.temp_identifier}-1" not in _instances(rds)
+    assert len(mutating_calls("RestoreDBClusterFromSnapshot")) == 1
+    assert len(mutating_calls("DeleteDBCluster")) == 1
+    assert len(mutating_calls("DeleteDBInstance")) == 1

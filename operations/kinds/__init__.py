@@ -19,6 +19,7 @@ def all_kinds() -> dict[str, type[Kind]]:
             clone,
             cluster_failover,
             custom_endpoint,
+            global_db,
             instance_failover,
             read_replica,
             restore,
@@ -38,6 +39,7 @@ def all_kinds() -> dict[str, type[Kind]]:
             snapshot,
             restore,
             cache_failover,
+            global_db,
         ):
             for kind in module.KINDS:
                 found[kind.name] = kind

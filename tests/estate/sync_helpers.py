@@ -71,11 +71,11 @@ MIRROR_BOOKKEEPING = ("estate_syncrun", "estate_synclease")
 
 
 def mirror_writes(ctx: CaptureQueriesContext) -> list[str]:
-    """INSERT/UPDATE/DELETE statements against mirror tables (bookkeeping excluded)."""
+    """INSERT/UPDATE/DELETE/COPY statements against mirror tables (bookkeeping excluded)."""
     writes = []
     for query in ctx.captured_queries:
         sql = query["sql"].lstrip().upper()
-        if not sql.startswith(("INSERT", "UPDATE", "DELETE")):
+        if not sql.startswith(("INSERT", "UPDATE", "DELETE", "COPY")):
             continue
         if any(table.upper() in sql for table in MIRROR_BOOKKEEPING):
             continue

@@ -1,0 +1,344 @@
+"""Sync benchmark (not run by CI).
+
+    .venv/bin/python benchmarks/sync.py [--instances 10000] [--clusters 1000]
+
+Seeds the sandbox with N DB instances (M Aurora clusters of a writer and a reader
+among them) across 2 accounts x 2 regions, straight into moto's backends
+(``sandbox.seed.seed_scale``), then in the same run times
+
+a) the bare paginated boto3 fetch of exactly what sync fetches (same operations, same
+   per-item calls, same threads, same pacer) — ``bare_calls`` must equal ``sync_calls``;
+b) the full sync into PostgreSQL (``DATABASE_URL``, default
+   ``postgres://postgres@127.0.0.1:5432/estate_bench``; created and migrated if missing,
+   its mirror emptied first);
+c) a resync, counting INSERT/UPDATE/DELETE/COPY statements against mirror tables.
+
+and prints one JSON line. The sandbox runs in a child process, as AWS runs elsewhere:
+the timings are Estate's client side against a server that is not competing for this
+process's GIL, and ``peak_rss_mb`` is this process's peak (Estate's sync), not moto's.
+Targets: ratio = sync_s / bare_fetch_s <= 1.2, resync_writes = 0, peak_rss_mb <= 500.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACCOUNTS = ("111111111111", "222222222222")
+REGIONS = ("us-east-1", "us-west-2")
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/estate_bench"
+
+
+def _serve_sandbox(instances: int, clusters: int, conn: Any) -> None:
+    """Child process: start the sandbox, seed it in-process, report its URL, serve."""
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    from sandbox.seed import seed_scale
+    from sandbox.server import SandboxServer
+
+    server = SandboxServer(port=0).start()
+    started = time.perf_counter()
+    seed_scale(instances, clusters=clusters, accounts=ACCOUNTS, regions=REGIONS, prefix="bench")
+    conn.send({"url": server.url, "seed_s": round(time.perf_counter() - started, 2)})
+    conn.recv()  # any message (or the parent's death) ends the child
+    server.stop()
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, int]:
+    """Every call sync makes, with nothing done to the answers."""
+    from estate import aws
+    from estate.sync.rds import is_default_group
+
+    stats = aws.CallStats()
+
+    def drain(it: Any) -> list[dict]:
+        return list(it)
+
+    def unit(account_id: str, region: str) -> None:
+        ref = aws.AccountRef(account_id, f"arn:aws:iam::{account_id}:role/EstateSync")
+        rds = aws.client(ref, region, "rds", stats=stats)
+        ec = aws.client(ref, region, "elasticache", stats=stats)
+        dms = aws.client(ref, region, "dms", stats=stats)
+        p = aws.paginate
+
+        def proxies() -> None:
+            for proxy in p(rds, "describe_db_proxies", "DBProxies"):
+                name = proxy["DBProxyName"]
+                drain(p(rds, "describe_db_proxy_target_groups", "TargetGroups", DBProxyName=name))
+                drain(p(rds, "describe_db_proxy_targets", "Targets", DBProxyName=name))
+
+        def snapshots() -> None:
+            for snap in p(rds, "describe_db_snapshots", "DBSnapshots"):
+                if snap.get("SnapshotType") == "manual":
+                    aws.call(
+                        rds,
+                        "describe_db_snapshot_attributes",
+                        DBSnapshotIdentifier=snap["DBSnapshotIdentifier"],
+                    )
+
+        def cluster_snapshots() -> None:
+            for snap in p(rds, "describe_db_cluster_snapshots", "DBClusterSnapshots"):
+                if snap.get("SnapshotType") == "manual":
+                    aws.call(
+                        rds,
+                        "describe_db_cluster_snapshot_attributes",
+                        DBClusterSnapshotIdentifier=snap["DBClusterSnapshotIdentifier"],
+                    )
+
+        def parameter_groups(op: str, key: str, name_key: str, params_op: str) -> None:
+            for group in p(rds, op, key):
+                name = group[name_key]
+                if not is_default_group(name):
+                    drain(p(rds, params_op, "Parameters", **{name_key: name}))
+
+        def cache_parameter_groups() -> None:
+            for group in p(ec, "describe_cache_parameter_groups", "CacheParameterGroups"):
+                name = group["CacheParameterGroupName"]
+                if not is_default_group(name) and not group.get("IsGlobal"):
+                    drain(
+                        p(
+                            ec,
+                            "describe_cache_parameters",
+                            "Parameters",
+                            CacheParameterGroupName=name,
+                        )
+                    )
+
+        def tasks() -> None:
+            for task in p(dms, "describe_replication_tasks", "ReplicationTasks"):
+                drain(
+                    p(
+                        dms,
+                        "describe_table_statistics",
+                        "TableStatistics",
+                        ReplicationTaskArn=task["ReplicationTaskArn"],
+                    )
+                )
+
+        steps = [
+            lambda: drain(p(rds, "describe_global_clusters", "GlobalClusters")),
+            lambda: drain(p(rds, "describe_db_clusters", "DBClusters")),
+            lambda: drain(p(rds, "describe_db_instances", "DBInstances")),
+            proxies,
+            lambda: drain(p(rds, "describe_db_cluster_endpoints", "DBClusterEndpoints")),
+            lambda: drain(p(rds, "describe_db_proxy_endpoints", "DBProxyEndpoints")),
+            snapshots,
+            cluster_snapshots,
+            lambda: parameter_groups(
+                "describe_db_parameter_groups",
+                "DBParameterGroups",
+                "DBParameterGroupName",
+                "describe_db_parameters",
+            ),
+            lambda: parameter_groups(
+                "describe_db_cluster_parameter_groups",
+                "DBClusterParameterGroups",
+                "DBClusterParameterGroupName",
+                "describe_db_cluster_parameters",
+            ),
+            lambda: drain(p(rds, "describe_option_groups", "OptionGroupsList")),
+            lambda: drain(
+                p(ec, "describe_cache_clusters", "CacheClusters", ShowCacheNodeInfo=True)
+            ),
+            lambda: drain(p(ec, "describe_replication_groups", "ReplicationGroups")),
+            lambda: drain(p(ec, "describe_serverless_caches", "ServerlessCaches")),
+            cache_parameter_groups,
+            lambda: drain(p(dms, "describe_replication_instances", "ReplicationInstances")),
+            lambda: drain(p(dms, "describe_endpoints", "Endpoints")),
+            tasks,
+        ]
+        for step in steps:
+            # A listing that fails stops there, as it does in sync.
+            with contextlib.suppress(aws.AwsError):
+                step()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(unit, a, r) for a, r in units]:
+            future.result()
+    return time.perf_counter() - started, stats.api_calls
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _profile_writer() -> Any:
+    """Profile the writer (the caller's thread) of the sync; fetch threads run free."""
+    import cProfile
+
+    from estate.sync import engine
+
+    profiler = cProfile.Profile()
+    profiler.writer_s = 0.0  # type: ignore[attr-defined]
+    original = engine.Writer.handle
+
+    def handle(self: Any, *args: Any) -> None:
+        started = time.perf_counter()
+        profiler.enable()
+        try:
+            original(self, *args)
+        finally:
+            profiler.disable()
+            profiler.writer_s += time.perf_counter() - started  # type: ignore[attr-defined]
+
+    engine.Writer.handle = handle  # type: ignore[method-assign]
+    return profiler
+
+
+def _report_profile(profiler: Any, sync_s: float) -> None:
+    import io
+    import pstats
+
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    print(f"writer busy {profiler.writer_s:.2f}s of {sync_s:.2f}s", file=sys.stderr)
+    print(out.getvalue(), file=sys.stderr)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instances", type=int, default=10_000)
+    parser.add_argument("--clusters", type=int, default=1_000)
+    parser.add_argument(
+        "--profile", action="store_true", help="profile the sync's writer; report to stderr"
+    )
+    args = parser.parse_args()
+
+    ctx = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe()
+    child = ctx.Process(
+        target=_serve_sandbox, args=(args.instances, args.clusters, child_conn), daemon=True
+    )
+    child.start()
+    sandbox = parent_conn.recv()
+
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
+    os.environ["AWS_ENDPOINT_URL"] = sandbox["url"]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "estate.settings")
+    _ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from estate import aws
+    from estate.models import Account, SyncLease, SyncRun
+    from estate.sync import sync_scope
+
+    call_command("migrate", verbosity=0)
+    # A clean mirror so (b) is a full first sync.
+    Account.objects.all().delete()
+    SyncRun.objects.all().delete()
+    SyncLease.objects.all().delete()
+    for account_id in ACCOUNTS:
+        Account.objects.create(
+            account_id=account_id,
+            name=f"bench-{account_id[:3]}",
+            role_arn=f"arn:aws:iam::{account_id}:role/EstateSync",
+            regions=list(REGIONS),
+        )
+    units = [(a, r) for a in ACCOUNTS for r in REGIONS]
+    workers = max(1, min(settings.SYNC_MAX_WORKERS, len(units)))
+
+    # Warm up sessions (assume-role) so neither timing pays for it.
+    for account_id in ACCOUNTS:
+        aws.session_for(aws.AccountRef(account_id, f"arn:aws:iam::{account_id}:role/EstateSync"))
+
+    aws.reset_pacers()
+    cpu = _cpu_s()
+    bare_s, bare_calls = _bare_fetch(units, workers)
+    bare_cpu_s = _cpu_s() - cpu
+
+    aws.reset_pacers()
+    profiler = _profile_writer() if args.profile else None
+    cpu = _cpu_s()
+    started = time.perf_counter()
+    run = sync_scope(triggered_by="benchmark")
+    sync_s = time.perf_counter() - started
+    sync_cpu_s = _cpu_s() - cpu
+    if profiler is not None:
+        _report_profile(profiler, sync_s)
+
+    # The bare fetch again: moto's first pass over fresh data is slower, so the ratio
+    # uses the faster of the two bare fetches (the one least favourable to sync).
+    aws.reset_pacers()
+    bare_again_s, _ = _bare_fetch(units, workers)
+
+    aws.reset_pacers()
+    with CaptureQueriesContext(connection) as queries:
+        started = time.perf_counter()
+        resync = sync_scope(triggered_by="benchmark resync")
+        resync_s = time.perf_counter() - started
+    bookkeeping = ("estate_syncrun", "estate_synclease")
+    resync_writes = sum(
+        1
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "COPY"))
+        and not any(t in q["sql"] for t in bookkeeping)
+    )
+
+    parent_conn.send("stop")
+    child.join(timeout=30)
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "instances": args.instances,
+                "clusters": args.clusters,
+                "bare_fetch_s": round(min(bare_s, bare_again_s), 2),
+                "sync_s": round(sync_s, 2),
+                "ratio": round(sync_s / min(bare_s, bare_again_s), 3),
+                "resync_s": round(resync_s, 2),
+                "resync_writes": resync_writes,
+                "peak_rss_mb": round(peak_rss_mb, 1),
+                "bare_fetch_runs_s": [round(bare_s, 2), round(bare_again_s, 2)],
+                # CPU seconds of this process (all threads): the part of the cost that
+                # does not depend on how busy the machine and the sandbox are.
+                "bare_cpu_s": round(bare_cpu_s, 2),
+                "sync_cpu_s": round(sync_cpu_s, 2),
+                "load_avg_1m": round(os.getloadavg()[0], 1),
+                "bare_calls": bare_calls,
+                "sync_calls": run.api_calls,
+                "sync_status": run.status,
+                "resync_status": resync.status,
+                "created": run.total("created"),
+                "errors": {**run.errors, **resync.errors},
+                "seed_s": sandbox["seed_s"],
+                "workers": workers,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ listeners, preflight failures that touch nothing, SLO breaches that call the web
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from drills.models import DrillRun, ProbeSample, RunStatus
 from estate.models import DbCluster, DbInstance
@@ -235,3 +236,85 @@ def test_default_endpoints_come_from_the_mirror_or_the_sandbox_address_file(
     run = DrillRun.objects.get(operation=op)
     assert f"{run.probe_endpoints[0]['host']}:{run.probe_endpoints[0]['port']}" == found["orders"]
     assert run.client_downtime_seconds == pytest.approx(failover_seconds, abs=0.5)
+
+
+def test_replica_lag_over_the_threshold_fails_preflight(cluster, operator, rds):
+    from metrics.models import Series
+
+    # Given a reader lagging 120 s behind (per the metrics mirror)
+    reader = DbInstance.objects.get(identifier="orders-2")
+    Series.objects.create(
+        account=cluster.account,
+        region=cluster.region,
+        resource_arn=reader.arn,
+        metric="AuroraReplicaLag",
+        namespace="AWS/RDS",
+        last_point_at=timezone.now(),
+        last_value=120.0,
+    )
+    with LoopbackListener() as endpoint:
+        op = start_operation(
+            "cluster_failover_drill",
+            cluster,
+            _params(_endpoint("direct", endpoint), max_replica_lag_seconds=30),
+            requested_by=operator,
+        )
+        op = engine.drive(op.pk, timeout=10)
+    # Then preflight failed on the lag, and AWS was not asked to fail over
+    assert op.state == State.FAILED
+    run = DrillRun.objects.get(operation=op)
+    lag = next(c for c in run.preflight if c["check"] == "replica lag under threshold")
+    assert not lag["ok"]
+    assert "120.0 s (limit 30 s)" in lag["detail"]
+    assert mutating_calls("FailoverDBCluster") == []
+
+
+def test_an_active_operation_on_a_member_fails_preflight(cluster, operator, rds):
+    from operations.models import Operation
+
+    member = DbInstance.objects.get(identifier="orders-2")
+    busy = Operation.objects.create(
+        kind="snapshot_instance",
+        target_arn=member.arn,
+        target_label=member.identifier,
+        account=cluster.account,
+        region=cluster.region,
+        state=State.RUNNING,
+    )
+    with LoopbackListener() as endpoint:
+        op = start_operation(
+            "cluster_failover_drill",
+            cluster,
+            _params(_endpoint("direct", endpoint)),
+            requested_by=operator,
+        )
+        op = engine.drive(op.pk, timeout=10)
+    assert op.state == State.FAILED
+    check = next(
+        c
+        for c in DrillRun.objects.get(operation=op).preflight
+        if c["check"] == "no other active operation"
+    )
+    assert not check["ok"]
+    assert f"#{busy.pk} snapshot_instance" in check["detail"]
+    assert mutating_calls("FailoverDBCluster") == []
+
+
+@pytest.mark.parametrize(
+    ("window", "weekly", "inside"),
+    [
+        ("03:00-04:00", False, True),
+        ("23:30-00:30", False, False),
+        ("thu:03:00-thu:04:00", True, False),
+        ("fri:03:00-fri:04:00", True, True),  # 2026-11-27 is a Friday
+        ("sun:23:00-mon:01:00", True, False),
+        ("garbage", False, False),
+    ],
+)
+def test_backup_and_maintenance_windows(window, weekly, inside):
+    from datetime import UTC, datetime
+
+    from drills.kinds import _window_contains
+
+    now = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
+    assert _window_contains(window, now, weekly=weekly) is inside

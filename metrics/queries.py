@@ -271,8 +271,10 @@ def _cache_cluster_charts(cache: m.CacheCluster, th: dict[str, float]) -> list[C
     role = dict(catalog.cache_members(group)).get(cache.identifier, cache.role)
     charts = _cache_charts(group.arn, [(cache.identifier, role)], group.engine, th)
     charts[0].title = f"Hit rate of {group.identifier}"
-    if role != "primary":
-        lag = charts[-1]
+    lag = charts[-1]
+    if role == "primary":
+        lag.unavailable = "A primary publishes no replication lag."
+    else:
         lag.lines = [Line(group.arn, "ReplicationLag", cache.identifier, cache.identifier)]
         lag.unavailable = ""
     return charts
@@ -586,14 +588,21 @@ def _breaches(now: datetime | None = None) -> list[Breach]:
             )
         )
     breaches.sort(key=lambda b: (-b.severity, b.resource_arn, b.metric, b.label))
-    return breaches
+    # One line per resource and metric: a group's members collapse into its worst one.
+    seen: set[tuple[str, str]] = set()
+    worst = []
+    for b in breaches:
+        if (b.resource_arn, b.metric) not in seen:
+            seen.add((b.resource_arn, b.metric))
+            worst.append(b)
+    return worst
 
 
 def past_threshold(limit: int | None = 20, *, now: datetime | None = None) -> list[Breach]:
     """Resources currently past a threshold (latest point younger than
     METRICS_CURRENT_MINUTES), worst first, each with its mirrored row in ``obj``.
-    A resource appears once per metric (and member) past its threshold. Gone rows are
-    left out. Queries: 3 plus one per kind present."""
+    A resource appears once per metric past its threshold (a replication group with
+    its worst member). Gone rows are left out. Queries: 3 plus one per kind present."""
     breaches = _breaches(now)
     by_arn: dict[str, Any] = {}
     arns = {b.resource_arn for b in breaches}

@@ -306,33 +306,38 @@ def publish_demo_metrics(endpoint_url: str, now: datetime, *, since: datetime | 
     start = floor_minute(since) if since else end - timedelta(hours=3)
     count = int((end - start) / timedelta(minutes=1))
     minutes = [start + timedelta(minutes=i) for i in range(1, count + 1)]
+    scopes = [
+        (account, region, collect_targets(account, region)[0])
+        for account in m.Account.objects.filter(enabled=True).order_by("account_id")
+        for region in account.regions
+    ]
+    # One lagging replica, one low-storage instance, one struggling cache in the whole
+    # demo, not one per account and region.
+    profiles = _profiles([t for _, _, targets in scopes for t in targets])
     sent = 0
-    for account in m.Account.objects.filter(enabled=True):
-        for region in account.regions:
-            targets, _ = collect_targets(account, region)
-            if not targets:
-                continue
-            profiles = _profiles(targets)
-            by_namespace: dict[str, list[dict]] = defaultdict(list)
-            for t in targets:
-                for ts in minutes:
-                    value = demo_value(t, ts, profiles.get(t.resource_arn, {}))
-                    if value is None:
-                        continue
-                    by_namespace[t.spec.namespace].append(
-                        {
-                            "MetricName": t.metric,
-                            "Dimensions": [{"Name": n, "Value": v} for n, v in t.dimensions],
-                            "Timestamp": ts,
-                            "Value": float(value),
-                        }
-                    )
-            client = _cloudwatch(endpoint_url, account, region)
-            for namespace, data in by_namespace.items():
-                # PutMetricData takes up to 1,000 metrics per request.
-                for i in range(0, len(data), 1000):
-                    client.put_metric_data(Namespace=namespace, MetricData=data[i : i + 1000])
-                    sent += len(data[i : i + 1000])
+    for account, region, targets in scopes:
+        if not targets:
+            continue
+        by_namespace: dict[str, list[dict]] = defaultdict(list)
+        for t in targets:
+            for ts in minutes:
+                value = demo_value(t, ts, profiles.get(t.resource_arn, {}))
+                if value is None:
+                    continue
+                by_namespace[t.spec.namespace].append(
+                    {
+                        "MetricName": t.metric,
+                        "Dimensions": [{"Name": n, "Value": v} for n, v in t.dimensions],
+                        "Timestamp": ts,
+                        "Value": float(value),
+                    }
+                )
+        client = _cloudwatch(endpoint_url, account, region)
+        for namespace, data in by_namespace.items():
+            # PutMetricData takes up to 1,000 metrics per request.
+            for i in range(0, len(data), 1000):
+                client.put_metric_data(Namespace=namespace, MetricData=data[i : i + 1000])
+                sent += len(data[i : i + 1000])
     return sent
 
 

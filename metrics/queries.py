@@ -623,12 +623,18 @@ def past_threshold(limit: int | None = 20, *, now: datetime | None = None) -> li
 
 def arns_past_threshold(*, now: datetime | None = None) -> set[str]:
     """ARNs of resources past a threshold, for the inventory's filter: the resource
-    itself, and for an instance also its cluster (a lagging reader flags the cluster)."""
+    itself, for an instance also its cluster (a lagging reader flags the cluster), and
+    for a global secondary also its global database. At most 3 queries."""
     arns = {b.resource_arn for b in _breaches(now)}
     if arns:
         arns |= set(
             m.DbInstance.objects.filter(arn__in=arns, cluster__isnull=False).values_list(
                 "cluster__arn", flat=True
+            )
+        )
+        arns |= set(
+            m.DbCluster.objects.filter(arn__in=arns, global_cluster__isnull=False).values_list(
+                "global_cluster__arn", flat=True
             )
         )
     return arns

@@ -246,3 +246,23 @@ def test_sparkline_prefers_lag_for_replicas_and_cpu_for_writers():
     assert lines[writer.arn].metric == "CPUUtilization"
     assert lines[replica.arn].metric == "ReplicaLag"
     assert lines[replica.arn].latest == 2.0
+
+
+def test_a_group_is_listed_once_per_metric_with_its_worst_member_and_flags_parents():
+    now = timezone.now()
+    account = factories.make_account()
+    group = factories.make_replication_group(account, replicas=1)
+    primary, replica = group.member_clusters
+    store(group, "Evictions", minutes(2, 150.0, end=now), label=primary)
+    store(group, "Evictions", minutes(2, 300.0, end=now), label=replica)
+    gc = factories.make_global_cluster(account)
+    secondary = factories.make_cluster(account, region="eu-west-1", global_cluster=gc)
+    store(secondary, "AuroraGlobalDBRPOLag", minutes(2, 120.0, end=now))
+
+    breaches = queries.past_threshold(now=now)
+
+    assert [(b.resource_arn, b.metric, b.label) for b in breaches] == [
+        (group.arn, "Evictions", replica),
+        (secondary.arn, "AuroraGlobalDBRPOLag", ""),
+    ]
+    assert queries.arns_past_threshold(now=now) == {group.arn, secondary.arn, gc.arn}

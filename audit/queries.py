@@ -28,7 +28,7 @@ ARN_KINDS: dict[tuple[str, str], tuple[type, str]] = {
     ("dms", "task"): (mirror.DmsReplicationTask, "dms_task"),
 }
 # URL names the operations app may use for an operation's page, tried in order.
-OPERATION_URL_NAMES = ("operation", "operations:detail", "operations:operation")
+OPERATION_URL_NAMES = ("operations:detail", "operation")
 
 
 def events() -> QuerySet[AuditEvent]:
@@ -80,7 +80,11 @@ def with_links(page_events: Iterable[AuditEvent]) -> list[AuditEvent]:
         for pk, arn in model.objects.filter(arn__in=arns).values_list("pk", "arn"):
             urls[arn] = _reverse(url_name, pk)
     for event in page_events:
-        event.resource_url = event.target_url or urls.get(event.target, "")
         details = event.details if isinstance(event.details, dict) else {}
-        event.operation_url = operation_url(details.get("operation_id"))
+        # operations.engine records {"operation": pk}; others may say "operation_id".
+        event.operation_url = operation_url(details.get("operation_id", details.get("operation")))
+        # The mirror's page for an ARN first; else the URL the recorder gave, unless that
+        # is the operation's page (already linked).
+        given = event.target_url if event.target_url != event.operation_url else ""
+        event.resource_url = urls.get(event.target, "") or given
     return page_events

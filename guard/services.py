@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +23,16 @@ logger = logging.getLogger(__name__)
 # DescribeSecurityGroups accepts up to 200 values in one filter.
 GROUP_ID_BATCH = 200
 MAX_SUPPRESSION_DAYS = 365
+
+
+# Suppressing hides risk from the whole team: Admins only, checked here as well as in
+# the views, so no other caller (a task, a future API) can skip it.
+SUPPRESS_PERMISSION = "estate.manage_accounts"
+
+
+def _require_admin(user: Any) -> None:
+    if user is None or not user.has_perm(SUPPRESS_PERMISSION):
+        raise PermissionDenied("Only Admins may suppress findings or revoke suppressions.")
 
 
 def max_suppression_days() -> int:
@@ -144,6 +155,7 @@ def suppress_finding(
     """Hide one finding until ``expires_at`` (audited). Bad input raises ValueError."""
     from estate.checks import RULES, forget_finding_counts
 
+    _require_admin(user)
     reason = (reason or "").strip()
     if rule_id not in RULES:
         raise ValueError(f"unknown rule {rule_id!r}")
@@ -185,6 +197,7 @@ def revoke_suppression(suppression: FindingSuppression, *, user: Any, request: A
     """End a suppression now: the finding is shown again (audited)."""
     from estate.checks import forget_finding_counts
 
+    _require_admin(user)
     if suppression.revoked_at is not None:
         raise ValueError("this suppression was already revoked")
     with transaction.atomic():

@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -26,6 +27,15 @@ User = get_user_model()
 
 class UserManagementError(ValueError):
     """A refused change, with a message for the Admin."""
+
+
+MANAGE_PERMISSION = "estate.manage_accounts"
+
+
+def _require_admin(by: Any) -> None:
+    # Checked here as well as in the views, so no caller can skip it.
+    if by is None or not by.has_perm(MANAGE_PERMISSION):
+        raise PermissionDenied("Only Admins may manage users.")
 
 
 def set_password_link(request: HttpRequest | None, user: Any) -> str:
@@ -52,6 +62,7 @@ def invite(
     *, username: str, email: str, role: str, by: Any, request: HttpRequest | None = None
 ) -> tuple[Any, str]:
     """Create a user without a usable password in ``role``; returns (user, link)."""
+    _require_admin(by)
     username = username.strip()
     if not username:
         raise UserManagementError("a username is required")
@@ -73,6 +84,7 @@ def invite(
 
 
 def change_role(user: Any, role: str, *, by: Any, request: HttpRequest | None = None) -> None:
+    _require_admin(by)
     if user.pk == by.pk:
         raise UserManagementError("you cannot change your own role")
     if user.is_superuser:
@@ -90,6 +102,7 @@ def change_role(user: Any, role: str, *, by: Any, request: HttpRequest | None = 
 
 
 def set_active(user: Any, active: bool, *, by: Any, request: HttpRequest | None = None) -> None:
+    _require_admin(by)
     if user.pk == by.pk:
         raise UserManagementError("you cannot deactivate yourself")
     if user.is_active == active:
@@ -111,6 +124,7 @@ def set_active(user: Any, active: bool, *, by: Any, request: HttpRequest | None 
 
 def unlock(user: Any, *, by: Any, request: HttpRequest | None = None) -> int:
     """Clear django-axes' failed attempts for ``user`` (ends a lockout)."""
+    _require_admin(by)
     from axes.utils import reset
 
     cleared = reset(username=user.get_username())

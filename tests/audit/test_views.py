@@ -144,7 +144,29 @@ def test_targets_link_to_their_resource_page_when_it_exists(client, viewer):
     assert events["operation.requested"].resource_url == expected
     if expected:
         assert f'href="{expected}"' in response.content.decode()
+    assert events["operation.requested"].operation_url == _reverse_or_empty("operations:detail", 7)
     assert events["auth.login"].resource_url == ""
+    assert events["auth.login"].operation_url == ""
+
+
+def test_the_operation_engines_events_link_to_resource_and_operation(client, viewer):
+    # operations.engine records {"operation": pk} and the operation's page as target_url
+    cluster = _cluster()
+    op_url = _reverse_or_empty("operations:detail", 3)
+    record(
+        "operation.finished",
+        target=cluster.arn,
+        details={"operation": 3},
+        target_url=op_url,
+    )
+    client.force_login(viewer)
+    (event,) = [
+        e
+        for e in client.get(reverse("audit")).context["events"]
+        if e.action == "operation.finished"
+    ]
+    assert event.operation_url == op_url
+    assert event.resource_url == _reverse_or_empty("cluster", cluster.pk)
 
 
 def _reverse_or_empty(name, pk):

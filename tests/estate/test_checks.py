@@ -277,7 +277,7 @@ def test_finding_counts_by_severity_leave_out_suppressed_findings(django_user_mo
     assert counts["by_severity"]["critical"] == 1
     assert counts["by_severity"]["high"] == 1
     assert counts["open"] == 2
-    user = django_user_model.objects.create_user("sec")
+    user = django_user_model.objects.create_superuser("sec")
     suppress_finding(
         rule_id="SNAPSHOT-PUBLIC",
         resource_arn=public.arn,
@@ -317,7 +317,7 @@ def test_finding_counts_are_cached_and_a_suppression_clears_them(
     assert checks.finding_counts()["open"] == 1
     assert checks.finding_counts(fresh=True)["open"] == 2
     # but a suppression clears them at once
-    user = django_user_model.objects.create_user("sec2")
+    user = django_user_model.objects.create_superuser("sec2")
     with django_capture_on_commit_callbacks(execute=True):
         suppress_finding(
             rule_id="SNAPSHOT-PUBLIC",

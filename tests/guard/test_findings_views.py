@@ -201,3 +201,19 @@ def test_revoking_a_suppression_brings_the_finding_back_and_is_audited(client, a
     # revoking twice is refused, not repeated
     client.post(reverse("finding_suppression_revoke", args=[suppression.pk]))
     assert AuditEvent.objects.filter(action="finding.unsuppressed").count() == 1
+
+
+def test_the_suppression_service_refuses_non_admins(operator, estate):
+    from django.core.exceptions import PermissionDenied
+
+    from guard.services import suppress_finding
+
+    with pytest.raises(PermissionDenied):
+        suppress_finding(
+            rule_id="SNAPSHOT-PUBLIC",
+            resource_arn=estate["public_snapshot"].arn,
+            reason="because I say so",
+            expires_at=timezone.now() + timedelta(days=1),
+            user=operator,
+        )
+    assert not FindingSuppression.objects.exists()

@@ -153,3 +153,20 @@ def test_users_page_query_count_does_not_grow_with_users(client, admin):
     for i in range(30):
         User.objects.create_user(f"user{i}")
     assert count() == small
+
+
+def test_services_refuse_non_admins_whatever_the_caller(viewer, operator):
+    from django.core.exceptions import PermissionDenied
+
+    from guard import users as user_services
+
+    with pytest.raises(PermissionDenied):
+        user_services.invite(username="x", email="", role="Admin", by=operator)
+    with pytest.raises(PermissionDenied):
+        user_services.change_role(viewer, "Admin", by=operator)
+    with pytest.raises(PermissionDenied):
+        user_services.set_active(viewer, False, by=operator)
+    with pytest.raises(PermissionDenied):
+        user_services.unlock(viewer, by=operator)
+    assert not User.objects.filter(username="x").exists()
+    assert role_of(viewer) == "Viewer"

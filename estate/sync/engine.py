@@ -189,11 +189,18 @@ class Writer:
             self.broken.add(key)
             self.state.error(unit, kind, f"writing {event.part.name}: {describe_error(exc)}")
 
-    def collect_counts(self) -> None:
+    def counts_so_far(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
         for kind, writer in self.parts.values():
-            self.state.add(kind, writer.counts)
+            add_counts(counts.setdefault(kind, empty_counts()), writer.counts)
             if writer.spec.children is not None and any(writer.child_counts.values()):
-                self.state.add(writer.spec.children.counts_as, writer.child_counts)
+                name = writer.spec.children.counts_as
+                add_counts(counts.setdefault(name, empty_counts()), writer.child_counts)
+        return counts
+
+    def collect_counts(self) -> None:
+        for kind, counts in self.counts_so_far().items():
+            self.state.add(kind, counts)
 
 
 def execute(run: SyncRun, units: list[Unit], kinds: list[str]) -> SyncRun:
@@ -273,6 +280,12 @@ def _run_units(
                 index, kind, event = events.get()
                 if event is UNIT_DONE:
                     remaining -= 1
+                    if remaining:
+                        # Progress for pages polling the run (one bookkeeping UPDATE).
+                        run.counts = writer.counts_so_far()
+                        run.api_calls = stats.api_calls
+                        run.errors = dict(state.errors)
+                        run.save(update_fields=["counts", "api_calls", "errors"])
                     continue
                 writer.handle(index, kind, event)
                 if time.monotonic() - renewed > renew_every:
@@ -289,4 +302,6 @@ def _run_units(
     if ("clusters" in kinds or "global_clusters" in kinds) and (
         n := links.link_global_clusters(unit_keys)
     ):
+        state.add("clusters", {"updated": n})
+    if "clusters" in kinds and (n := links.link_clones(unit_keys)):
         state.add("clusters", {"updated": n})

@@ -1,6 +1,7 @@
 """Relations that cross account/region units, resolved after every unit is written:
 read replicas (in-region by identifier, cross-region by ARN; also a replica listed
-before its source in the same page) and clusters -> their global cluster.
+before its source in the same page), clusters -> their global cluster, and clones ->
+the cluster they were cloned from.
 
 Both compare before writing, so a resync of an unchanged estate writes nothing here."""
 
@@ -83,4 +84,35 @@ def link_global_clusters(units: list[UnitKey]) -> int:
             DbCluster.objects.bulk_update(
                 changed, ["global_cluster_id", "is_global_writer"], batch_size=UPDATE_BATCH
             )
+    return len(changed)
+
+
+def link_clones(units: list[UnitKey]) -> int:
+    """Set ``DbCluster.clone_source``. AWS only says which clusters share storage (the
+    same ``CloneGroupId``), not who cloned whom; the group's oldest live cluster is the
+    source (a clone cannot predate what it copies), and the others are its clones."""
+    rows = list(
+        DbCluster.objects.filter(_in_units(units))
+        .filter(~Q(clone_group_id="") | Q(clone_source__isnull=False))
+        .values_list("id", "clone_group_id", "clone_source_id")
+    )
+    groups = {group for _, group, _ in rows if group}
+    oldest: dict[str, int] = {}
+    if groups:
+        members = (
+            DbCluster.objects.filter(clone_group_id__in=groups, gone_at__isnull=True)
+            .order_by("clone_group_id", "created_time", "id")
+            .values_list("clone_group_id", "id")
+        )
+        for group, pk in members:
+            oldest.setdefault(group, pk)
+    changed = []
+    for pk, group, current in rows:
+        source = oldest.get(group) if group else None
+        wanted = None if source == pk else source
+        if wanted != current:
+            changed.append(DbCluster(id=pk, clone_source_id=wanted))
+    if changed:
+        with transaction.atomic():
+            DbCluster.objects.bulk_update(changed, ["clone_source_id"], batch_size=UPDATE_BATCH)
     return len(changed)

@@ -302,7 +302,11 @@ class PartWriter:
         if gone:
             with transaction.atomic():
                 for batch in chunked(gone, ID_BATCH):
-                    self.spec.model.objects.filter(id__in=batch).update(gone_at=self.now)
+                    # Scoped again: a movable row another unit claimed meanwhile is not
+                    # this unit's to mark gone.
+                    self.spec.model.objects.filter(
+                        id__in=batch, account=self.account, region=self.region
+                    ).update(gone_at=self.now)
             self.lookups.forget(self.spec.model)
         self.counts["gone"] += len(gone)
 

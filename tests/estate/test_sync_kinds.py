@@ -397,3 +397,23 @@ def test_dms_instances_endpoints_and_tasks_with_table_statistics(sandbox):
     assert task.target_endpoint == DmsEndpoint.objects.get(identifier="aurora-target")
     assert task.replication_instance == mirrored_instance
     assert "tables" in task.table_statistics_summary
+
+
+def test_a_copy_on_write_clone_links_to_the_cluster_it_was_cloned_from(sandbox):
+    make_account(PROD)
+    rds = client(PROD, REGION, "rds")
+    create_aurora(rds, "orders", members=1)
+    rds.restore_db_cluster_to_point_in_time(
+        DBClusterIdentifier="orders-clone",
+        SourceDBClusterIdentifier="orders",
+        RestoreType="copy-on-write",
+        UseLatestRestorableTime=True,
+    )
+    rds.describe_db_clusters()  # let the clone's "creating" pass
+    _synced(["clusters"])
+    source = DbCluster.objects.get(identifier="orders")
+    clone = DbCluster.objects.get(identifier="orders-clone")
+    assert clone.clone_group_id
+    assert clone.clone_group_id == source.clone_group_id
+    assert clone.clone_source == source
+    assert source.clone_source is None

@@ -363,14 +363,19 @@ class DemoPublisher:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def tick(self, now: datetime) -> int:
+        """One round: publish the minutes since the last round that published (the
+        first that finds resources backfills three hours). Returns points sent."""
+        sent = publish_demo_metrics(self.endpoint_url, now, since=self.last)
+        # Until the inventory sync has mirrored the estate there is nothing to publish.
+        if sent:
+            self.last = now
+        return sent
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            now = datetime.now(UTC)
             try:
-                # Until the inventory sync has mirrored the estate there is nothing to
-                # publish; the first round that finds resources backfills three hours.
-                if publish_demo_metrics(self.endpoint_url, now, since=self.last):
-                    self.last = now
+                self.tick(datetime.now(UTC))
             except Exception:  # the demo keeps running; the next round retries
                 log.exception("publishing demo metrics failed")
             self._stop.wait(self.interval)  # wakes at once on stop()

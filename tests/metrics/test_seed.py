@@ -52,3 +52,18 @@ def test_demo_series_show_a_lagging_replica_scaling_serverless_and_a_cache(cw_sa
     assert first.arn in {
         b.resource_arn for b in queries.past_threshold(now=now + timedelta(minutes=1))
     }
+
+
+def test_demo_publisher_backfills_once_mirrored_then_publishes_only_new_minutes(cw_sandbox, now):
+    from sandbox.metrics_seed import DemoPublisher
+
+    publisher = DemoPublisher(cw_sandbox.url)
+    # Given nothing mirrored yet, a round publishes nothing and remembers nothing
+    assert publisher.tick(now) == 0
+    assert publisher.last is None
+    # When the inventory has mirrored an instance (6 series)
+    factories.make_instance()
+    # Then the next round backfills three hours, and later rounds only the new minutes
+    assert publisher.tick(now) == 6 * 180
+    assert publisher.tick(now) == 0
+    assert publisher.tick(now + timedelta(minutes=2)) == 6 * 2

@@ -19,6 +19,7 @@ def all_kinds() -> dict[str, type[Kind]]:
             clone,
             cluster_failover,
             custom_endpoint,
+            dms,
             global_db,
             instance_failover,
             read_replica,
@@ -40,6 +41,7 @@ def all_kinds() -> dict[str, type[Kind]]:
             restore,
             cache_failover,
             global_db,
+            dms,
         ):
             for kind in module.KINDS:
                 found[kind.name] = kind

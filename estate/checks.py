@@ -548,7 +548,15 @@ def _default_port(engine: str) -> int | None:
     return None
 
 
-def _common_db_checks(estate: Estate, row: Any, kind: str, now: datetime) -> Iterator[Finding]:
+def _common_db_checks(
+    estate: Estate,
+    row: Any,
+    kind: str,
+    now: datetime,
+    *,
+    replica: bool = False,
+    own_backups: bool = True,
+) -> Iterator[Finding]:
     """Rules that apply alike to standalone instances and clusters."""
     engine = row.engine or ""
     if not row.storage_encrypted:
@@ -569,17 +577,20 @@ def _common_db_checks(estate: Estate, row: Any, kind: str, now: datetime) -> Ite
             row,
             {"deletion_protection": False, "environment": "production"},
         )
-    if row.master_username and row.master_username.lower() in DEFAULT_MASTER_USERNAMES:
-        yield _finding(DEFAULT_USERNAME, kind, row, {"master_username": row.master_username})
-    if not row.master_user_secret_arn:
-        yield _finding(MASTER_SECRET, kind, row, {"master_user_secret": "not managed"})
+    # A replica (read replica, or a secondary cluster of a global database) takes its
+    # master user and password from its source: judged there, not twice.
+    if not replica:
+        if row.master_username and row.master_username.lower() in DEFAULT_MASTER_USERNAMES:
+            yield _finding(DEFAULT_USERNAME, kind, row, {"master_username": row.master_username})
+        if not row.master_user_secret_arn:
+            yield _finding(MASTER_SECRET, kind, row, {"master_user_secret": "not managed"})
     if is_deprecated_version(engine, row.engine_version):
         yield _finding(
             DEPRECATED_VERSION, kind, row, {"engine": engine, "engine_version": row.engine_version}
         )
     retention = row.backup_retention_period
     policy = min_backup_retention_days()
-    if retention is not None and retention < policy:
+    if own_backups and retention is not None and retention < policy:
         yield _finding(
             BACKUP_RETENTION,
             kind,
@@ -597,7 +608,10 @@ def check_instance(estate: Estate, row: m.DbInstance, now: datetime) -> Iterator
     # Aurora and Multi-AZ cluster members inherit storage, backups, auth, TLS (cluster
     # parameter group) and deletion protection from their cluster: judged there, once.
     if not in_cluster:
-        yield from _common_db_checks(estate, row, "instance", now)
+        # RDS read replicas of PostgreSQL cannot keep automated backups at all.
+        yield from _common_db_checks(
+            estate, row, "instance", now, replica=row.is_replica, own_backups=not row.is_replica
+        )
         group = next((g.get("name", "") for g in row.parameter_groups or []), "")
         enforced, evidence = tls_status(
             estate, row, m.ParameterGroup.Scope.INSTANCE, group, engine, row.engine_version
@@ -650,7 +664,10 @@ def check_cluster(
     estate: Estate, row: m.DbCluster, now: datetime, members: int
 ) -> Iterator[Finding]:
     engine = row.engine or ""
-    yield from _common_db_checks(estate, row, "cluster", now)
+    secondary = bool(row.replication_source_identifier) or (
+        row.global_cluster_id is not None and not row.is_global_writer
+    )
+    yield from _common_db_checks(estate, row, "cluster", now, replica=secondary)
     enforced, evidence = tls_status(
         estate,
         row,

@@ -330,3 +330,32 @@ def test_finding_counts_are_cached_and_a_suppression_clears_them(
     assert counts["open"] == 1
     assert counts["suppressed"] == 1
     checks.forget_finding_counts()
+
+
+def test_replicas_are_not_judged_on_what_they_inherit_from_their_source():
+    # given a PostgreSQL read replica (no backups possible) of a source, and a global
+    # secondary cluster, both with an unmanaged master password and a default username
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    source = instance(acct)
+    replica = instance(
+        acct,
+        replica_source=source,
+        replica_source_identifier=source.identifier,
+        backup_retention_period=0,
+        master_user_secret_arn="",
+        master_username="postgres",
+    )
+    glob = m.GlobalCluster.objects.create(
+        account=acct, region="us-east-1", arn="arn:aws:rds::1:global-cluster:g", identifier="g"
+    )
+    secondary = cluster(
+        acct,
+        global_cluster=glob,
+        is_global_writer=False,
+        master_user_secret_arn="",
+        backup_retention_period=1,
+    )
+    # then neither carries master-user findings, nor the replica a backup one
+    assert rules_for(replica) == set()
+    assert rules_for(secondary) == set()

@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from drills.models import DrillRun, DrillType, ProbeSample, RunStatus
 from estate import aws
-from estate.models import DbCluster, DbInstance
+from estate.models import CacheReplicationGroup, DbCluster, DbInstance, GlobalCluster
+from operations.kinds import cache_failover, global_db
 from operations.kinds.base import (
     Done,
     Fail,
@@ -42,7 +43,9 @@ from operations.kinds.base import (
     members_status,
     poll_interval,
 )
+from operations.kinds.cache_failover import CacheTestFailover
 from operations.kinds.cluster_failover import ClusterFailover
+from operations.kinds.global_db import GlobalSwitchover
 from operations.kinds.instance_failover import InstanceFailover
 from operations.probes import ProbeConfigError, ProbeTarget
 
@@ -222,6 +225,8 @@ class FailoverDrill(Kind):
     wrapped: ClassVar[type[Kind]]
     trigger_step: ClassVar[str]
     await_step: ClassVar[str]
+    # (service, SourceType) for DescribeEvents, to time the failover as AWS saw it.
+    event_source: ClassVar[tuple[str, str] | None] = None
     form_class = DrillForm
     cannot_stop = "AWS cannot stop a failover once it has started"
     steps = (
@@ -262,6 +267,10 @@ class FailoverDrill(Kind):
     def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
         raise NotImplementedError
 
+    def windows(self, live: dict[str, Any]) -> tuple[str, str]:
+        """(daily backup window, weekly maintenance window) as AWS writes them."""
+        return live.get("PreferredBackupWindow", ""), live.get("PreferredMaintenanceWindow", "")
+
     def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -295,8 +304,7 @@ class FailoverDrill(Kind):
                 ", ".join(f"#{pk} {kind}" for pk, kind in others) or "none",
             )
         )
-        backup = live.get("PreferredBackupWindow", "")
-        maint = live.get("PreferredMaintenanceWindow", "")
+        backup, maint = self.windows(live)
         checks.append(
             (
                 "outside the backup window",
@@ -472,12 +480,13 @@ class FailoverDrill(Kind):
         pending = set(run.endpoint_labels()) - set(run.probes_finished)
         if pending and (_now() - asked).total_seconds() < 10:
             return Wait(0.1, f"Waiting for the probes ({', '.join(sorted(pending))}) to stop.")
-        run.api_failover_seconds = services.api_failover_seconds(ctx, run)
+        run.api_failover_seconds = services.api_failover_seconds(ctx, run, self.event_source)
         services.fill_report(run)
-        run.status = RunStatus.PASSED if run.slo_met else RunStatus.SLO_BREACHED
+        # No probe endpoints: only the API time is measured, and no SLO is judged.
+        run.status = RunStatus.SLO_BREACHED if run.slo_met is False else RunStatus.PASSED
         run.finished_at = _now()
         run.save()
-        if not run.slo_met:
+        if run.slo_met is False:
             services.notify(
                 run, f"SLO breached: client downtime {run.client_downtime_seconds:.1f} s"
             )
@@ -502,6 +511,7 @@ class ClusterFailoverDrill(FailoverDrill):
     target_model = DbCluster
     form_class = ClusterDrillForm
     wrapped = ClusterFailover
+    event_source = ("rds", "db-cluster")
     trigger_step = "request_failover"
     await_step = "await_failover"
     resync_kinds = ("clusters", "instances")
@@ -594,6 +604,7 @@ class InstanceFailoverDrill(FailoverDrill):
     description = "Reboot a Multi-AZ instance with failover while probing its endpoint."
     target_model = DbInstance
     wrapped = InstanceFailover
+    event_source = ("rds", "db-instance")
     trigger_step = "request_reboot"
     await_step = "await_failover"
     resync_kinds = ("instances",)
@@ -646,6 +657,201 @@ class InstanceFailoverDrill(FailoverDrill):
             problems.append(f"the primary is still in {ctx.memory.get('primary_az')}")
         if live.get("DBInstanceStatus") != "available":
             problems.append(f"the instance is {live.get('DBInstanceStatus')}")
+        return problems
+
+
+class GlobalDrillForm(DrillForm):
+    target_region = forms.ChoiceField(label="New primary region")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target_region"].choices = [
+            (m.get("region", ""), m.get("region", ""))
+            for m in self.target.members
+            if not m.get("is_writer")
+        ]
+
+
+class GlobalSwitchoverDrill(FailoverDrill):
+    """A planned Global Database switchover (no data loss) as a drill."""
+
+    name = "global_switchover_drill"
+    label = "Switchover drill (global database)"
+    description = "Move the writer to another region while probing the writer endpoint."
+    target_model = GlobalCluster
+    form_class = GlobalDrillForm
+    wrapped = GlobalSwitchover
+    trigger_step = "request"
+    await_step = "await_writer"
+    resync_kinds = ("global_clusters", "clusters")
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        return super().applies_to(resource) and any(
+            not m.get("is_writer") for m in resource.members
+        )
+
+    @classmethod
+    def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
+        return global_db._describe(call, identifier)
+
+    def _target_member(self, ctx: StepContext, live: dict[str, Any]) -> dict[str, Any] | None:
+        region = ctx.params.get("target_region")
+        return next(
+            (
+                m
+                for m in live.get("GlobalClusterMembers", [])
+                if global_db._region_of(m["DBClusterArn"]) == region and not m.get("IsWriter")
+            ),
+            None,
+        )
+
+    def topology_checks(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple]:
+        member = self._target_member(ctx, live)
+        region = ctx.params.get("target_region")
+        return [
+            (
+                "a secondary exists in the target region",
+                member is not None,
+                member["DBClusterArn"] if member else f"no secondary cluster in {region}",
+            )
+        ]
+
+    def member_arns(self, ctx: StepContext) -> list[str]:
+        group = GlobalCluster.objects.filter(arn=ctx.op.target_arn).first()
+        arns = [ctx.op.target_arn]
+        if group is not None:
+            arns += [str(m.get("cluster_arn", "")) for m in group.members if m.get("cluster_arn")]
+        return arns
+
+    def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
+        return global_db._region_of(global_db._writer_arn(live))
+
+    def windows(self, live: dict[str, Any]) -> tuple[str, str]:
+        return "", ""  # the member clusters' windows apply; the group has none
+
+    def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
+        member = self._target_member(ctx, live)
+        ctx.memory["target_arn"] = member["DBClusterArn"] if member else ""
+        ctx.memory["old_writer_arn"] = global_db._writer_arn(live)
+
+    def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
+        group = GlobalCluster.objects.filter(arn=ctx.op.target_arn).first()
+        writer = next((m for m in (group.members if group else []) if m.get("is_writer")), None)
+        cluster = DbCluster.objects.filter(arn=(writer or {}).get("cluster_arn", "")).first()
+        if cluster is None or not cluster.endpoint:
+            return []
+        return [
+            _override(
+                cluster.identifier,
+                {"label": "writer", "host": cluster.endpoint, "port": cluster.port or 5432},
+            )
+        ]
+
+    def verify_problems(self, ctx: StepContext, live: dict[str, Any], run: DrillRun) -> list[str]:
+        problems = []
+        if run.writer_after != ctx.params.get("target_region"):
+            problems.append(
+                f"the writer is in {run.writer_after}, not {ctx.params.get('target_region')}"
+            )
+        if live.get("Status") != "available":
+            problems.append(f"the global cluster is {live.get('Status')}")
+        return problems
+
+
+class CacheDrillForm(DrillForm):
+    node_group_id = forms.ChoiceField(label="Shard (node group)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["node_group_id"].choices = [
+            (g.get("id", ""), g.get("id", "")) for g in self.target.node_groups
+        ]
+
+
+class CacheFailoverDrill(FailoverDrill):
+    """An ElastiCache shard test failover as a drill (probe: Redis/Valkey PING)."""
+
+    name = "cache_failover_drill"
+    label = "Failover drill (cache shard)"
+    description = "Test failover of one shard while probing the primary endpoint."
+    target_model = CacheReplicationGroup
+    form_class = CacheDrillForm
+    wrapped = CacheTestFailover
+    event_source = ("elasticache", "replication-group")
+    trigger_step = "request_failover"
+    await_step = "await_failover"
+    resync_kinds = ("caches",)
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        return super().applies_to(resource) and resource.automatic_failover == "enabled"
+
+    @classmethod
+    def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
+        return cache_failover._describe(call, identifier)
+
+    def topology_checks(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple]:
+        shard = ctx.params.get("node_group_id")
+        group = next((g for g in live.get("NodeGroups", []) if g["NodeGroupId"] == shard), None)
+        replicas = [
+            m["CacheClusterId"]
+            for m in (group or {}).get("NodeGroupMembers", [])
+            if m.get("CurrentRole") != "primary"
+        ]
+        return [
+            (
+                "automatic failover enabled",
+                live.get("AutomaticFailover") == "enabled",
+                f"automatic failover {live.get('AutomaticFailover') or 'off'}",
+            ),
+            (
+                "a replica exists in the shard",
+                bool(replicas),
+                ", ".join(replicas) or f"shard {shard} has no replica",
+            ),
+        ]
+
+    def member_arns(self, ctx: StepContext) -> list[str]:
+        from estate.models import CacheCluster
+
+        return [ctx.op.target_arn] + list(
+            CacheCluster.objects.filter(replication_group__arn=ctx.op.target_arn).values_list(
+                "arn", flat=True
+            )
+        )
+
+    def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
+        return cache_failover._primary(live, ctx.params.get("node_group_id", ""))
+
+    def windows(self, live: dict[str, Any]) -> tuple[str, str]:
+        return live.get("SnapshotWindow", ""), ""
+
+    def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
+        ctx.memory["old_primary"] = self.writer_of(ctx, live)
+
+    def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
+        group = CacheReplicationGroup.objects.filter(arn=ctx.op.target_arn).first()
+        if group is None or not group.primary_endpoint:
+            return []
+        return [
+            _override(
+                group.identifier,
+                {
+                    "label": "primary",
+                    "host": group.primary_endpoint,
+                    "port": group.port or 6379,
+                    "kind": "tcp",
+                },
+            )
+        ]
+
+    def verify_problems(self, ctx: StepContext, live: dict[str, Any], run: DrillRun) -> list[str]:
+        problems = []
+        if run.writer_after == run.writer_before:
+            problems.append(f"the shard's primary is still {run.writer_before}")
+        if live.get("Status") != "available":
+            problems.append(f"the replication group is {live.get('Status')}")
         return problems
 
 
@@ -1099,6 +1305,8 @@ class ClusterRestoreDrill(RestoreDrill):
 KINDS: tuple[type[Kind], ...] = (
     ClusterFailoverDrill,
     InstanceFailoverDrill,
+    GlobalSwitchoverDrill,
+    CacheFailoverDrill,
     InstanceRestoreDrill,
     ClusterRestoreDrill,
 )

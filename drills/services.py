@@ -252,21 +252,26 @@ def fill_report(run: DrillRun) -> None:
         run.slo_met = run.client_downtime_seconds <= run.slo_seconds
 
 
-def api_failover_seconds(ctx: Any, run: DrillRun) -> float | None:
+def api_failover_seconds(
+    ctx: Any, run: DrillRun, source: tuple[str, str] | None = None
+) -> float | None:
     """AWS's own account of the failover: from its "started" to its "completed" event
     when the events API has them, else from the trigger to AWS reporting healthy."""
     if run.triggered_at is None:
         return None
-    source_type = "db-cluster" if run.wrapped_kind == "cluster_failover" else "db-instance"
-    try:
-        found = ctx.call(
-            "describe_events",
-            SourceIdentifier=run.target_label,
-            SourceType=source_type,
-            StartTime=run.triggered_at - timedelta(minutes=1),
-        )["Events"]
-    except Exception:  # noqa: BLE001 - events are a nicety; the status timing stands in
-        found = []
+    found: list[dict[str, Any]] = []
+    if source is not None:
+        service, source_type = source
+        try:
+            found = ctx.call(
+                "describe_events",
+                service=service,
+                SourceIdentifier=run.target_label,
+                SourceType=source_type,
+                StartTime=run.triggered_at - timedelta(minutes=1),
+            )["Events"]
+        except Exception:  # noqa: BLE001 - events are a nicety; the status timing stands in
+            found = []
     started = [
         e["Date"]
         for e in found

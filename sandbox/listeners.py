@@ -190,7 +190,10 @@ class LoopbackListener:
 
 _backed: dict[str, LoopbackListener] = {}
 _backed_lock = threading.Lock()
-_DARK_STATUSES = {"failing-over", "rebooting"}
+# Transitions during which a backed endpoint refuses connections: RDS failovers and
+# reboots, Global Database switchover/failover, ElastiCache test failover.
+_DARK_STATUSES = {"failing-over", "rebooting", "switching-over"}
+_DARK_KINDS = {"failover", "global"}
 
 
 def back_endpoint(identifier: str, upstream: str = "") -> LoopbackListener:
@@ -220,13 +223,13 @@ def stop_all() -> None:
 
 
 def _identifier(resource: Any) -> str:
-    for attr in ("db_cluster_identifier", "db_instance_identifier"):
+    """The resource's own identifier. Order matters: an instance of a cluster also
+    carries the cluster's identifier, and a cluster its global cluster's."""
+    if getattr(resource, "db_instance_identifier", None):
+        return str(resource.db_instance_identifier)
+    for attr in ("db_cluster_identifier", "global_cluster_identifier", "replication_group_id"):
         value = getattr(resource, attr, None)
         if value:
-            # An instance of a cluster carries both; the cluster's failover is what
-            # the cluster endpoint sees, so match the resource's own kind first.
-            if attr == "db_cluster_identifier" and hasattr(resource, "db_instance_identifier"):
-                continue
             return str(value)
     return ""
 
@@ -241,7 +244,7 @@ def _install_hook() -> None:
     global _hooked
     if _hooked:
         return
-    from sandbox.extensions import lifecycle_core, lifecycle_rds
+    from sandbox.extensions import lifecycle_core
 
     original = lifecycle_core.begin
 
@@ -253,7 +256,7 @@ def _install_hook() -> None:
         seconds: float | None = None,
     ) -> None:
         original(resource, status, kind, on_ready, seconds)
-        if status not in _DARK_STATUSES:
+        if status not in _DARK_STATUSES and kind not in _DARK_KINDS:
             return
         with _backed_lock:
             listener = _backed.get(_identifier(resource))
@@ -262,7 +265,16 @@ def _install_hook() -> None:
             listener.go_dark(wait)
 
     lifecycle_core.begin = begin  # type: ignore[assignment]
-    lifecycle_rds.begin = begin  # type: ignore[attr-defined]
+    # Modules that imported ``begin`` by name hold their own reference.
+    import importlib
+
+    for name in ("lifecycle_rds", "lifecycle_global", "lifecycle_cache"):
+        try:
+            module = importlib.import_module(f"sandbox.extensions.{name}")
+        except ImportError:
+            continue
+        if getattr(module, "begin", None) is original:
+            module.begin = begin  # type: ignore[attr-defined]
     _hooked = True
 
 

@@ -1,0 +1,163 @@
+"""Drills wrapping the Global Database switchover and the ElastiCache shard test
+failover: the probe sees the outage the sandbox simulates for each."""
+
+from __future__ import annotations
+
+import pytest
+
+from drills.models import DrillRun, RunStatus
+from estate import aws
+from estate.models import CacheReplicationGroup, GlobalCluster
+from operations import engine
+from operations.models import State
+from operations.services import start_operation
+from tests.operations.conftest import REGION, mutating_calls
+
+pytestmark = pytest.mark.django_db
+
+OUTAGE = 1.0
+
+
+@pytest.fixture
+def slow_transitions(fast_sandbox):
+    from sandbox.extensions import lifecycle_core
+
+    lifecycle_core.set_durations(default=0.05, failover=OUTAGE, **{"global": OUTAGE})
+
+
+def _params(listener, label: str, **kw) -> dict:
+    return {
+        "probe_endpoints": [
+            {"label": label, "host": "127.0.0.1", "port": listener.port, "kind": "tcp"}
+        ],
+        "baseline_seconds": 0.3,
+        "consecutive_successes": 3,
+        "probe_interval_ms": 50,
+        "slo_seconds": 30,
+        **kw,
+    }
+
+
+@pytest.fixture
+def global_db(account, slow_transitions):
+    primary = aws.client(account, "us-east-1", "rds")
+    secondary = aws.client(account, "eu-west-1", "rds")
+    primary.create_global_cluster(GlobalClusterIdentifier="payments", Engine="aurora-postgresql")
+    for client, name in ((primary, "payments-use1"), (secondary, "payments-euw1")):
+        client.create_db_cluster(
+            DBClusterIdentifier=name,
+            Engine="aurora-postgresql",
+            GlobalClusterIdentifier="payments",
+            MasterUsername="admin",
+            MasterUserPassword="password123",
+        )
+    live = primary.describe_global_clusters()["GlobalClusters"][0]
+    return GlobalCluster.objects.create(
+        account=account,
+        region="us-east-1",
+        arn=live["GlobalClusterArn"],
+        identifier="payments",
+        status=live["Status"],
+        engine="aurora-postgresql",
+        members=[
+            {
+                "cluster_arn": m["DBClusterArn"],
+                "region": m["DBClusterArn"].split(":")[3],
+                "is_writer": m["IsWriter"],
+            }
+            for m in live["GlobalClusterMembers"]
+        ],
+    )
+
+
+@pytest.fixture
+def sessions(account, slow_transitions):
+    cache = aws.client(account, REGION, "elasticache")
+    cache.create_replication_group(
+        ReplicationGroupId="sessions",
+        ReplicationGroupDescription="sessions",
+        Engine="redis",
+        CacheNodeType="cache.t3.micro",
+        NumCacheClusters=2,
+        AutomaticFailoverEnabled=True,
+    )
+    live = cache.describe_replication_groups(ReplicationGroupId="sessions")["ReplicationGroups"][0]
+    return CacheReplicationGroup.objects.create(
+        account=account,
+        region=REGION,
+        arn=live["ARN"],
+        identifier="sessions",
+        status=live["Status"],
+        automatic_failover=live["AutomaticFailover"],
+        node_groups=[
+            {
+                "id": g["NodeGroupId"],
+                "members": [
+                    {"cache_cluster_id": m["CacheClusterId"], "role": m.get("CurrentRole", "")}
+                    for m in g["NodeGroupMembers"]
+                ],
+            }
+            for g in live["NodeGroups"]
+        ],
+    )
+
+
+def test_global_switchover_drill_moves_the_writer_and_measures_the_outage(
+    global_db, operator, listeners
+):
+    # Given the global writer endpoint backed by a listener dark during the switchover
+    writer = listeners.back_endpoint("payments")
+    # When a switchover drill to eu-west-1 runs
+    op = start_operation(
+        "global_switchover_drill",
+        global_db,
+        _params(writer, "writer", target_region="eu-west-1"),
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk, timeout=30)
+    # Then the writer moved and the probe measured the switchover's outage
+    assert op.state == State.SUCCEEDED, op.error
+    run = DrillRun.objects.get(operation=op)
+    assert run.status == RunStatus.PASSED
+    assert (run.writer_before, run.writer_after) == ("us-east-1", "eu-west-1")
+    assert run.client_downtime_seconds == pytest.approx(OUTAGE, abs=0.5)
+    assert len(mutating_calls("SwitchoverGlobalCluster")) == 1
+
+
+def test_global_switchover_drill_to_a_region_without_secondary_fails_preflight(
+    global_db, operator, listeners
+):
+    writer = listeners.back_endpoint("payments")
+    op = start_operation(
+        "global_switchover_drill",
+        global_db,
+        _params(writer, "writer", target_region="eu-west-1"),
+        requested_by=operator,
+    )
+    # (the secondary vanished between the request and the drill)
+    op.params["target_region"] = "ap-south-1"
+    op.save(update_fields=["params"])
+    op = engine.drive(op.pk, timeout=10)
+    assert op.state == State.FAILED
+    assert "a secondary exists in the target region" in op.error
+    assert mutating_calls("SwitchoverGlobalCluster") == []
+
+
+def test_cache_shard_drill_changes_the_primary_and_measures_the_outage(
+    sessions, operator, listeners
+):
+    primary = listeners.back_endpoint("sessions")
+    op = start_operation(
+        "cache_failover_drill",
+        sessions,
+        _params(primary, "primary", node_group_id="0001"),
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk, timeout=30)
+    assert op.state == State.SUCCEEDED, op.error
+    run = DrillRun.objects.get(operation=op)
+    assert run.status == RunStatus.PASSED
+    assert run.writer_before != run.writer_after
+    assert run.client_downtime_seconds == pytest.approx(OUTAGE, abs=0.5)
+    assert run.api_failover_seconds is not None
+    assert len(mutating_calls("TestFailover")) == 1

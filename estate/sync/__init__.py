@@ -96,9 +96,12 @@ def sync_scope(
     regions: list[str] | None = None,
     kinds: list[str] | None = None,
     triggered_by: str = "",
+    wait_seconds: float = 0.0,
 ) -> SyncRun:
     """Sync the scope now, in this thread, and return the finished SyncRun (status
     succeeded / partial / failed, or skipped when another run holds part of the scope).
+    ``wait_seconds`` > 0 waits up to that long for such a run to finish instead of
+    being skipped at once (e.g. a targeted resync after an operation).
     Raises ScopeError, before creating any run, for an unknown account/region/kind."""
     units, chosen = resolve_scope(account_ids, regions, kinds)
     run = SyncRun.objects.create(
@@ -106,7 +109,7 @@ def sync_scope(
         scope=scope_dict(account_ids, regions, kinds),
         triggered_by=triggered_by,
     )
-    return execute(run, units, chosen)
+    return execute(run, units, chosen, wait_seconds=wait_seconds)
 
 
 def run_queued(run: SyncRun) -> SyncRun:

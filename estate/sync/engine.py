@@ -84,6 +84,7 @@ class _UnitDone:
 
 
 UNIT_DONE = _UnitDone()
+LEASE_POLL_SECONDS = 0.5
 
 
 class _Stopped(Exception):
@@ -203,14 +204,23 @@ class Writer:
             self.state.add(kind, counts)
 
 
-def execute(run: SyncRun, units: list[Unit], kinds: list[str]) -> SyncRun:
-    """Run ``run`` (already saved) over ``units`` x ``kinds`` and save the outcome."""
+def execute(
+    run: SyncRun, units: list[Unit], kinds: list[str], *, wait_seconds: float = 0.0
+) -> SyncRun:
+    """Run ``run`` (already saved) over ``units`` x ``kinds`` and save the outcome.
+    With ``wait_seconds``, a scope another run holds is polled until it frees up (or
+    the deadline passes, and the run is skipped)."""
     now = timezone.now()
     run.started_at = now
     run.status = SyncRun.Status.RUNNING
     run.save(update_fields=["started_at", "status"])
     lease_keys = [(u.account.account_id, u.region, k) for u in units for k in kinds]
+    deadline = time.monotonic() + max(0.0, wait_seconds)
     holder = leases.claim(run, lease_keys)
+    while holder is not None and time.monotonic() < deadline:
+        # Polling a row with a deadline: the holder may be in another process.
+        threading.Event().wait(min(LEASE_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        holder = leases.claim(run, lease_keys)
     if holder is not None:
         run.status = SyncRun.Status.SKIPPED
         other = f"SyncRun {holder.holder_id}" if holder.holder_id else "another sync"

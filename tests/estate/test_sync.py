@@ -407,3 +407,38 @@ def test_run_records_calls_duration_and_per_kind_counts(rds):
     assert run.counts["instances"] == {"created": 1, "updated": 0, "unchanged": 0, "gone": 0}
     # the instance endpoint is derived from the instance
     assert DbEndpoint.objects.get(kind="instance").instance == DbInstance.objects.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_sync_runs_once_the_holder_releases_its_lease(prod, rds):
+    import threading
+
+    from django.db import connection
+
+    create_instance(rds, "billing")
+    other = SyncRun.objects.create(status=SyncRun.Status.RUNNING)
+    leases.claim(other, [(PROD, REGION, "instances")])
+
+    def holder_finishes() -> None:
+        try:
+            leases.release(other)
+        finally:
+            connection.close()
+
+    # When the holder finishes a moment later (in another thread, as another worker would)
+    timer = threading.Timer(0.3, holder_finishes)
+    timer.start()
+    try:
+        run = sync_scope(kinds=["instances"], wait_seconds=10)
+    finally:
+        timer.cancel()
+    # Then the waiting run ran instead of being skipped
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert run.counts["instances"]["created"] == 1
+
+
+def test_a_waiting_sync_is_skipped_when_the_deadline_passes(prod):
+    other = SyncRun.objects.create(status=SyncRun.Status.RUNNING)
+    leases.claim(other, [(PROD, REGION, "instances")])
+    run = sync_scope(kinds=["instances"], wait_seconds=0.2)
+    assert run.status == SyncRun.Status.SKIPPED

@@ -354,7 +354,6 @@ def test_replicas_are_not_judged_on_what_they_inherit_from_their_source():
         global_cluster=glob,
         is_global_writer=False,
         master_user_secret_arn="",
-        backup_retention_period=1,
     )
     # then neither carries master-user findings, nor the replica a backup one
     assert rules_for(replica) == set()

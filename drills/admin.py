@@ -18,6 +18,13 @@ class DrillScheduleAdmin(admin.ModelAdmin):
     search_fields = ("name", "target_label", "target_arn")
     readonly_fields = ("periodic_task", "created_by", "created_at")
 
+    # The Operator role's permission (estate.manage_drills), not Django's model perms.
+    def has_module_permission(self, request) -> bool:
+        return request.user.has_perm("estate.manage_drills")
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.has_perm("estate.manage_drills")
+
     def has_add_permission(self, request) -> bool:
         return request.user.has_perm("estate.manage_drills")
 

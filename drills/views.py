@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from drills import backups as backup_rules
@@ -125,7 +126,7 @@ def schedule_edit(request: HtmxRequest, pk: int | None = None) -> HttpResponse:
             messages.success(
                 request, f"Schedule {saved.name} saved; next run {saved.next_run() or '—'}."
             )
-            return redirect("drills:schedules")
+            return _to_schedules(request)
         return render_page(
             request,
             "drills/schedule_form.html",
@@ -145,6 +146,16 @@ def schedule_delete(request: HtmxRequest, pk: int) -> HttpResponse:
     _audit(request, "drill_schedule.deleted", schedule)
     schedule.delete()
     messages.success(request, f"Schedule {schedule.name} deleted.")
+    return _to_schedules(request)
+
+
+def _to_schedules(request: HtmxRequest) -> HttpResponse:
+    """A plain POST is redirected; an HTMX one is told where to go (a redirect would
+    be followed and its page swapped into the form)."""
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("drills:schedules")
+        return response
     return redirect("drills:schedules")
 
 

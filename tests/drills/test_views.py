@@ -203,3 +203,32 @@ def test_backup_csv_export_and_failure_filter(client):
     page = client.get(reverse("drills:backups") + "?failing=1", **HTMX).content.decode()
     assert "nobackup" in page
     assert "fine" not in page
+
+
+def test_htmx_schedule_save_is_told_where_to_go(client, run):
+    client.force_login(factories.make_user("o", role=roles.OPERATOR))
+    data = {
+        "name": "orders nightly",
+        "drill_type": "failover",
+        "target_arn": run.target_arn,
+        "cron": "0 3 * * *",
+        "timezone": "UTC",
+        "blackout_dates": "[]",
+        "slo_seconds": "35",
+        "probe_endpoints": "[]",
+        "probe_interval_ms": "200",
+        "options": "{}",
+    }
+    response = client.post(reverse("drills:schedule_new"), data, **HTMX)
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("drills:schedules")
+    assert DrillSchedule.objects.get().name == "orders nightly"
+
+
+def test_staff_operator_edits_schedules_in_the_admin(client, run):
+    operator = factories.make_user("staffop", role=roles.OPERATOR, is_staff=True)
+    client.force_login(operator)
+    assert client.get(reverse("admin:drills_drillschedule_changelist")).status_code == 200
+    viewer = factories.make_user("staffview", role=roles.VIEWER, is_staff=True)
+    client.force_login(viewer)
+    assert client.get(reverse("admin:drills_drillschedule_changelist")).status_code == 403

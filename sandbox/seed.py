@@ -642,6 +642,7 @@ def _seed_dms(acct: _Account, summary: SeedSummary, region: str) -> None:
         SslMode="require",
         Tags=tags,
     )["Endpoint"]
+    tables = ["orders", "order_items", "customers", "payments", "shipments"]
     task = dms.create_replication_task(
         ReplicationTaskIdentifier="legacy-orders-to-aurora",
         SourceEndpointArn=source["EndpointArn"],
@@ -653,50 +654,26 @@ def _seed_dms(acct: _Account, summary: SeedSummary, region: str) -> None:
                 "rules": [
                     {
                         "rule-type": "selection",
-                        "rule-id": "1",
-                        "rule-name": "orders-schema",
-                        "object-locator": {"schema-name": "orders", "table-name": "%"},
+                        "rule-id": str(number),
+                        "rule-name": f"include-{table}",
+                        "object-locator": {"schema-name": "orders", "table-name": table},
                         "rule-action": "include",
                     }
+                    for number, table in enumerate(tables, start=1)
                 ]
             }
         ),
         Tags=tags,
     )["ReplicationTask"]
+    # Started: the lifecycle extension runs the full load and then counts CDC changes
+    # in the per-table statistics.
+    dms.start_replication_task(
+        ReplicationTaskArn=task["ReplicationTaskArn"],
+        StartReplicationTaskType="start-replication",
+    )
     summary.add("dms replication instance")
     summary.add("dms endpoint", 2)
     summary.add("dms replication task")
-    _table_stats(acct.account.account_id, region, task["ReplicationTaskArn"])
-
-
-def _table_stats(account_id: str, region: str, task_arn: str) -> None:
-    """Per-table statistics, when the sandbox runs in this process."""
-    backends = _local_backends("dms")
-    if backends is None:
-        return
-    from sandbox.extensions.dms import new_table_stat, table_statistics
-
-    backend = backends[account_id][region]
-    if task_arn not in backend.replication_tasks:
-        return
-    rows = table_statistics(backend, task_arn)
-    started = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=3)
-    for name, full_load_rows, state in [
-        ("orders", 4_812_330, "Table completed"),
-        ("order_items", 13_204_877, "Table completed"),
-        ("customers", 902_114, "Table completed"),
-        ("payments", 4_790_002, "Full load"),
-        ("shipments", 0, "Before load"),
-    ]:
-        row = new_table_stat("orders", name, state)
-        row["FullLoadRows"] = full_load_rows
-        if state != "Before load":
-            row["FullLoadStartTime"] = started
-        if state == "Table completed":
-            row["FullLoadEndTime"] = started + timedelta(minutes=40)
-            row["Inserts"] = full_load_rows // 1000
-            row["Updates"] = full_load_rows // 400
-        rows.append(row)
 
 
 # --- the staging account -------------------------------------------------------------
@@ -792,12 +769,9 @@ def _local_backends(service: str) -> Any:
     """moto's backends of ``service`` if the sandbox runs in this process and holds the
     demo accounts, else None (a remote sandbox)."""
     try:
-        if service == "rds":
-            from moto.rds.models import rds_backends as backends
-        elif service == "dms":
-            from moto.dms.models import dms_backends as backends
-        else:
+        if service != "rds":
             return None
+        from moto.rds.models import rds_backends as backends
     except ImportError:
         return None
     if PROD.account_id not in backends:

@@ -112,7 +112,11 @@ def describe_table_statistics(self: DatabaseMigrationServiceResponse) -> str:
     page = rows[start : start + max_records]
     body: dict[str, Any] = {
         "ReplicationTaskArn": task_arn,
-        "TableStatistics": [{k: _wire(v) for k, v in row.items() if v is not None} for row in page],
+        # keys starting with "_" are the lifecycle extension's bookkeeping
+        "TableStatistics": [
+            {k: _wire(v) for k, v in row.items() if v is not None and not k.startswith("_")}
+            for row in page
+        ],
     }
     if start + max_records < len(rows):
         body["Marker"] = str(start + max_records)

@@ -236,6 +236,7 @@ class AccountRef:
 
 _session_cache: dict[AccountRef, tuple[boto3.Session, datetime | None]] = {}
 _session_lock = threading.Lock()
+_client_lock = threading.Lock()
 
 
 def _base_session() -> boto3.Session:
@@ -315,12 +316,16 @@ def client(
     bucket when ``paced``, and is counted in ``stats`` when given.
     """
     ref = AccountRef.of(account)
-    boto_client = session_for(ref).client(
-        service,
-        region_name=region,
-        endpoint_url=settings.AWS_ENDPOINT_URL or None,
-        config=botocore_config(),
-    )
+    session = session_for(ref)
+    # boto3 sessions are not thread-safe while they build clients (shared loaders and
+    # credential resolution); sync builds them from several threads at once.
+    with _client_lock:
+        boto_client = session.client(
+            service,
+            region_name=region,
+            endpoint_url=settings.AWS_ENDPOINT_URL or None,
+            config=botocore_config(),
+        )
     bucket = bucket_for(ref.account_id, region, service) if paced else None
 
     def before_send(request: Any = None, **kwargs: Any) -> None:

@@ -81,3 +81,15 @@ def test_an_api_the_sandbox_lacks_is_unavailable_not_a_crash():
         raise ResponseParserError("Unable to parse response (syntax error)\n<html>...")
     assert caught.value.code == "Unparseable"
     assert caught.value.operation == "DescribeThings"
+
+
+def test_clients_can_be_built_from_many_threads_at_once(sandbox):
+    # Sync builds clients for several regions of one account concurrently.
+    from concurrent.futures import ThreadPoolExecutor
+
+    ref = aws.AccountRef("111111111111", "arn:aws:iam::111111111111:role/EstateSync")
+    regions = ["us-east-1", "us-west-2", "eu-west-1", "eu-central-1"] * 3
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        clients = list(pool.map(lambda r: aws.client(ref, r, "rds"), regions))
+    assert [c.meta.region_name for c in clients] == regions
+    assert aws.call(clients[0], "describe_db_instances")["DBInstances"] == []

@@ -60,6 +60,10 @@ DEMO_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 PASSWORD = "demo-password-not-secret"
 
 
+class SeedError(Exception):
+    """The seed cannot run against this sandbox (nothing was created)."""
+
+
 @dataclass
 class SeedSummary:
     """What a seed created, by kind (for the command's printout and the tests)."""
@@ -814,7 +818,16 @@ def _backdate(summary: SeedSummary) -> None:
 def seed_demo(endpoint_url: str) -> SeedSummary:
     """Build the demo estate in the sandbox at ``endpoint_url`` (an empty sandbox)."""
     summary = SeedSummary()
-    _seed_prod(_Account(PROD, endpoint_url), summary)
+    prod = _Account(PROD, endpoint_url)
+    existing = prod("rds", DEMO_REGIONS[0]).describe_db_clusters(
+        Filters=[{"Name": "db-cluster-id", "Values": ["orders-aurora"]}]
+    )["DBClusters"]
+    if existing:
+        raise SeedError(
+            f"The sandbox at {endpoint_url} already holds the demo estate: reset it first "
+            "(SandboxServer.reset() or POST /moto-api/reset)."
+        )
+    _seed_prod(prod, summary)
     _seed_staging(_Account(STAGING, endpoint_url), summary)
     _backdate(summary)
     return summary

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.seed import DEMO_REGIONS, PROD, STAGING, seed_demo, seed_scale
+from sandbox.seed import DEMO_REGIONS, PROD, STAGING, SeedError, seed_demo, seed_scale
 from tests.sandbox.helpers import client
 
 
@@ -211,6 +211,13 @@ def test_every_region_of_both_accounts_is_answered(prod, staging):
     for region in DEMO_REGIONS:
         assert prod("rds", region).describe_option_groups()["OptionGroupsList"] is not None
         assert staging("rds", region).describe_db_instances()["DBInstances"] is not None
+
+
+def test_seeding_twice_is_refused_before_anything_is_created(seeded, sandbox_server, prod):
+    before = len(prod("rds").describe_db_instances()["DBInstances"])
+    with pytest.raises(SeedError, match="already holds the demo estate"):
+        seed_demo(sandbox_server.url)
+    assert len(prod("rds").describe_db_instances()["DBInstances"]) == before
 
 
 def test_seed_scale_adds_instances_and_clusters(sandbox):

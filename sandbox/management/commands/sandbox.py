@@ -106,7 +106,7 @@ class Command(BaseCommand):
 
     def _prepare(self, server: Any, options: dict[str, Any]) -> None:
         from sandbox.accounts import register_demo_accounts
-        from sandbox.seed import seed_demo, seed_scale
+        from sandbox.seed import SeedError, seed_demo, seed_scale
 
         self._say(f"Sandbox (fake AWS) listening on {server.url}")
         if options["throttle"]:
@@ -114,7 +114,10 @@ class Command(BaseCommand):
             self._say("Throttling RDS like AWS: burst 300, 12 requests/s per account+region.")
         if options["seed"] == "demo":
             started = time.monotonic()
-            summary = seed_demo(server.url)
+            try:
+                summary = seed_demo(server.url)
+            except SeedError as exc:
+                raise CommandError(str(exc)) from exc
             self._say(f"Seeded the demo estate in {time.monotonic() - started:.1f} s:")
             for line in summary.lines():
                 self._say(f"  {line}")

@@ -145,3 +145,16 @@ def test_drift_page_access_full_page_and_baseline_partial(client, nobody, viewer
     assert "&lt;b&gt;1MB&lt;/b&gt;" in body
     assert client.get(reverse("drift"), {"baseline": "999999"}).status_code == 400
     assert client.get(reverse("drift"), {"baseline": "x"}).status_code == 400
+
+
+def test_a_replica_on_the_same_default_group_as_its_source_is_not_drift():
+    acct = account()
+    source = instance(acct, **_uses("default.postgres16"))
+    instance(
+        acct,
+        region="eu-west-1",
+        arn="arn:aws:rds:eu-west-1:1:db:rep2",
+        replica_source=source,
+        **_uses("default.postgres16"),
+    )
+    assert find_drift().replicas == []

@@ -73,10 +73,27 @@ class DrillScheduleForm(forms.ModelForm):
         if target is not None and cleaned.get("drill_type"):
             probe = DrillSchedule(drill_type=cleaned["drill_type"])
             try:
-                services.kind_for_schedule(probe, target)
+                kind_name = services.kind_for_schedule(probe, target)
             except ValueError as exc:
                 self.add_error("drill_type", str(exc))
+                return cleaned
+            self._check_options(kind_name, target, cleaned)
         return cleaned
+
+    def _check_options(self, kind_name: str, target: Any, cleaned: dict[str, Any]) -> None:
+        """The options must be what the drill kind's own form accepts (e.g. the shard
+        of a cache drill), or every scheduled run would be skipped as refused."""
+        from operations import kinds
+
+        kind = kinds.get(kind_name)
+        if kind is None or not isinstance(cleaned.get("options"), dict):
+            return
+        form = kind.form_class(dict(cleaned["options"]), target=target, kind=kind)
+        if not form.is_valid():
+            for field, errors in form.errors.items():
+                label = "" if field == "__all__" else f"{field}: "
+                for error in errors:
+                    self.add_error("options", f"{label}{error}")
 
     def save(self, commit: bool = True) -> DrillSchedule:
         schedule = super().save(commit=False)

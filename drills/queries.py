@@ -11,7 +11,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from drills.models import DrillRun, DrillSchedule, DrillType, ProbeSample, RunStatus
-from estate.models import DbCluster, DbInstance
+from estate.models import CacheReplicationGroup, DbCluster, DbInstance, GlobalCluster
 
 REPORTED = [RunStatus.PASSED, RunStatus.SLO_BREACHED, RunStatus.FAILED]
 
@@ -49,7 +49,8 @@ def _annotated(qs: Any) -> Any:
 
 def drillable_targets(show: str = "") -> list[TargetRow]:
     """Every live target a failover drill applies to (clusters with a reader, Multi-AZ
-    instances outside a cluster) with its last drill: two queries in all."""
+    instances outside a cluster, global databases with a secondary, cache groups with
+    automatic failover) with its last drill: four queries in all."""
     clusters = _annotated(
         DbCluster.objects.live()
         .select_related("account")
@@ -60,10 +61,23 @@ def drillable_targets(show: str = "") -> list[TargetRow]:
         .select_related("account")
         .filter(multi_az=True, cluster__isnull=True)
     )
+    globals_ = _annotated(GlobalCluster.objects.live().select_related("account"))
+    caches = _annotated(
+        CacheReplicationGroup.objects.live()
+        .select_related("account")
+        .filter(automatic_failover="enabled")
+    )
     cutoff = timezone.now() - timedelta(days=overdue_days())
     rows: list[TargetRow] = []
-    for kind, qs in (("cluster", clusters), ("instance", instances)):
+    for kind, qs in (
+        ("cluster", clusters),
+        ("instance", instances),
+        ("global", globals_),
+        ("cache", caches),
+    ):
         for r in qs.order_by("identifier"):
+            if kind == "global" and not any(not m.get("is_writer") for m in r.members):
+                continue  # no secondary region: nothing to switch over to
             rows.append(
                 TargetRow(
                     kind,

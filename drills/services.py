@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 FAILOVER_KIND_FOR = {
     "estate.DbCluster": "cluster_failover_drill",
     "estate.DbInstance": "instance_failover_drill",
+    "estate.GlobalCluster": "global_switchover_drill",
+    "estate.CacheReplicationGroup": "cache_failover_drill",
 }
 RESTORE_KIND_FOR = {
     "estate.DbInstance": "instance_restore_drill",
@@ -467,9 +469,9 @@ def delete_periodic_task(schedule: DrillSchedule) -> None:
 
 
 def resolve_target(arn: str) -> Any:
-    from estate.models import DbCluster, DbInstance
+    from estate.models import CacheReplicationGroup, DbCluster, DbInstance, GlobalCluster
 
-    for model in (DbCluster, DbInstance):
+    for model in (DbCluster, DbInstance, GlobalCluster, CacheReplicationGroup):
         row = model.objects.filter(arn=arn).first()
         if row is not None:
             return row

@@ -232,3 +232,40 @@ def test_staff_operator_edits_schedules_in_the_admin(client, run):
     viewer = factories.make_user("staffview", role=roles.VIEWER, is_staff=True)
     client.force_login(viewer)
     assert client.get(reverse("admin:drills_drillschedule_changelist")).status_code == 403
+
+
+def test_schedule_options_are_checked_against_the_drill_kind(client):
+    group = factories.make_replication_group(identifier="sessions", automatic_failover="enabled")
+    client.force_login(factories.make_user("o", role=roles.OPERATOR))
+    data = {
+        "name": "sessions weekly",
+        "drill_type": "failover",
+        "target_arn": group.arn,
+        "cron": "0 3 * * 2",
+        "timezone": "UTC",
+        "blackout_dates": "[]",
+        "slo_seconds": "5",
+        "probe_endpoints": "[]",
+        "probe_interval_ms": "200",
+        "options": "{}",
+    }
+    response = client.post(reverse("drills:schedule_new"), data)
+    assert response.status_code == 422
+    assert "node_group_id" in response.content.decode()
+    assert not DrillSchedule.objects.exists()
+
+
+def test_drills_home_query_count_does_not_grow_with_targets(client):
+    client.force_login(factories.make_user("v", role=roles.VIEWER))
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse("drills:home"), **HTMX).status_code == 200
+        return len(ctx.captured_queries)
+
+    factories.make_instance(multi_az=True)
+    one = count()
+    account = factories.make_account()
+    for _ in range(50):
+        factories.make_instance(account, multi_az=True)
+    assert count() == one

@@ -146,14 +146,6 @@ class StepContext:
 
         event(self.op, message, level=level, **data)
 
-    def may_have_acted(self, fresh_seconds: float = 30.0) -> bool:
-        """Whether a mutating step must re-describe before its call: a previous run may
-        have made the call (``mutation_started`` is saved *before* every mutating
-        call), or the describe made when the operation was requested is too old to
-        trust. A first run right after the request skips the extra describe."""
-        described = float(self.memory.get("described_at") or 0)
-        return self.op.mutation_started or time.time() - described > fresh_seconds
-
     def checkpoint(self, *, mutation: bool = False) -> None:
         """Persist memory (and that a mutating call is about to be made) before acting."""
         if mutation:
@@ -267,7 +259,7 @@ class LiveContext:
     def __init__(self, account: Any, region: str) -> None:
         self.account = account
         self.region = region
-        self.memory: dict[str, Any] = {"described_at": time.time()}
+        self.memory: dict[str, Any] = {}
 
     def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
         client = cached_client(self.account, region or self.region, service)

@@ -105,12 +105,8 @@ class ClusterFailover(Kind):
 
     def step_request_failover(self, ctx: StepContext) -> Done | Wait | Fail:
         old = ctx.memory["old_writer"]
-        if ctx.may_have_acted():
-            cluster = describe_cluster(ctx.call, ctx.op.target_label)
-        else:  # described moments ago, when the operation was requested
-            cluster = {"Status": "available", "DBClusterMembers": [], "_writer": old}
-        writer = cluster.get("_writer") or cluster_writer(cluster)
-        if cluster["Status"] == "failing-over" or writer != old:
+        cluster = describe_cluster(ctx.call, ctx.op.target_label)
+        if cluster["Status"] == "failing-over" or cluster_writer(cluster) != old:
             # A previous run's call got through before the worker died: don't repeat it.
             ctx.checkpoint(mutation=True)
             return Done("AWS is already failing over (or has): not asking again.")

@@ -115,19 +115,30 @@ def test_database_constraint_refuses_a_second_active_mutating_operation(cluster,
         duplicate.save()
 
 
-def test_aws_refusal_fails_the_operation_with_awss_message_verbatim(cluster, operator, rds):
+def test_someone_elses_failover_in_progress_is_not_repeated(cluster, operator, rds):
     # Given a failover requested while the cluster was available
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
-    # When, before the worker runs, someone else fails it over in the console
+    # When, before the worker runs, someone fails it over in the console
     rds.failover_db_cluster(DBClusterIdentifier="orders")
     op = engine.drive(op.pk)
-    # Then AWS refuses ours and the operation fails with AWS's words and what to do
-    assert op.state == State.FAILED
-    assert "InvalidDBClusterStateFault" in op.error
-    assert "its status is failing-over" in op.error
-    assert "wait until it is available" in op.error
-    # And only the console's failover happened
+    # Then the step's describe saw the writer moving and did not fail over again
+    assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("FailoverDBCluster")) == 1
+
+
+def test_aws_refusal_fails_the_operation_with_awss_message_verbatim(cluster, operator, rds):
+    # Given a failover to orders-3 was requested
+    op = start_operation(
+        "cluster_failover", cluster, {"target_instance": "orders-3"}, requested_by=operator
+    )
+    # When orders-3 is deleted before the worker runs
+    rds.delete_db_instance(DBInstanceIdentifier="orders-3", SkipFinalSnapshot=True)
+    op = engine.drive(op.pk)
+    # Then AWS refuses and the operation fails with AWS's words and what to do
+    assert op.state == State.FAILED
+    assert "InvalidParameterValue: Cannot find target instance: orders-3" in op.error
+    assert "start a new operation" in op.error
+    assert mutating_calls("FailoverDBCluster") == []
 
 
 def test_retry_after_a_crash_skips_a_failover_aws_already_accepted(cluster, operator, rds):

@@ -95,14 +95,23 @@
       series.push({ label: "max ACU", stroke: "#888", dash: [3, 3], width: 1, value: valueOf });
       data.push(constant(xs, chart.band[1]));
     }
+    // Axis text follows the page's colour, so charts read in light and dark schemes.
+    var ink = getComputedStyle(fig).color || "#333";
+    var faint = "rgba(127, 127, 127, 0.25)";
     var opts = {
       width: Math.max(plot.clientWidth || fig.clientWidth || 420, 280),
       height: 180,
       series: series,
       scales: { x: { time: true } },
       axes: [
-        {},
-        { size: 72, values: function (u, vals) { return vals.map(function (v) { return fmt(v, chart.unit); }); } }
+        { stroke: ink, grid: { stroke: faint }, ticks: { stroke: faint } },
+        {
+          stroke: ink,
+          grid: { stroke: faint },
+          ticks: { stroke: faint },
+          size: 72,
+          values: function (u, vals) { return vals.map(function (v) { return fmt(v, chart.unit); }); }
+        }
       ],
       legend: { live: true }
     };

@@ -48,10 +48,16 @@ def _allow_orm_beside_playwright():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(scope="module")
-def browser(_allow_orm_beside_playwright):
+@pytest.fixture
+def page(_allow_orm_beside_playwright, live_server):
+    """A fresh Chromium per test, started after the test database is set up and closed
+    before it is flushed. (Inside Playwright's sync context Django hands out another
+    connection object, one that lacks the test runner's serialized data: a browser
+    kept open across tests made the flush skip restoring the migrations' rows, and the
+    tests after this module lost their roles and permissions.)"""
     from playwright.sync_api import sync_playwright
 
+    errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -65,30 +71,26 @@ def browser(_allow_orm_beside_playwright):
                 "--no-first-run",
             ],
         )
-        yield browser
+        context = browser.new_context(
+            viewport={"width": 1440, "height": 900},
+            accept_downloads=True,
+            base_url=live_server.url,
+        )
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            # A 400 answer to a bad filter is expected; Chromium logs it as a failed load.
+            lambda msg: (
+                errors.append(f"{page.url}: {msg.text[:200]}")
+                if msg.type == "error" and "status of 400" not in msg.text
+                else None
+            ),
+        )
+        yield page
+        context.close()
         browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(
-        viewport={"width": 1440, "height": 900}, accept_downloads=True, base_url=live_server.url
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        # A 400 answer to a bad filter is expected; Chromium logs it as a failed load.
-        lambda msg: (
-            errors.append(f"{page.url}: {msg.text[:80]}")
-            if msg.type == "error" and "status of 400" not in msg.text
-            else None
-        ),
-    )
-    yield page
-    context.close()
     assert not errors, f"browser console errors: {errors}"
 
 

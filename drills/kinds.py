@@ -867,7 +867,8 @@ class RestoreDrillForm(KindForm):
     instance_class = forms.CharField(required=False, initial="db.t3.micro")
     check_dsn_env = forms.CharField(
         required=False,
-        help_text="Run SELECT 1 with the DSN in this environment variable once restored.",
+        help_text="Run SELECT 1 with the DSN in this environment variable once restored "
+        "({host} and {port} in it are replaced by the restored resource's address).",
     )
     schedule_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
@@ -1021,18 +1022,20 @@ class RestoreDrill(Kind):
                 return Done("No SQL check configured.")
             from operations import probes
 
-            address = self.temp_address(ctx)
+            host, port = self.temp_address(ctx)
             target = ProbeTarget(
-                host=address[0] or "localhost",
-                port=address[1] or 5432,
-                kind="postgres",
-                dsn_env=env,
+                host=host or "localhost", port=port or 5432, kind="postgres", dsn_env=env
             )
             try:
                 creds = probes.resolve_credentials(target)
             except ProbeConfigError as exc:
                 return self._carry(ctx, f"SQL check not possible: {exc}")
-            sample = probes.probe_once(target, creds)
+            # The DSN may name the restored resource with {host} and {port}: its
+            # address is only known now.
+            dsn = creds.dsn.replace("{host}", target.host).replace("{port}", str(target.port))
+            kind = "mysql" if dsn.startswith(("mysql://", "mariadb://")) else "postgres"
+            target = ProbeTarget(host=target.host, port=target.port, kind=kind, dsn_env=env)
+            sample = probes.probe_once(target, probes.Credentials(dsn=dsn))
             if not sample.ok:
                 return self._carry(ctx, f"SQL check failed: {sample.error}")
             return Done(f"SELECT 1 answered in {sample.latency_ms:.0f} ms.")

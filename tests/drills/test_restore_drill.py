@@ -161,3 +161,41 @@ def test_cluster_restore_drill_restores_a_cluster_with_an_instance_and_deletes_b
     assert len(mutating_calls("RestoreDBClusterFromSnapshot")) == 1
     assert len(mutating_calls("DeleteDBCluster")) == 1
     assert len(mutating_calls("DeleteDBInstance")) == 1
+
+
+def test_restore_drill_runs_the_sql_check_with_the_dsn_from_the_environment(
+    ledger, operator, rds, monkeypatch
+):
+    # Given a DSN (reaching a real PostgreSQL) in an environment variable
+    monkeypatch.setenv("LEDGER_CHECK_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    op = start_operation(
+        "instance_restore_drill",
+        ledger,
+        {"check_dsn_env": "LEDGER_CHECK_DSN"},
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk, timeout=20)
+    assert op.state == State.SUCCEEDED, op.error
+    assert any("SELECT 1 answered" in e.message for e in op.events.all())
+    # And the DSN itself was stored nowhere
+    assert "postgresql://" not in str(op.params) + str(op.memory) + str(op.result)
+
+
+def test_failed_sql_check_fails_the_drill_after_cleanup(ledger, operator, rds, monkeypatch):
+    from sandbox.listeners import LoopbackListener
+
+    with LoopbackListener() as closed:
+        port = closed.port
+    monkeypatch.setenv("LEDGER_CHECK_DSN", f"postgresql://postgres@127.0.0.1:{port}/postgres")
+    op = start_operation(
+        "instance_restore_drill",
+        ledger,
+        {"check_dsn_env": "LEDGER_CHECK_DSN"},
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk, timeout=20)
+    assert op.state == State.FAILED
+    assert "SQL check failed" in op.error
+    run = DrillRun.objects.get(operation=op)
+    assert run.cleaned_up is True
+    assert run.temp_identifier not in _instances(rds)

@@ -3,13 +3,25 @@ cannot read becomes a form error shown above the table (HTTP 400), never an exce
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.models import AuditEvent, Outcome
+
+
+def _day_start(day: date, days_after: int = 0) -> datetime | None:
+    """Midnight of ``day`` (+ days) in the current time zone, or None at the edges of
+    the calendar (0001-01-01, 9999-12-31), which mean "no bound"."""
+    try:
+        start = datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+        start += timedelta(days=days_after)
+        start.astimezone(UTC)  # the database compares in UTC: must be representable
+    except OverflowError:
+        return None
+    return start
 
 
 class AuditFilterForm(forms.Form):
@@ -46,13 +58,15 @@ class AuditFilterForm(forms.Form):
             qs = qs.filter(target__icontains=d["target"].strip())
         if d.get("outcome"):
             qs = qs.filter(outcome=d["outcome"])
-        tz = timezone.get_current_timezone()
         if d.get("since"):
-            qs = qs.filter(at__gte=datetime.combine(d["since"], time.min, tzinfo=tz))
+            start = _day_start(d["since"])
+            if start is not None:
+                qs = qs.filter(at__gte=start)
         if d.get("until"):
             # The whole "To" day is included.
-            end = datetime.combine(d["until"], time.min, tzinfo=tz) + timedelta(days=1)
-            qs = qs.filter(at__lt=end)
+            end = _day_start(d["until"], days_after=1)
+            if end is not None:
+                qs = qs.filter(at__lt=end)
         if d.get("q"):
             text = d["q"].strip()
             qs = qs.filter(

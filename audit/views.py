@@ -86,8 +86,9 @@ def audit_csv(request: HttpRequest) -> HttpResponse:
     """The whole filtered trail (not one page) as CSV, streamed in chunks."""
     form = AuditFilterForm(request.GET)
     if not form.is_valid():
+        # Name the fields only: the values stay out of the response.
         return HttpResponse(
-            "Invalid filter: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            f"Invalid filter ({', '.join(sorted(form.errors))}): open the audit page for details.",
             status=400,
             content_type="text/plain; charset=utf-8",
         )

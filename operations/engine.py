@@ -217,6 +217,8 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
                 _note(op, outcome.message, step=step.name, level="success")
             op.result.update(outcome.result)
             op.step_index += 1
+            # Steps done, where the kind reports no finer progress of its own.
+            op.progress = max(op.progress or 0.0, 100.0 * op.step_index / len(kind.steps))
             if op.cancel_requested and step.settles and op.state == State.CANCELLING:
                 _cancelled(
                     op, "AWS finished what it had started; the remaining steps were skipped."

@@ -18,7 +18,8 @@ answers ``AccessDenied`` (query) / ``AccessDeniedException`` (JSON), which
 ``estate.aws`` maps to ``AwsAccessDenied``.
 
 Rules live in memory of the server's process; ``SandboxServer.reset()`` and a request
-to ``/moto-api/reset`` clear them.
+to ``/moto-api/reset`` clear them. From another process, ``GET``/``POST``
+``<sandbox>/estate-sandbox/faults`` reads or changes them (see ``_control_answer``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from urllib.parse import parse_qs
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+HTTP_PATH = "/estate-sandbox/faults"
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,15 @@ class Faults:
             self.throttled_requests = 0
             self.denied_requests = 0
 
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "throttles": [vars(t) for t in self._throttles],
+                "denials": [vars(d) for d in self._denials],
+                "throttled_requests": self.throttled_requests,
+                "denied_requests": self.denied_requests,
+            }
+
     @property
     def active(self) -> bool:
         return bool(self._throttles or self._denials)
@@ -221,6 +232,8 @@ class FaultInjector:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
+        if path == HTTP_PATH:
+            return _control_answer(self.faults, environ, start_response)
         if path.startswith("/moto-api/reset"):
             self.faults.clear()
         if not self.faults.active or path.startswith("/moto-api"):
@@ -285,3 +298,39 @@ def _request_body(environ: dict[str, Any]) -> bytes:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["estate.sandbox.body"] = body
     return body
+
+
+def _control_answer(
+    faults: Faults, environ: dict[str, Any], start_response: Callable[..., Any]
+) -> list[bytes]:
+    """``GET`` the rules and counters; ``POST`` JSON to change them, for a sandbox in
+    another process (``manage.py sandbox``)::
+
+        {"clear": true,
+         "throttle": {"burst": 20, "rate": 5, "service": "rds"},
+         "deny": [{"account_id": "222222222222", "region": "eu-west-1", "service": "dms"}]}
+    """
+    status = "200 OK"
+    if environ.get("REQUEST_METHOD") == "POST":
+        try:
+            body = json.loads(_request_body(environ) or b"{}")
+            if not isinstance(body, dict):
+                raise ValueError("expected a JSON object")
+            if body.get("clear"):
+                faults.clear()
+            if body.get("throttle"):
+                faults.throttle(**body["throttle"])
+            for rule in body.get("deny") or []:
+                faults.deny(**rule)
+        except (TypeError, ValueError) as exc:
+            payload = json.dumps({"error": str(exc)}).encode()
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+    payload = json.dumps(faults.describe()).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+    )
+    return [payload]

@@ -1,7 +1,8 @@
 """DMS as sync reads it: endpoints become active, and per-table statistics.
 
 moto 5.2.5 leaves endpoints ``creating`` forever (AWS: ``active`` once created), reports
-``EndpointType`` in lower case (AWS: ``SOURCE``/``TARGET``) and has no
+``EndpointType`` in lower case (AWS: ``SOURCE``/``TARGET``), sends task and instance
+dates as zone-less strings (botocore then gives naive datetimes) and has no
 ``DescribeTableStatistics``.
 
 Table statistics live in backend state, one list per replication task::
@@ -40,7 +41,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moto.dms.exceptions import InvalidParameterCombinationException, ResourceNotFoundFault
-from moto.dms.models import DatabaseMigrationServiceBackend, Endpoint
+from moto.dms.models import (
+    DatabaseMigrationServiceBackend,
+    Endpoint,
+    FakeReplicationInstance,
+    FakeReplicationTask,
+)
 from moto.dms.responses import DatabaseMigrationServiceResponse
 
 from sandbox.patching import add_action, now, state
@@ -148,3 +154,54 @@ def _endpoint_to_dict(self: Endpoint) -> dict[str, Any]:
 
 
 Endpoint.to_dict = _endpoint_to_dict  # type: ignore[method-assign]
+
+
+# --- Timestamps ----------------------------------------------------------------------
+# moto writes DMS dates as ISO strings without a zone (naive UTC), which botocore turns
+# into naive datetimes; AWS's JSON protocol sends epoch seconds, parsed as UTC.
+
+_TASK_DATES = ("ReplicationTaskCreationDate", "ReplicationTaskStartDate")
+_STATS_DATES = (
+    "FreshStartDate",
+    "StartDate",
+    "StopDate",
+    "FullLoadStartDate",
+    "FullLoadFinishDate",
+)
+
+
+def _epoch(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        return _wire(parsed)
+    return _wire(value)
+
+
+_original_task_to_dict = FakeReplicationTask.to_dict
+_original_instance_to_dict = FakeReplicationInstance.to_dict
+
+
+def _task_to_dict(self: FakeReplicationTask) -> dict[str, Any]:
+    data = _original_task_to_dict(self)
+    for key in _TASK_DATES:
+        if data.get(key) is not None:
+            data[key] = _epoch(data[key])
+    stats = data.get("ReplicationTaskStats") or {}
+    for key in _STATS_DATES:
+        if stats.get(key) is not None:
+            stats[key] = _epoch(stats[key])
+    return data
+
+
+def _instance_to_dict(self: FakeReplicationInstance) -> dict[str, Any]:
+    data = _original_instance_to_dict(self)
+    if data.get("InstanceCreateTime") is not None:
+        data["InstanceCreateTime"] = _epoch(data["InstanceCreateTime"])
+    return data
+
+
+FakeReplicationTask.to_dict = _task_to_dict  # type: ignore[method-assign]
+FakeReplicationInstance.to_dict = _instance_to_dict  # type: ignore[method-assign]

@@ -99,3 +99,10 @@ def test_a_task_without_statistics_has_none_and_unknown_tasks_are_not_found(task
     with pytest.raises(ClientError) as caught:
         task["dms"].describe_table_statistics(ReplicationTaskArn=task["arn"] + "x")
     assert caught.value.response["Error"]["Code"] == "ResourceNotFoundFault"
+
+
+def test_task_and_instance_dates_are_timezone_aware(task):
+    described = task["dms"].describe_replication_tasks()["ReplicationTasks"][0]
+    assert described["ReplicationTaskCreationDate"].tzinfo is not None
+    instance = task["dms"].describe_replication_instances()["ReplicationInstances"][0]
+    assert instance["InstanceCreateTime"].tzinfo is not None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -107,3 +109,39 @@ def test_the_moto_api_is_never_faulted(sandbox):
     # When the moto API is used, then it answers
     with urllib.request.urlopen(f"{sandbox.url}/moto-api/data.json", timeout=10) as response:
         assert response.status == 200
+
+
+def _post(url: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_faults_can_be_set_over_http_from_another_process(sandbox):
+    # When a deny rule and a throttle are posted to the sandbox's control endpoint
+    url = f"{sandbox.url}/estate-sandbox/faults"
+    status, state = _post(
+        url,
+        {
+            "throttle": {"burst": 50, "rate": 5, "service": "rds"},
+            "deny": [{"account_id": "222222222222", "region": "eu-west-1", "service": "dms"}],
+        },
+    )
+    # Then they are in force and reported back
+    assert status == 200
+    assert state["throttles"] == [{"burst": 50, "rate": 5, "service": "rds"}]
+    with pytest.raises(aws.AwsAccessDenied):
+        aws.call(aws.client(STAGING, "eu-west-1", "dms"), "describe_replication_instances")
+    # And bad rules are refused with a reason, clear removes everything
+    status, error = _post(url, {"throttle": {"burst": 0}})
+    assert status == 400
+    assert "burst" in error["error"]
+    assert _post(url, {"clear": True})[1]["denials"] == []

@@ -81,3 +81,16 @@ def test_registering_twice_updates_instead_of_duplicating(sandbox):
 def test_a_busy_port_is_a_clear_error(sandbox_server):
     with pytest.raises(CommandError, match="cannot listen on 127.0.0.1"):
         call_command("sandbox", "--port", str(sandbox_server.port), "--seed", "none")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "70000"], "--port"),
+        (["--scale", "-1"], "--scale"),
+        (["--throttle", "--throttle-burst", "0"], "--throttle-burst"),
+    ],
+)
+def test_bad_options_are_refused_before_starting(args, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("sandbox", *args)

@@ -47,6 +47,12 @@ class Command(BaseCommand):
             help="enforce AWS's RDS API token bucket (burst 300, 12/s per account+region)",
         )
         parser.add_argument(
+            "--throttle-burst", type=int, default=300, help="bucket size with --throttle"
+        )
+        parser.add_argument(
+            "--throttle-rate", type=float, default=12.0, help="refill per second with --throttle"
+        )
+        parser.add_argument(
             "--sync", action="store_true", help="run a first sync of every account once seeded"
         )
 
@@ -58,6 +64,8 @@ class Command(BaseCommand):
             raise CommandError(f"--port {port}: use 0-65535")
         if options["scale"] < 0:
             raise CommandError(f"--scale {options['scale']}: use a number >= 0")
+        if options["throttle_burst"] < 1 or options["throttle_rate"] <= 0:
+            raise CommandError("--throttle-burst must be >= 1 and --throttle-rate > 0")
 
         # moto's werkzeug logs every request at INFO: too loud beside the demo's output.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -110,8 +118,12 @@ class Command(BaseCommand):
 
         self._say(f"Sandbox (fake AWS) listening on {server.url}")
         if options["throttle"]:
-            server.faults.throttle(burst=300, rate=12.0, service="rds")
-            self._say("Throttling RDS like AWS: burst 300, 12 requests/s per account+region.")
+            burst, rate = options["throttle_burst"], options["throttle_rate"]
+            try:
+                server.faults.throttle(burst=burst, rate=rate, service="rds")
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+            self._say(f"Throttling RDS: burst {burst}, {rate:g} requests/s per account+region.")
         if options["seed"] == "demo":
             started = time.monotonic()
             try:

@@ -175,14 +175,17 @@ def replica_lag_seconds(arns: list[str]) -> tuple[float | None, str]:
 def probe_address_overrides() -> dict[str, str]:
     """identifier -> "host:port" to probe instead of the mirrored endpoint (the
     sandbox's loopback listeners; also useful through a tunnel). Read from the JSON
-    file ``settings.DRILL_PROBE_ADDRESS_FILE`` when it is set and exists."""
+    file ``settings.DRILL_PROBE_ADDRESS_FILE`` (default ``<VAR_DIR>/probe-addresses.json``,
+    which the sandbox writes) when it exists."""
     import json
     from pathlib import Path
 
     from django.conf import settings
 
-    path = getattr(settings, "DRILL_PROBE_ADDRESS_FILE", "")
-    if not path or not Path(path).is_file():
+    path = getattr(settings, "DRILL_PROBE_ADDRESS_FILE", "") or settings.VAR_DIR / (
+        "probe-addresses.json"
+    )
+    if not Path(path).is_file():
         return {}
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))

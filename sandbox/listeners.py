@@ -214,12 +214,21 @@ def backed_endpoints() -> dict[str, str]:
         return {k: v.address for k, v in _backed.items()}
 
 
+_written: list[str] = []
+
+
 def stop_all() -> None:
     with _backed_lock:
         listeners = list(_backed.values())
         _backed.clear()
     for listener in listeners:
         listener.stop()
+    import contextlib
+    import os
+
+    while _written:
+        with contextlib.suppress(OSError):
+            os.remove(_written.pop())
 
 
 def _identifier(resource: Any) -> str:
@@ -296,4 +305,48 @@ def serve_demo_endpoints(
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(found, fh, indent=1, sort_keys=True)
         os.replace(tmp, address_file)  # readers never see half a file
+        if address_file not in _written:
+            _written.append(address_file)
     return found
+
+
+def default_address_file() -> str:
+    """Where drills look for listener addresses (``DRILL_PROBE_ADDRESS_FILE``, else
+    ``<VAR_DIR>/probe-addresses.json``)."""
+    from django.conf import settings
+
+    configured = getattr(settings, "DRILL_PROBE_ADDRESS_FILE", "")
+    return str(configured or settings.VAR_DIR / "probe-addresses.json")
+
+
+def failover_targets() -> list[str]:
+    """Identifiers of every sandbox resource a failover drill can target: clusters
+    with two members or more, Multi-AZ instances outside a cluster, global clusters,
+    and replication groups with automatic failover."""
+    from moto.elasticache.models import elasticache_backends
+    from moto.rds.models import rds_backends
+
+    found: list[str] = []
+    for regions in rds_backends.values():
+        for backend in regions.values():
+            for name, cluster in backend.clusters.items():
+                if len(cluster.db_cluster_members) >= 2:
+                    found.append(name)
+            for name, db in backend.databases.items():
+                if db.multi_az and not getattr(db, "db_cluster_identifier", None):
+                    found.append(name)
+            found.extend(getattr(backend, "global_clusters", {}).keys())
+    for regions in elasticache_backends.values():
+        for backend in regions.values():
+            for name, group in getattr(backend, "replication_groups", {}).items():
+                if getattr(group, "automatic_failover", "") in ("enabled", True):
+                    found.append(name)
+    return sorted(set(found))
+
+
+def back_demo_estate(address_file: str | None = None) -> dict[str, str]:
+    """Back every failover target of the sandbox with a listener and write the
+    address file drills read. The sandbox command calls this after seeding."""
+    return serve_demo_endpoints(
+        failover_targets(), address_file=address_file or default_address_file()
+    )

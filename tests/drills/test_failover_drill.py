@@ -318,3 +318,22 @@ def test_backup_and_maintenance_windows(window, weekly, inside):
 
     now = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
     assert _window_contains(window, now, weekly=weekly) is inside
+
+
+def test_back_demo_estate_backs_every_failover_target_and_writes_the_file(
+    cluster, rds, listeners, settings, tmp_path
+):
+    # Given a sandbox with a three-member cluster, a Multi-AZ and a Single-AZ instance
+    create_instance(rds, "billing", multi_az=True)
+    create_instance(rds, "solo", multi_az=False)
+    settings.DRILL_PROBE_ADDRESS_FILE = str(tmp_path / "addresses.json")
+    # When the sandbox command backs the demo estate
+    found = listeners.back_demo_estate()
+    # Then the failover targets have listeners, and drills find them through the file
+    assert {"orders", "billing"} <= set(found)
+    assert "solo" not in found
+    from drills.kinds import probe_address_overrides
+
+    assert probe_address_overrides()["orders"] == found["orders"]
+    listeners.stop_all()
+    assert not (tmp_path / "addresses.json").exists()

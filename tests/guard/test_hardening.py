@@ -145,3 +145,22 @@ def test_log_output_is_redacted_by_the_configured_handler():
     # then neither the message nor the traceback shows the password
     assert "pa55word" not in output
     assert "postgres://app:[redacted]@db/x" in output
+
+
+def test_guard_admin_is_read_only(admin_client):
+    from django.contrib.admin.sites import site
+
+    from guard.models import FindingSuppression, SecurityGroup
+
+    for model in (SecurityGroup, FindingSuppression):
+        model_admin = site._registry[model]
+        assert not model_admin.has_add_permission(None)
+        assert not model_admin.has_change_permission(None)
+        assert not model_admin.has_delete_permission(None)
+        opts = model._meta
+        assert (
+            admin_client.get(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            ).status_code
+            == 200
+        )

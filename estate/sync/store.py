@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -211,6 +211,10 @@ class PartWriter:
                 spec.resolve(row, self.lookups)  # consumes the "_" keys it needs
             for key in [k for k in row if k.startswith("_")]:
                 row.pop(key)
+            for key, value in row.items():
+                # Some APIs (and moto) answer naive datetimes; AWS means UTC.
+                if type(value) is datetime and value.tzinfo is None:
+                    row[key] = value.replace(tzinfo=UTC)
             hashed = {
                 k: v
                 for k, v in row.items()

@@ -661,7 +661,7 @@ def check_instance(estate: Estate, row: m.DbInstance, now: datetime) -> Iterator
 
 
 def check_cluster(
-    estate: Estate, row: m.DbCluster, now: datetime, members: int
+    estate: Estate, row: m.DbCluster, now: datetime, members: int, zones: set[str] | None = None
 ) -> Iterator[Finding]:
     engine = row.engine or ""
     secondary = bool(row.replication_source_identifier) or (
@@ -680,9 +680,19 @@ def check_cluster(
         yield _finding(TLS, "cluster", row, evidence)
     serverless_v1 = row.engine_mode == "serverless"
     # A Multi-AZ DB cluster always spans three AZs; Aurora needs a reader in another AZ.
-    if _is_production(row) and row.is_aurora and not serverless_v1 and members < 2:
+    # Two instances in one AZ are still single-AZ (zones unknown: judged by count).
+    zones = zones or set()
+    if (
+        _is_production(row)
+        and row.is_aurora
+        and not serverless_v1
+        and (members < 2 or len(zones) == 1)
+    ):
         yield _finding(
-            SINGLE_AZ, "cluster", row, {"instances": members, "environment": "production"}
+            SINGLE_AZ,
+            "cluster",
+            row,
+            {"instances": members, "zones": sorted(zones), "environment": "production"},
         )
     port = row.port or _default_port(engine)
     open_groups = _open_groups(estate, row, row.vpc_security_group_ids, port)
@@ -791,6 +801,10 @@ def evaluate_estate(estate: Estate, now: datetime | None = None) -> list[Finding
     """Every finding for the loaded estate, worst first (no queries)."""
     now = now or timezone.now()
     members: Counter[int] = Counter(i.cluster_id for i in estate.instances if i.cluster_id)
+    zones: dict[int, set[str]] = {}
+    for inst in estate.instances:
+        if inst.cluster_id and inst.availability_zone:
+            zones.setdefault(inst.cluster_id, set()).add(inst.availability_zone)
     checks: list[tuple[Iterable[Any], Callable[..., Iterator[Finding]]]] = [
         (estate.instances, check_instance),
         (estate.snapshots, check_snapshot),
@@ -807,7 +821,7 @@ def evaluate_estate(estate: Estate, now: datetime | None = None) -> list[Finding
     for cluster in estate.clusters:
         # Members as mirrored rows, or as AWS listed them when the instances are not synced.
         count = members.get(cluster.pk) or len(cluster.members or [])
-        findings.extend(check_cluster(estate, cluster, now, count))
+        findings.extend(check_cluster(estate, cluster, now, count, zones.get(cluster.pk)))
     findings.sort(key=lambda f: (Severity.rank(f.severity), f.rule.id, f.resource_label))
     return findings
 

@@ -358,3 +358,18 @@ def test_replicas_are_not_judged_on_what_they_inherit_from_their_source():
     # then neither carries master-user findings, nor the replica a backup one
     assert rules_for(replica) == set()
     assert rules_for(secondary) == set()
+
+
+def test_an_aurora_cluster_whose_instances_share_one_az_is_single_az():
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    same = cluster(acct, readers=1)
+    same.instances.update(availability_zone="us-east-1a")
+    spread = cluster(acct, readers=1)
+    for inst, zone in zip(
+        spread.instances.order_by("pk"), ["us-east-1a", "us-east-1b"], strict=True
+    ):
+        m.DbInstance.objects.filter(pk=inst.pk).update(availability_zone=zone)
+    assert rules_for(same) == {"RDS-SINGLE-AZ"}
+    assert finding(same, "RDS-SINGLE-AZ").evidence["zones"] == ["us-east-1a"]
+    assert rules_for(spread) == set()

@@ -16,7 +16,8 @@ each account by assuming ``arn:aws:iam::<id>:role/EstateSync``:
   instance, source and target endpoints, a full-load-and-CDC task with table stats);
 * deliberate problems for the checks: an unencrypted instance, a publicly accessible
   one, 1-day backup retention in production, a production cluster without deletion
-  protection, and a parameter change pending reboot.
+  protection, a parameter change pending reboot, and an instance on the expired
+  rds-ca-2019 certificate authority.
 
 When the sandbox runs in this process (``manage.py sandbox``, the test fixture), the
 seed also backdates creation times on moto's models so that restore and backtrack
@@ -538,6 +539,8 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         StorageEncrypted=True,
         BackupRetentionPeriod=7,
         CustomIamInstanceProfile="AWSRDSCustomSQLServerInstanceProfile",
+        Domain="d-9067a1b2c3",
+        DomainIAMRoleName="rds-directoryservice-access-role",
         DBSubnetGroupName=eu_net["db_subnets"],
         Tags=_tags(env, "erp", "erp-core", vendor="sap"),
     )
@@ -738,6 +741,7 @@ def _seed_staging(acct: _Account, summary: SeedSummary) -> None:
         AllocatedStorage=50,
         StorageEncrypted=False,
         BackupRetentionPeriod=1,
+        CACertificateIdentifier="rds-ca-2019",  # expired CA: a deliberate problem
         Tags=_tags(env, "commerce", "catalog"),
     )
     eu_rds.create_db_snapshot(

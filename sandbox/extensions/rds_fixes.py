@@ -17,13 +17,15 @@
 * Aurora default parameter groups are named per engine family (default.aurora-mysql8.0,
   default.aurora-postgresql15) and can be described.
 * Secondary clusters of a global database report no writer member.
+* CA certificates: AWS's default CA, ``CertificateDetails`` (yearly server certificate,
+  capped by the CA's expiry); Performance Insights is kept.
 """
 
 from __future__ import annotations
 
 import random
 import string
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.rds.exceptions import (
@@ -447,3 +449,58 @@ def _db_cluster_members(self: DBCluster) -> list[dict[str, Any]]:
 
 
 DBCluster.db_cluster_members = property(_db_cluster_members)  # type: ignore[assignment,method-assign]
+
+
+# --- CA certificates and Performance Insights ----------------------------------------
+# moto reports "rds-ca-default" and no CertificateDetails; AWS's default CA is
+# rds-ca-rsa2048-g1 and each instance's server certificate is renewed yearly, until the
+# CA itself expires (rds-ca-2019 expired on 2024-08-22: a finding on instances still on
+# it). moto also drops EnablePerformanceInsights.
+
+# naive UTC, like moto's timestamps
+CA_EXPIRY = {
+    "rds-ca-2019": datetime(2024, 8, 22, 17, 8, 50, tzinfo=UTC).replace(tzinfo=None),
+    "rds-ca-rsa2048-g1": datetime(2061, 5, 25, 23, 34, 57, tzinfo=UTC).replace(tzinfo=None),
+    "rds-ca-rsa4096-g1": datetime(2121, 5, 25, 23, 34, 57, tzinfo=UTC).replace(tzinfo=None),
+    "rds-ca-ecc384-g1": datetime(2121, 5, 25, 23, 34, 57, tzinfo=UTC).replace(tzinfo=None),
+}
+DEFAULT_CA = "rds-ca-rsa2048-g1"
+
+
+def _certificate_details(self: DBInstance) -> dict[str, Any]:
+    ca = self.ca_certificate_identifier
+    ca_expiry = CA_EXPIRY.get(ca)
+    # The server certificate's next yearly renewal after now, capped by the CA.
+    valid_till = self.created
+    while valid_till <= now():
+        try:
+            valid_till = valid_till.replace(year=valid_till.year + 1)
+        except ValueError:  # created on 29 February
+            valid_till = valid_till.replace(year=valid_till.year + 1, day=28)
+    if ca_expiry is not None:
+        valid_till = min(valid_till, ca_expiry)
+    return {"CAIdentifier": ca, "ValidTill": valid_till}
+
+
+def _performance_insights_enabled(self: DBInstance) -> bool:
+    return bool(self.__dict__.get("enable_performance_insights"))
+
+
+_init_before_ca = DBInstance.__init__
+
+
+def _init_ca_and_insights(self: DBInstance, *args: Any, **kwargs: Any) -> None:
+    _init_before_ca(self, *args, **kwargs)
+    if self.ca_certificate_identifier in (None, "rds-ca-default"):
+        self.ca_certificate_identifier = DEFAULT_CA
+    self.__dict__["enable_performance_insights"] = bool(kwargs.get("enable_performance_insights"))
+    if self.__dict__["enable_performance_insights"]:
+        self.__dict__.setdefault(
+            "performance_insights_retention_period",
+            int(kwargs.get("performance_insights_retention_period") or 7),
+        )
+
+
+DBInstance.__init__ = _init_ca_and_insights  # type: ignore[method-assign]
+DBInstance.certificate_details = property(_certificate_details)  # type: ignore[attr-defined]
+DBInstance.performance_insights_enabled = property(_performance_insights_enabled)  # type: ignore[attr-defined]

@@ -265,3 +265,22 @@ def test_a_global_databases_secondary_cluster_has_no_writer(sandbox):
 
     assert writers(primary, "payments-east") == [True]
     assert writers(secondary, "payments-west") == [False]
+
+
+def test_certificate_details_and_performance_insights_are_reported(rds):
+    # Given one instance on AWS's default CA with Performance Insights, one on rds-ca-2019
+    _postgres(rds, "current", EnablePerformanceInsights=True)
+    _postgres(rds, "stale", CACertificateIdentifier="rds-ca-2019")
+
+    def describe(name):
+        return rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+
+    current, stale = describe("current"), describe("stale")
+    # Then the default CA's server certificate is valid for up to a year ahead
+    assert current["CACertificateIdentifier"] == "rds-ca-rsa2048-g1"
+    valid_till = current["CertificateDetails"]["ValidTill"]
+    assert _utcnow() < valid_till <= _utcnow() + timedelta(days=366)
+    assert current["PerformanceInsightsEnabled"] is True
+    # And the 2019 CA's certificate has expired
+    assert stale["CertificateDetails"]["ValidTill"] < _utcnow()
+    assert stale["PerformanceInsightsEnabled"] is False

@@ -114,6 +114,7 @@ def test_instances_replicas_custom_and_deliberate_problems(prod, staging):
         "DBInstances"
     ][0]
     assert erp["AutomationMode"] == "all-paused"
+    assert erp["DomainMemberships"][0]["Domain"] == "d-9067a1b2c3"
     assert (
         rds.describe_db_instances(DBInstanceIdentifier="reporting-mysql")["DBInstances"][0][
             "StorageEncrypted"
@@ -126,6 +127,10 @@ def test_instances_replicas_custom_and_deliberate_problems(prod, staging):
     assert partner["PubliclyAccessible"] is True
     audit = rds.describe_db_instances(DBInstanceIdentifier="audit-log-mariadb")["DBInstances"][0]
     assert audit["BackupRetentionPeriod"] == 1
+    stale_ca = staging("rds", "eu-west-1").describe_db_instances(
+        DBInstanceIdentifier="catalog-mysql-stg"
+    )["DBInstances"][0]
+    assert stale_ca["CACertificateIdentifier"] == "rds-ca-2019"
     # Staging has its own estate, invisible to production
     assert staging("rds").describe_db_instances(DBInstanceIdentifier="ledger-pg-stg")["DBInstances"]
 

@@ -442,3 +442,27 @@ def test_a_waiting_sync_is_skipped_when_the_deadline_passes(prod):
     leases.claim(other, [(PROD, REGION, "instances")])
     run = sync_scope(kinds=["instances"], wait_seconds=0.2)
     assert run.status == SyncRun.Status.SKIPPED
+
+
+def test_a_running_sync_saves_its_progress_as_units_finish(sandbox, monkeypatch):
+    # Given an account in two regions
+    make_account(PROD, regions=[REGION, OTHER_REGION])
+    create_instance(client(PROD, REGION, "rds"), "a")
+    create_instance(client(PROD, OTHER_REGION, "rds"), "b")
+    saved: list[tuple[str, dict]] = []
+    original = SyncRun.save
+
+    def spy(self, *args, **kwargs):
+        if "counts" in (kwargs.get("update_fields") or ()):
+            saved.append((self.status, dict(self.counts)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncRun, "save", spy)
+    # When it is synced
+    run = sync_scope(kinds=["instances"])
+    # Then the first finished unit's counts were saved while the run was still running
+    assert run.status == SyncRun.Status.SUCCEEDED
+    assert saved
+    status, counts = saved[0]
+    assert status == SyncRun.Status.RUNNING
+    assert counts["instances"]["created"] == 1

@@ -94,3 +94,27 @@ def test_a_busy_port_is_a_clear_error(sandbox_server):
 def test_bad_options_are_refused_before_starting(args, message):
     with pytest.raises(CommandError, match=message):
         call_command("sandbox", *args)
+
+
+@pytest.mark.django_db
+def test_transition_seconds_apply_once_seeded(sandbox):
+    from sandbox.extensions import lifecycle_core
+
+    output = io.StringIO()
+    _signal_when(output, "Serving until", signal.SIGTERM)
+    try:
+        call_command(
+            "sandbox",
+            "--port",
+            "0",
+            "--seed",
+            "none",
+            "--transition-seconds",
+            "7",
+            stdout=output,
+            restore_signals=True,
+        )
+        assert lifecycle_core.duration("failover") == 7.0
+        assert "Transitional states last 7 s." in output.getvalue()
+    finally:
+        lifecycle_core.reset_durations()

@@ -55,6 +55,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--sync", action="store_true", help="run a first sync of every account once seeded"
         )
+        parser.add_argument(
+            "--transition-seconds",
+            type=float,
+            default=None,
+            metavar="S",
+            help=(
+                "how long transitional states (creating, failing-over, backtracking, ...) "
+                "last once seeded (default: SANDBOX_TRANSITION_SECONDS, else 0)"
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from sandbox.server import SandboxServer
@@ -66,6 +76,8 @@ class Command(BaseCommand):
             raise CommandError(f"--scale {options['scale']}: use a number >= 0")
         if options["throttle_burst"] < 1 or options["throttle_rate"] <= 0:
             raise CommandError("--throttle-burst must be >= 1 and --throttle-rate > 0")
+        if options["transition_seconds"] is not None and options["transition_seconds"] < 0:
+            raise CommandError("--transition-seconds must be >= 0")
 
         # moto's werkzeug logs every request at INFO: too loud beside the demo's output.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -124,6 +136,8 @@ class Command(BaseCommand):
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
             self._say(f"Throttling RDS: burst {burst}, {rate:g} requests/s per account+region.")
+        # The seed waits for nothing: everything it creates must be available at once.
+        _set_transition_seconds(0.0)
         if options["seed"] == "demo":
             started = time.monotonic()
             try:
@@ -150,6 +164,9 @@ class Command(BaseCommand):
                 f"Note: AWS_ENDPOINT_URL is {configured}, not this sandbox ({server.url}); "
                 "other processes will not reach it."
             )
+        _set_transition_seconds(options["transition_seconds"])
+        if options["transition_seconds"] is not None:
+            self._say(f"Transitional states last {options['transition_seconds']:g} s.")
         if options["sync"]:
             self._first_sync(server.url)
         if options["seed"] == "demo":
@@ -189,3 +206,15 @@ class Command(BaseCommand):
     def _say(self, message: str) -> None:
         self.stdout.write(message)
         self.stdout.flush()
+
+
+def _set_transition_seconds(seconds: float | None) -> None:
+    """Transition durations of the lifecycle extension: ``None`` = back to its default
+    (the SANDBOX_TRANSITION_SECONDS environment variable)."""
+    try:
+        from sandbox.extensions import lifecycle_core
+    except ImportError:  # no lifecycle extension: everything is immediate anyway
+        return
+    lifecycle_core.reset_durations()
+    if seconds is not None:
+        lifecycle_core.set_durations(default=seconds)

@@ -329,6 +329,9 @@ OPERATIONS_STEP_LEASE_SECONDS = env_float("OPERATIONS_STEP_LEASE_SECONDS", 300.0
 OPERATIONS_CHAIN_SECONDS = env_float("OPERATIONS_CHAIN_SECONDS", 5.0)
 # How often a step re-describes AWS while it waits.
 OPERATIONS_POLL_SECONDS = env_float("OPERATIONS_POLL_SECONDS", 5.0)
+# Kinds with a documented typical duration (Aurora failover ~30 s) first describe after
+# it, instead of every few seconds: scales those durations (tests shrink them).
+OPERATIONS_TYPICAL_SCALE = env_float("OPERATIONS_TYPICAL_SCALE", 1.0)
 # The reaper re-enqueues operations whose next step is this overdue.
 OPERATIONS_REAPER_INTERVAL_SECONDS = env_float("OPERATIONS_REAPER_INTERVAL_SECONDS", 30.0)
 OPERATIONS_REAPER_GRACE_SECONDS = env_float("OPERATIONS_REAPER_GRACE_SECONDS", 60.0)

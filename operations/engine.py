@@ -146,7 +146,14 @@ def _set_state(op: Operation, state: str) -> None:
 # --- audit ---------------------------------------------------------------------------
 
 
-def audit(op: Operation, transition: str, *, actor: Any = None, outcome: str = "success") -> None:
+def audit(
+    op: Operation,
+    transition: str,
+    *,
+    actor: Any = None,
+    outcome: str = "success",
+    request: Any = None,
+) -> None:
     """One audit event per operation transition (the audit app records it)."""
     try:
         from audit.services import record
@@ -165,6 +172,7 @@ def audit(op: Operation, transition: str, *, actor: Any = None, outcome: str = "
             **({"error": op.error} if op.error else {}),
         },
         target_url=op.get_absolute_url(),
+        request=request,
     )
 
 

@@ -152,12 +152,12 @@ def start_operation(
         raise OperationConflict(running) from exc
     who = requested_by.get_username() if requested_by is not None else requested_by_label
     event(op, f"Requested by {who or 'the system'}.", step="")
-    engine.audit(op, "requested", actor=requested_by)
+    engine.audit(op, "requested", actor=requested_by, request=request)
     engine.enqueue(op.pk)
     return op
 
 
-def cancel_operation(op: Operation, *, by: Any) -> Operation:
+def cancel_operation(op: Operation, *, by: Any, request: Any = None) -> Operation:
     """Ask an active operation to stop. A queued one that no worker holds is cancelled
     at once; otherwise the engine stops it between steps (and, where AWS cannot stop
     what it started, once AWS is done), saying so in the timeline."""
@@ -183,14 +183,14 @@ def cancel_operation(op: Operation, *, by: Any) -> Operation:
     if done:
         op.refresh_from_db()
         event(op, f"Cancelled by {label} before it started.", step="", level="warning")
-        engine.audit(op, "cancelled", actor=by)
+        engine.audit(op, "cancelled", actor=by, request=request)
         return op
     Operation.objects.filter(pk=op.pk, state__in=ACTIVE).update(
         cancel_requested=True, cancel_requested_by=by, next_run_at=now
     )
     op.refresh_from_db()
     event(op, f"Cancel requested by {label}.", step=op.current_step, level="warning")
-    engine.audit(op, "cancel_requested", actor=by)
+    engine.audit(op, "cancel_requested", actor=by, request=request)
     engine.enqueue(op.pk)
     return op
 

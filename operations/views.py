@@ -162,7 +162,7 @@ def _params_from(request: HttpRequest, kind_class: type, target: object) -> dict
 def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     op = _operation(pk)
     try:
-        cancel_operation(op, by=request.user)
+        cancel_operation(op, by=request.user, request=request)
     except OperationRefused as exc:
         messages.error(request, exc.message)
     else:

@@ -301,3 +301,26 @@ def poll_interval(op: Operation) -> float:
     from django.conf import settings
 
     return float(getattr(settings, "OPERATIONS_POLL_SECONDS", POLL_SECONDS))
+
+
+def typical_scale() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "OPERATIONS_TYPICAL_SCALE", 1.0))
+
+
+def settle_wait(ctx: StepContext, typical_seconds: float) -> float:
+    """Seconds until the next describe while AWS does something it documents as taking
+    about ``typical_seconds`` (Aurora failover ~30 s): none before that time, then
+    every 5 % of the time elapsed so far (at least 1 s, at most the poll interval).
+
+    Polling every few seconds from the start would cost hundreds of describes per
+    minute when hundreds of operations run, for answers known in advance ("still
+    failing over"); being late after the typical time costs at most 5 % of it.
+    Needs ``ctx.memory["requested_at"]`` (epoch seconds, set before the AWS call)."""
+    typical = typical_seconds * typical_scale()
+    since = time.time() - float(ctx.memory.get("requested_at") or 0)
+    if since < typical:
+        return typical - since
+    poll = poll_interval(ctx.op)
+    return min(poll, max(min(1.0, poll), 0.05 * since))

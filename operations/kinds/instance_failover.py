@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -18,7 +19,11 @@ from operations.kinds.base import (
     Wait,
     describe_instance,
     poll_interval,
+    settle_wait,
 )
+
+# AWS: a Multi-AZ DB instance failover typically takes 60-120 s.
+TYPICAL_SECONDS = 60.0
 
 
 class InstanceFailoverForm(KindForm):
@@ -80,10 +85,12 @@ class InstanceFailover(Kind):
         instance = describe_instance(ctx.call, ctx.op.target_label)
         primary = ctx.memory["primary_az"]
         if instance["DBInstanceStatus"] == "rebooting" or instance["AvailabilityZone"] != primary:
+            ctx.memory.setdefault("requested_at", time.time())
             ctx.checkpoint(mutation=True)
             return Done("AWS is already rebooting (or has failed over): not asking again.")
         if instance["DBInstanceStatus"] != "available":
             return Wait(poll_interval(ctx.op), f"Instance is {instance['DBInstanceStatus']}.")
+        ctx.memory["requested_at"] = time.time()
         ctx.checkpoint(mutation=True)
         ctx.call("reboot_db_instance", DBInstanceIdentifier=ctx.op.target_label, ForceFailover=True)
         return Done(f"AWS accepted the reboot with failover (primary in {primary}).")
@@ -94,7 +101,7 @@ class InstanceFailover(Kind):
         primary, standby = ctx.memory["primary_az"], ctx.memory["standby_az"]
         now_primary = instance.get("AvailabilityZone", "")
         if status != "available":
-            return Wait(poll_interval(ctx.op), f"Instance is {status}.")
+            return Wait(settle_wait(ctx, TYPICAL_SECONDS), f"Instance is {status}.")
         if now_primary == primary:
             # AWS may report "available" for a moment before the reboot shows.
             if ctx.op.step_attempts < 3:

@@ -25,6 +25,7 @@ def fast_sandbox(sandbox, settings):
 
     lifecycle_core.set_durations(default=0.05)
     settings.OPERATIONS_POLL_SECONDS = 0.02
+    settings.OPERATIONS_TYPICAL_SCALE = 0.001
     settings.OPERATIONS_CHAIN_SECONDS = 5
     calllog.clear()
     yield sandbox
@@ -47,10 +48,24 @@ def rds(account, fast_sandbox):
     return aws.client(account, REGION, "rds")
 
 
+def _role(name: str) -> Group:
+    """The role's group (a transactional test's flush removes the data migration's)."""
+    from django.contrib.auth.models import Permission
+
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        for perm in roles.ROLE_PERMS[name]:
+            app_label, codename = perm.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+    return group
+
+
 def _user(username: str, role: str | None) -> User:
     user = User.objects.create_user(username, password="pw")
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(_role(role))
     return user
 
 

@@ -88,6 +88,7 @@ class Worker:
             "ESTATE_VAR_DIR": str(tmp_path / "var"),
             "OPERATIONS_STEP_LEASE_SECONDS": "3",
             "OPERATIONS_POLL_SECONDS": "0.2",
+            "OPERATIONS_TYPICAL_SCALE": "0.05",
             "OPERATIONS_REAPER_INTERVAL_SECONDS": "0.5",
             "OPERATIONS_REAPER_GRACE_SECONDS": "0.5",
             "PYTHONPATH": str(ROOT),

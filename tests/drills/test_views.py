@@ -269,3 +269,19 @@ def test_drills_home_query_count_does_not_grow_with_targets(client):
     for _ in range(50):
         factories.make_instance(account, multi_az=True)
     assert count() == one
+
+
+def test_drill_summary_tag_shows_last_drills_for_a_resource(rf, run):
+    from django.template import Context, Template
+
+    request = rf.get("/")
+    request.user = factories.make_user("o", role=roles.OPERATOR)
+    cluster = __import__("estate.models", fromlist=["DbCluster"]).DbCluster.objects.get(
+        arn=run.target_arn
+    )
+    html = Template("{% load drills_tags %}{% drill_summary cluster %}").render(
+        Context({"cluster": cluster, "request": request})
+    )
+    assert "4.2 s client downtime" in html
+    assert "Last restore drill" in html
+    assert "Schedule a drill" in html

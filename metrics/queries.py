@@ -332,7 +332,13 @@ def decode_line(text: str) -> list[float | None]:
     return [None if math.isnan(v) else v for v in struct.unpack(f"<{len(raw) // 4}f", raw)]
 
 
-def chart_data(obj: Any, range_key: str = DEFAULT_RANGE, *, now: datetime | None = None) -> dict:
+def chart_data(
+    obj: Any,
+    range_key: str = DEFAULT_RANGE,
+    *,
+    now: datetime | None = None,
+    charts: list[Chart] | None = None,
+) -> dict:
     """Everything the chart script draws for ``obj`` over a range, as JSON-ready data:
     ``{"range", "start", "step", "points", "charts": [{"key", "title", "unit",
     "threshold", "direction", "band", "series": [names], "data": [base64 per name],
@@ -340,12 +346,13 @@ def chart_data(obj: Any, range_key: str = DEFAULT_RANGE, *, now: datetime | None
     ``points`` little-endian float32 values, NaN = no point (``decode_line`` reads one).
 
     1 h and 24 h use the 1-minute values; 7 d and 30 d the hourly rollups (avg, plus max
-    on single-line charts). Queries: thresholds, related rows, series, hour rows.
+    on single-line charts). Queries: thresholds and related rows (unless ``charts`` is
+    given), series, hour rows.
     """
     if range_key not in RANGES:
         raise ValueError(f"unknown range {range_key!r}: use one of {', '.join(RANGES)}")
     now = now or timezone.now()
-    charts = charts_for(obj)
+    charts = charts if charts is not None else charts_for(obj)
     first, last, size, step = _grid(range_key, now)
     keys = {line.key for chart in charts for line in chart.lines}
     series: dict[tuple[str, str, str], Series] = {}

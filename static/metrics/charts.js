@@ -144,13 +144,19 @@
       });
       return;
     }
-    fetch(src, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) {
-          throw new Error("HTTP " + response.status);
-        }
-        return response.json();
-      })
+    // The server usually inlines the data (data-metrics); the JSON endpoint is the
+    // fallback for markup that only names it.
+    var inline = grid.getAttribute("data-metrics");
+    var loading = inline
+      ? Promise.resolve(JSON.parse(inline))
+      : fetch(src, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) {
+          if (!response.ok) {
+            throw new Error("HTTP " + response.status);
+          }
+          return response.json();
+        });
+    loading
       .then(function (payload) {
         var xs = [];
         for (var i = 0; i < payload.points; i++) {

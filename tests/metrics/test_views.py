@@ -83,6 +83,8 @@ def test_range_switch_is_a_partial_on_htmx_and_a_page_otherwise(viewer):
     assert "<html" not in partial
     assert f'data-metrics-src="/metrics/cluster/{cluster.pk}/charts/data.json?range=7d"' in partial
     assert f'hx-get="/metrics/cluster/{cluster.pk}/charts/?range=30d"' in partial
+    # The range's data rides along: the swap draws without another request
+    assert 'data-metrics="{&quot;range&quot;: &quot;7d&quot;' in partial
     assert "Capacity (ACU)" in partial
     assert "range 0.5–4.0 ACU" in partial
     page = viewer.get(url).content.decode()

@@ -466,3 +466,46 @@ def test_a_running_sync_saves_its_progress_as_units_finish(sandbox, monkeypatch)
     status, counts = saved[0]
     assert status == SyncRun.Status.RUNNING
     assert counts["instances"]["created"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_syncs_of_one_account_and_region_share_one_pacer(sandbox, settings):
+    """Two runs of disjoint kinds (no lease conflict) in parallel threads draw from the
+    same account/region bucket, so together they still stay inside AWS's rate."""
+    import threading
+
+    from django.db import connection
+
+    settings.AWS_RATE_BURST = 2
+    settings.AWS_RATE_PER_SECOND = 30.0
+    aws.reset_pacers()
+    make_account(PROD)
+    rds = client(PROD, REGION, "rds")
+    create_instance(rds, "billing")
+    # Enough calls in each run that two separate 30/s pacers would overrun 40/s.
+    for n in range(12):
+        rds.create_db_snapshot(DBSnapshotIdentifier=f"snap-{n}", DBInstanceIdentifier="billing")
+        rds.create_db_parameter_group(
+            DBParameterGroupName=f"pg-{n}", DBParameterGroupFamily="postgres16", Description="x"
+        )
+    # AWS's bucket (shrunk): one pacer's 30/s fits inside it, two pacers' 60/s would not
+    sandbox.faults.throttle(burst=4, rate=40.0, service="rds")
+    runs: list[SyncRun] = []
+
+    def sync(kinds: list[str]) -> None:
+        try:
+            runs.append(sync_scope(kinds=kinds))
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=sync, args=(["snapshots"],)),
+        threading.Thread(target=sync, args=(["parameter_groups"],)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(r.status for r in runs) == [SyncRun.Status.SUCCEEDED] * 2
+    assert sum(r.throttle_retries for r in runs) == 0
+    assert sandbox.faults.throttled_requests == 0

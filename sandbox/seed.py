@@ -33,6 +33,7 @@ import copy
 import json
 import random
 import string
+import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ STAGING = DemoAccount("222222222222", "acme-staging", "staging")
 DEMO_ACCOUNTS = (PROD, STAGING)
 DEMO_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
 PASSWORD = "demo-password-not-secret"
+RANDOM_SEED = 20261127
 
 
 class SeedError(Exception):
@@ -819,6 +821,23 @@ def _backdate(summary: SeedSummary) -> None:
 # --- entry points --------------------------------------------------------------------
 
 
+def _seed_random(endpoint_url: str, accounts: Sequence[_Account]) -> None:
+    """Seed moto's generator so that the demo gets the same ARNs and endpoints on every
+    run (a restarted demo resyncs onto the same mirror rows instead of marking them
+    gone). moto draws from it when it first builds a backend (default VPC, ...), so
+    every backend the seed uses is built first."""
+    for acct in accounts:
+        for region in DEMO_REGIONS:
+            acct("ec2", region).describe_vpcs()
+            acct("rds", region).describe_db_subnet_groups()
+            acct("elasticache", region).describe_cache_subnet_groups()
+            acct("dms", region).describe_replication_instances()
+            acct("secretsmanager", region).list_secrets()
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/seed?a={RANDOM_SEED}", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
 def seed_demo(endpoint_url: str) -> SeedSummary:
     """Build the demo estate in the sandbox at ``endpoint_url`` (an empty sandbox)."""
     summary = SeedSummary()
@@ -831,8 +850,10 @@ def seed_demo(endpoint_url: str) -> SeedSummary:
             f"The sandbox at {endpoint_url} already holds the demo estate: reset it first "
             "(SandboxServer.reset() or POST /moto-api/reset)."
         )
+    staging = _Account(STAGING, endpoint_url)
+    _seed_random(endpoint_url, [prod, staging])
     _seed_prod(prod, summary)
-    _seed_staging(_Account(STAGING, endpoint_url), summary)
+    _seed_staging(staging, summary)
     _backdate(summary)
     return summary
 

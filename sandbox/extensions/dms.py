@@ -37,9 +37,11 @@ gives the list to update, ``new_table_stat(schema, table)`` a fresh entry.
 from __future__ import annotations
 
 import json
+import string
 from datetime import UTC, datetime
 from typing import Any
 
+import moto.dms.models as dms_models
 from moto.dms.exceptions import InvalidParameterCombinationException, ResourceNotFoundFault
 from moto.dms.models import (
     DatabaseMigrationServiceBackend,
@@ -48,6 +50,7 @@ from moto.dms.models import (
     FakeReplicationTask,
 )
 from moto.dms.responses import DatabaseMigrationServiceResponse
+from moto.moto_api._internal import mock_random
 
 from sandbox.patching import add_action, now, state
 
@@ -205,3 +208,19 @@ def _instance_to_dict(self: FakeReplicationInstance) -> dict[str, Any]:
 
 FakeReplicationTask.to_dict = _task_to_dict  # type: ignore[method-assign]
 FakeReplicationInstance.to_dict = _instance_to_dict  # type: ignore[method-assign]
+
+
+# --- Reproducible identifiers --------------------------------------------------------
+# moto's DMS ARNs come from Python's global random; use moto's seedable generator
+# (POST /moto-api/seed) so that a seeded estate gets the same ARNs every time.
+
+
+def _random_id(uppercase: bool = True, length: int = 13) -> str:
+    letters = string.ascii_uppercase if uppercase else string.ascii_lowercase
+    chars = string.digits + letters
+    return mock_random.choice(letters) + "".join(
+        mock_random.choice(chars) for _ in range(length - 1)
+    )
+
+
+dms_models.random_id = _random_id  # type: ignore[attr-defined]

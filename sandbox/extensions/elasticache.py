@@ -30,15 +30,16 @@ moto 5.2.5 gaps fixed here:
 from __future__ import annotations
 
 import inspect
-import random
 import string
 from copy import deepcopy
 from typing import Any
 
+import moto.elasticache.models as elasticache_models
 from moto.core.responses import ActionResult, PaginatedResult
 from moto.elasticache.exceptions import ElastiCacheException
 from moto.elasticache.models import CacheCluster, ElastiCacheBackend, ReplicationGroup
 from moto.elasticache.responses import ElastiCacheResponse
+from moto.moto_api._internal import mock_random as random
 
 from sandbox.patching import add_action, now, state
 
@@ -479,6 +480,10 @@ def describe_cache_clusters(self: ElastiCacheResponse) -> ActionResult:
 
 
 ElastiCacheBackend.create_replication_group = create_replication_group  # type: ignore[method-assign]
+
+# moto draws replication-group endpoint names from Python's global random; its own
+# seedable generator (POST /moto-api/seed) makes a seeded estate reproducible.
+elasticache_models.random = random  # type: ignore[attr-defined]
 
 
 # --- Serverless caches ---------------------------------------------------------------

@@ -18,12 +18,12 @@ custom endpoints. Custom endpoints live in backend state::
 
 from __future__ import annotations
 
-import random
 import re
 import string
 from typing import Any
 
 from moto.core.responses import ActionResult, PaginatedResult
+from moto.moto_api._internal import mock_random as random
 from moto.rds.exceptions import (
     DBClusterNotFoundError,
     InvalidParameterCombination,

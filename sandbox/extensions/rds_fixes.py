@@ -23,11 +23,11 @@
 
 from __future__ import annotations
 
-import random
 import string
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from moto.moto_api._internal import mock_random as random
 from moto.rds.exceptions import (
     InvalidParameterCombination,
     OptionGroupNotFoundFaultError,

@@ -18,12 +18,12 @@ The proxy's default endpoint is listed first, as AWS does.
 
 from __future__ import annotations
 
-import random
 import re
 import string
 from typing import Any
 
 from moto.core.responses import ActionResult, PaginatedResult
+from moto.moto_api._internal import mock_random as random
 from moto.rds.exceptions import InvalidParameterValue, RDSClientError
 from moto.rds.models import DBProxy, DBProxyTarget, RDSBackend
 from moto.rds.responses import RDSResponse

@@ -120,21 +120,34 @@ def _note(
 
 
 def _save(op: Operation, token: str, *, release: bool) -> bool:
-    """Write the operation (and its pending events) back if we still hold its lease."""
+    """Write the operation, its pending events and audit records back, in one
+    transaction, if we still hold its lease. A checkpoint (``release=False``, before a
+    mutating call) writes the state and audit records; events wait for the final save."""
     fields: dict[str, Any] = {name: getattr(op, name) for name in _SAVED_FIELDS}
     if release:
         fields.update(lease_token="", lease_until=None)
     else:
         fields["lease_until"] = timezone.now() + timedelta(seconds=lease_seconds())
-    saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
-    # A checkpoint (before a mutating call) keeps the events for the final save.
-    pending: list[OperationEvent] = op.__dict__.pop("_pending_events", []) if release else []
-    if not saved:
-        log.warning("operation %s: lease lost before saving; another worker took over", op.pk)
-        return False
-    if pending:
-        OperationEvent.objects.bulk_create(pending)
+    pending: list[OperationEvent] = op.__dict__.get("_pending_events", []) if release else []
+    audits: list[dict[str, Any]] = op.__dict__.get("_pending_audits", [])
+    with transaction.atomic():
+        saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
+        if not saved:
+            log.warning("operation %s: lease lost before saving; another worker took over", op.pk)
+            return False
+        if pending:
+            OperationEvent.objects.bulk_create(pending)
+        for record in audits:
+            audit(op, **record)
+    if release:
+        op.__dict__.pop("_pending_events", None)
+    op.__dict__.pop("_pending_audits", None)
     return True
+
+
+def _audit_later(op: Operation, transition: str, **kwargs: Any) -> None:
+    """Record a transition with the operation's next save (same transaction)."""
+    op.__dict__.setdefault("_pending_audits", []).append({"transition": transition, **kwargs})
 
 
 def _set_state(op: Operation, state: str) -> None:
@@ -202,7 +215,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
         op.started_at = timezone.now()
         _set_state(op, State.RUNNING)
         _note(op, f"Started by a worker ({kind.label}).", step="")
-        audit(op, "started")
+        _audit_later(op, "started")
     chain_until = time.monotonic() + chain_seconds()
     while True:
         if op.step_index >= len(kind.steps):
@@ -301,7 +314,7 @@ def _finish(op: Operation, state: str) -> None:
     op.finished_at = timezone.now()
     op.next_run_at = None
     transition = {State.SUCCEEDED: "finished", State.FAILED: "failed"}.get(state, "cancelled")
-    audit(op, transition, outcome="success" if state != State.FAILED else "failure")
+    _audit_later(op, transition, outcome="success" if state != State.FAILED else "failure")
 
 
 def _succeed(op: Operation, kind: Kind) -> None:

@@ -148,7 +148,7 @@
     // fallback for markup that only names it.
     var inline = grid.getAttribute("data-metrics");
     var loading = inline
-      ? Promise.resolve(JSON.parse(inline))
+      ? new Promise(function (resolve) { resolve(JSON.parse(inline)); })
       : fetch(src, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (response) {
           if (!response.ok) {

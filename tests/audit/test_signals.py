@@ -101,3 +101,21 @@ def test_a_sync_started_from_a_page_is_audited_and_a_scheduled_one_is_not(client
     assert event.source_ip == "127.0.0.1"
     run = SyncRun.objects.exclude(triggered_by="schedule").get()
     assert event.details["sync_run_id"] == run.pk
+
+
+def test_a_refused_change_is_audited_as_denied(client):
+    from django.contrib.auth.models import Group
+
+    # given a Viewer
+    user = User.objects.create_user("vic", password="pw")
+    user.groups.add(Group.objects.get(name="Viewer"))
+    client.force_login(user)
+    # when they try an Admin-only change, and merely read a page they may not see
+    assert client.post(reverse("finding_suppress"), {"rule_id": "X"}).status_code == 403
+    assert client.get(reverse("users")).status_code == 403
+    # then the attempted change is on the record, the read is not
+    (event,) = AuditEvent.objects.filter(action="request.denied")
+    assert event.username == "vic"
+    assert event.outcome == "denied"
+    assert event.target == reverse("finding_suppress")
+    assert event.details == {"method": "POST"}

@@ -409,6 +409,33 @@ class FailoverDrill(Kind):
                 "would measure nothing, so it stops before the failover.",
                 "Check that a worker consumes the 'probes' queue and the endpoint options.",
             )
+        healthy = dict(
+            ProbeSample.objects.filter(run=run, ok=True)
+            .values_list("endpoint")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        down = [label for label in run.endpoint_labels() if not healthy.get(label)]
+        if down:
+            # An endpoint that never answered before the failover would report the whole
+            # drill as downtime (or never recover): stop before touching anything.
+            errors = {
+                label: ProbeSample.objects.filter(run=run, endpoint=label, ok=False)
+                .order_by("-at")
+                .values_list("error", flat=True)
+                .first()
+                for label in down
+            }
+            reason = "; ".join(f"{label}: {errors[label] or 'no answer'}" for label in down)
+            services.stop_probes(run)
+            run.status, run.reason, run.finished_at = (
+                RunStatus.FAILED,
+                f"Unreachable before the failover ({reason}); nothing was touched.",
+                _now(),
+            )
+            _save_run(run, "status", "reason", "finished_at")
+            services.notify(run, run.reason)
+            return Fail(run.reason, "Check the probe endpoint options (host, port, credentials).")
         run.baseline_until = _now()
         _save_run(run, "baseline_until")
         return Done(f"Baseline taken ({sum(counts.values())} samples).")

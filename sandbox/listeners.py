@@ -322,7 +322,8 @@ def default_address_file() -> str:
 def failover_targets() -> list[str]:
     """Identifiers of every sandbox resource a failover drill can target: clusters
     with two members or more, Multi-AZ instances outside a cluster, global clusters,
-    and replication groups with automatic failover."""
+    and replication groups with automatic failover; plus RDS proxies (probed beside
+    their cluster's endpoint)."""
     from moto.elasticache.models import elasticache_backends
     from moto.rds.models import rds_backends
 
@@ -336,6 +337,8 @@ def failover_targets() -> list[str]:
                 if db.multi_az and not getattr(db, "db_cluster_identifier", None):
                     found.append(name)
             found.extend(getattr(backend, "global_clusters", {}).keys())
+            # Proxies get a listener too (it never goes dark: what RDS Proxy promises).
+            found.extend(getattr(backend, "db_proxies", {}).keys())
     for regions in elasticache_backends.values():
         for backend in regions.values():
             for name, group in getattr(backend, "replication_groups", {}).items():

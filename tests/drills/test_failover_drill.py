@@ -337,3 +337,24 @@ def test_back_demo_estate_backs_every_failover_target_and_writes_the_file(
     assert probe_address_overrides()["orders"] == found["orders"]
     listeners.stop_all()
     assert not (tmp_path / "addresses.json").exists()
+
+
+def test_an_endpoint_unreachable_during_the_baseline_stops_the_drill_untouched(
+    cluster, operator, rds
+):
+    # Given a probe endpoint nothing listens on
+    with LoopbackListener() as closed:
+        port = closed.port
+    op = start_operation(
+        "cluster_failover_drill",
+        cluster,
+        _params({"label": "proxy", "host": "127.0.0.1", "port": port, "kind": "tcp"}),
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk, timeout=10)
+    # Then the drill failed in the baseline with the probe's error, and AWS was not asked
+    assert op.state == State.FAILED
+    assert "Unreachable before the failover (proxy: " in op.error
+    assert "refused" in op.error.lower()
+    assert mutating_calls("FailoverDBCluster") == []
+    assert DrillRun.objects.get(operation=op).status == RunStatus.FAILED

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 # JSON-protocol services answer errors as JSON, the rest (query protocol: RDS,
 # ElastiCache, STS, ...) as XML. The sandbox only has to tell these two apart: a JSON
@@ -213,7 +214,7 @@ def _error_response(
     else:
         body = (
             "<ErrorResponse><Error><Type>Sender</Type>"
-            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
             f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         ).encode()
         headers = [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)]
@@ -310,7 +311,6 @@ def _control_answer(
          "throttle": {"burst": 20, "rate": 5, "service": "rds"},
          "deny": [{"account_id": "222222222222", "region": "eu-west-1", "service": "dms"}]}
     """
-    status = "200 OK"
     if environ.get("REQUEST_METHOD") == "POST":
         try:
             body = json.loads(_request_body(environ) or b"{}")
@@ -331,6 +331,6 @@ def _control_answer(
             return [payload]
     payload = json.dumps(faults.describe()).encode()
     start_response(
-        status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
     )
     return [payload]

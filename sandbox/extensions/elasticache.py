@@ -508,6 +508,9 @@ def create_serverless_cache(self: ElastiCacheResponse) -> ActionResult:
     if engine not in ("redis", "valkey", "memcached"):
         raise _error("InvalidParameterValue", f"Invalid engine {engine!r}.")
     version = self._get_param("MajorEngineVersion") or DEFAULT_ENGINE_VERSIONS[engine].split(".")[0]
+    default_version = DEFAULT_ENGINE_VERSIONS[engine]
+    same_major = version == default_version.split(".")[0]
+    full_version = default_version if same_major else f"{version}.0"
     domain = f"{name}-{_random_domain()}.serverless.{region_short(backend.region_name)}.cache.amazonaws.com"
     port = 11211 if engine == "memcached" else 6379
     cache = {
@@ -517,9 +520,7 @@ def create_serverless_cache(self: ElastiCacheResponse) -> ActionResult:
         "Status": "available",
         "Engine": engine,
         "MajorEngineVersion": version,
-        "FullEngineVersion": DEFAULT_ENGINE_VERSIONS[engine]
-        if version == DEFAULT_ENGINE_VERSIONS[engine].split(".")[0]
-        else f"{version}.0",
+        "FullEngineVersion": full_version,
         "CacheUsageLimits": self._get_param("CacheUsageLimits") or {},
         "KmsKeyId": self._get_param("KmsKeyId"),
         "SecurityGroupIds": self._get_param("SecurityGroupIds") or [],

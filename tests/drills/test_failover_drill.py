@@ -4,6 +4,7 @@ listeners, preflight failures that touch nothing, SLO breaches that call the web
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from drills.models import DrillRun, ProbeSample, RunStatus
@@ -358,3 +359,31 @@ def test_an_endpoint_unreachable_during_the_baseline_stops_the_drill_untouched(
     assert "refused" in op.error.lower()
     assert mutating_calls("FailoverDBCluster") == []
     assert DrillRun.objects.get(operation=op).status == RunStatus.FAILED
+
+
+def test_the_operations_page_starts_a_drill_with_its_form(cluster, operator, rds, client):
+    # Given an operator on the generic "new operation" page for the drill kind
+    client.force_login(operator)
+    url = reverse("operations:new", args=["cluster_failover_drill"]) + f"?target={cluster.arn}"
+    page = client.get(url)
+    assert page.status_code == 200
+    assert 'name="probe_endpoints"' in page.content.decode()
+    # When the form is posted with a probe endpoint as JSON text
+    response = client.post(
+        url,
+        {
+            "target": cluster.arn,
+            "probe_endpoints": '[{"label": "direct", "host": "127.0.0.1", "port": 5432}]',
+            "slo_seconds": "20",
+            "target_instance": "orders-3",
+        },
+    )
+    # Then a drill operation is queued with typed parameters
+    assert response.status_code == 302
+    from operations.models import Operation
+
+    op = Operation.objects.get(kind="cluster_failover_drill")
+    assert op.params["probe_endpoints"] == [{"label": "direct", "host": "127.0.0.1", "port": 5432}]
+    assert op.params["slo_seconds"] == 20.0
+    assert op.params["consecutive_successes"] == 5
+    assert op.params["target_instance"] == "orders-3"

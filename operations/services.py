@@ -232,7 +232,7 @@ def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) 
     of a burst schedules a task a moment later; requests before it starts ride along."""
     from operations.tasks import resync_scope_task
 
-    delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 1))
+    delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 5))
     key = f"operations:resync:{account_id}:{region}:{','.join(sorted(kinds))}"
     if not cache.add(key, op_id, timeout=max(1, int(delay) + 30)):
         return

@@ -11,6 +11,22 @@ from estate import aws
 _AWS_ENV = [name for name in os.environ if name.startswith("AWS_")]
 
 
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the database it found (serialized rollback).
+
+    A transactional test flushes the tables; without serialized rollback the rows that
+    data migrations made (the role groups) are gone for later tests, and mixing the two
+    styles makes Django reload content types over re-created ones. So all of them use it.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        transactional = bool(
+            marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+        ) or any(name in item.fixturenames for name in ("transactional_db", "live_server"))
+        if transactional and "django_db_serialized_rollback" not in item.fixturenames:
+            item.fixturenames.append("django_db_serialized_rollback")
+
+
 @pytest.fixture(autouse=True)
 def _sealed_aws(monkeypatch):
     """No real credentials or profiles can leak into a test."""

@@ -19,7 +19,6 @@ from moto.rds.responses import RDSResponse
 
 _local = threading.local()
 _original_members = DBCluster._members
-_original_call_action = RDSResponse.call_action
 
 
 def _members(self: DBCluster) -> list[DBInstanceClustered]:
@@ -37,11 +36,14 @@ def _members(self: DBCluster) -> list[DBInstanceClustered]:
 
 
 def call_action(self: RDSResponse) -> Any:
+    # Looked up at call time, so that wrappers installed on BaseResponse later (the
+    # call log) still run.
+    base = super(RDSResponse, self).call_action
     if not str(self._get_action()).startswith("Describe"):
-        return _original_call_action(self)
+        return base()
     _local.groups = {}
     try:
-        return _original_call_action(self)
+        return base()
     finally:
         _local.groups = None
 

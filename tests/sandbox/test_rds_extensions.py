@@ -284,3 +284,33 @@ def test_certificate_details_and_performance_insights_are_reported(rds):
     # And the 2019 CA's certificate has expired
     assert stale["CertificateDetails"]["ValidTill"] < _utcnow()
     assert stale["PerformanceInsightsEnabled"] is False
+
+
+def test_cross_region_replica_of_a_source_with_a_custom_option_group(sandbox, rds):
+    # Given a MySQL source with a custom option group in eu-west-1
+    rds.create_option_group(
+        OptionGroupName="audit",
+        EngineName="mysql",
+        MajorEngineVersion="8.0",
+        OptionGroupDescription="audit",
+    )
+    source = rds.create_db_instance(
+        DBInstanceIdentifier="shop",
+        DBInstanceClass="db.m6g.large",
+        Engine="mysql",
+        EngineVersion="8.0.35",
+        AllocatedStorage=50,
+        MasterUsername="app",
+        MasterUserPassword=PASSWORD,
+        OptionGroupName="audit",
+    )["DBInstance"]
+    # When it gets a replica in us-west-2
+    dr = client("rds", "us-west-2")
+    dr.create_db_instance_read_replica(
+        DBInstanceIdentifier="shop-dr",
+        SourceDBInstanceIdentifier=source["DBInstanceArn"],
+        SourceRegion="eu-west-1",
+    )
+    # Then us-west-2 can be described and the replica uses its region's default group
+    replica = dr.describe_db_instances()["DBInstances"][0]
+    assert replica["OptionGroupMemberships"][0]["OptionGroupName"] == "default:mysql-8-0"

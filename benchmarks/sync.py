@@ -71,7 +71,7 @@ def _ensure_database(url: str) -> None:
 def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, int]:
     """Every call sync makes, with nothing done to the answers."""
     from estate import aws
-    from estate.sync.rds import is_default_group
+    from estate.sync.groups import is_default_group
 
     stats = aws.CallStats()
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from estate import aws
 from estate.models import CacheCluster, CacheReplicationGroup, ParameterGroup, ServerlessCache
 from estate.sync.fetch import End, Event, FetchContext, describe_error, listed, stream, text
-from estate.sync.rds import is_default_group, map_parameter, parameter_children
+from estate.sync.groups import is_default_group, map_parameter, parameter_children
 from estate.sync.store import Lookups, PartSpec, Row
 
 

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from estate import aws
 from estate.models import Account, SyncRun
-from estate.sync import cache, dms, leases, links, rds
+from estate.sync import cache, dms, groups, leases, links, rds, snapshots
 from estate.sync.fetch import Derive, End, Event, FetchContext, Rows, describe_error
 from estate.sync.store import CHUNK_SIZE_DERIVED, Lookups, PartWriter, add_counts, empty_counts
 
@@ -50,9 +50,9 @@ KIND_FETCHERS: dict[str, Callable[[FetchContext, Account], Iterator[Event]]] = {
     "instances": lambda ctx, acct: rds.fetch_instances(ctx),
     "proxies": lambda ctx, acct: rds.fetch_proxies(ctx),
     "endpoints": lambda ctx, acct: rds.fetch_endpoints(ctx, acct.account_id),
-    "snapshots": lambda ctx, acct: rds.fetch_snapshots(ctx),
-    "parameter_groups": lambda ctx, acct: rds.fetch_parameter_groups(ctx),
-    "option_groups": lambda ctx, acct: rds.fetch_option_groups(ctx),
+    "snapshots": lambda ctx, acct: snapshots.fetch_snapshots(ctx),
+    "parameter_groups": lambda ctx, acct: groups.fetch_parameter_groups(ctx),
+    "option_groups": lambda ctx, acct: groups.fetch_option_groups(ctx),
     "caches": lambda ctx, acct: cache.fetch_caches(ctx),
     "dms": lambda ctx, acct: dms.fetch_dms(ctx),
 }

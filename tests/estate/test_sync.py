@@ -306,12 +306,14 @@ def test_a_role_that_cannot_be_assumed_fails_that_account_only(sandbox):
     assert list(DbInstance.objects.values_list("identifier", flat=True)) == ["own-db"]
 
 
-def _throttle_scenario(sandbox, settings, *, paced: bool) -> SyncRun:
-    # AWS's bucket, shrunk so the test is fast: burst 4, refill 40/s in the sandbox;
-    # Estate's pacer a little inside it (as one would configure it below AWS's numbers),
-    # which leaves room for requests that arrive bunched on a busy machine.
+def _throttle_scenario(sandbox, settings, *, paced: bool, manual_snapshots: int) -> SyncRun:
+    # AWS's bucket, shrunk so the test is fast: burst 3, refill 3/s in the sandbox.
+    # Estate's pacer a little inside it (burst 2, 2/s, as one would configure it below
+    # AWS's numbers), which leaves room for requests that arrive bunched on a busy
+    # machine. The rates are low on purpose: the outcome must not depend on how fast
+    # this machine answers a call.
     settings.AWS_RATE_BURST = 2
-    settings.AWS_RATE_PER_SECOND = 30.0
+    settings.AWS_RATE_PER_SECOND = 2.0
     # Unpaced, botocore's retries answer the throttles; two attempts keep the test fast.
     settings.AWS_MAX_ATTEMPTS = 8 if paced else 2
     settings.SYNC_PACING = paced
@@ -319,23 +321,26 @@ def _throttle_scenario(sandbox, settings, *, paced: bool) -> SyncRun:
     make_account(PROD)
     rds = client(PROD, REGION, "rds")
     create_instance(rds, "billing")
-    for n in range(6):
+    # Each manual snapshot costs sync one DescribeDBSnapshotAttributes call.
+    for n in range(manual_snapshots):
         rds.create_db_snapshot(DBSnapshotIdentifier=f"snap-{n}", DBInstanceIdentifier="billing")
-    sandbox.faults.throttle(burst=4, rate=40.0, service="rds")
-    return sync_scope(kinds=["clusters", "instances", "snapshots", "parameter_groups"])
+    sandbox.faults.throttle(burst=3, rate=3.0, service="rds")
+    return sync_scope(kinds=["snapshots"])
 
 
 def test_the_pacer_keeps_sync_inside_awss_bucket_without_throttles(sandbox, settings):
-    run = _throttle_scenario(sandbox, settings, paced=True)
+    run = _throttle_scenario(sandbox, settings, paced=True, manual_snapshots=3)
     assert run.status == SyncRun.Status.SUCCEEDED, run.errors
-    assert run.api_calls > 4 * 2  # well past what AWS's burst allows at once
+    assert run.api_calls == 5  # two listings + three attribute calls: past the burst of 3
     assert run.throttle_retries == 0
     assert sandbox.faults.throttled_requests == 0
     assert run.paced_seconds > 0
 
 
 def test_without_pacing_the_same_sync_is_throttled(sandbox, settings):
-    run = _throttle_scenario(sandbox, settings, paced=False)
+    # 14 calls: AWS's bucket holds 3 + 3/s, so only calls slower than ~0.25 s each
+    # (far slower than the sandbox on any machine) would escape throttling.
+    run = _throttle_scenario(sandbox, settings, paced=False, manual_snapshots=12)
     assert run.throttle_retries > 0
     assert sandbox.faults.throttled_requests > 0
 

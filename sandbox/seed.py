@@ -16,8 +16,9 @@ each account by assuming ``arn:aws:iam::<id>:role/EstateSync``:
   instance, source and target endpoints, a full-load-and-CDC task with table stats);
 * deliberate problems for the checks: an unencrypted instance, a publicly accessible
   one, 1-day backup retention in production, a production cluster without deletion
-  protection, a parameter change pending reboot, and an instance on the expired
-  rds-ca-2019 certificate authority.
+  protection, a parameter change pending reboot, an instance on the expired
+  rds-ca-2019 certificate authority, and a public snapshot (plus one shared with the
+  staging account).
 
 When the sandbox runs in this process (``manage.py sandbox``, the test fixture), the
 seed also backdates creation times on moto's models so that restore and backtrack
@@ -260,6 +261,12 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         Tags=orders_tags,
     )
     summary.add("manual cluster snapshot")
+    # Shared with the staging account for a schema rehearsal.
+    rds.modify_db_cluster_snapshot_attribute(
+        DBClusterSnapshotIdentifier="orders-aurora-before-schema-v42",
+        AttributeName="restore",
+        ValuesToAdd=[STAGING.account_id],
+    )
     # A copy-on-write clone for the analysts.
     rds.restore_db_cluster_to_point_in_time(
         DBClusterIdentifier="orders-aurora-clone-analytics",
@@ -750,6 +757,12 @@ def _seed_staging(acct: _Account, summary: SeedSummary) -> None:
         DBInstanceIdentifier="catalog-mysql-stg",
         DBSnapshotIdentifier="catalog-mysql-stg-refresh-2026-11",
         Tags=_tags(env, "commerce", "catalog"),
+    )
+    # Public: anyone can restore it (a deliberate problem).
+    eu_rds.modify_db_snapshot_attribute(
+        DBSnapshotIdentifier="catalog-mysql-stg-refresh-2026-11",
+        AttributeName="restore",
+        ValuesToAdd=["all"],
     )
     summary.add("manual db snapshot")
     ec = acct("elasticache", east)

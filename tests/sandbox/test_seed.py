@@ -131,6 +131,10 @@ def test_instances_replicas_custom_and_deliberate_problems(prod, staging):
         DBInstanceIdentifier="catalog-mysql-stg"
     )["DBInstances"][0]
     assert stale_ca["CACertificateIdentifier"] == "rds-ca-2019"
+    public = staging("rds", "eu-west-1").describe_db_snapshot_attributes(
+        DBSnapshotIdentifier="catalog-mysql-stg-refresh-2026-11"
+    )["DBSnapshotAttributesResult"]["DBSnapshotAttributes"]
+    assert public == [{"AttributeName": "restore", "AttributeValues": ["all"]}]
     # Staging has its own estate, invisible to production
     assert staging("rds").describe_db_instances(DBInstanceIdentifier="ledger-pg-stg")["DBInstances"]
 
@@ -147,6 +151,10 @@ def test_snapshots_manual_automated_and_copied_across_regions(prod):
         DBSnapshotIdentifier="ledger-pg-before-pg16-upgrade-usw2"
     )["DBSnapshots"][0]
     assert copied["SourceRegion"] == "us-east-1"
+    shared = rds.describe_db_cluster_snapshot_attributes(
+        DBClusterSnapshotIdentifier="orders-aurora-before-schema-v42"
+    )["DBClusterSnapshotAttributesResult"]["DBClusterSnapshotAttributes"]
+    assert shared == [{"AttributeName": "restore", "AttributeValues": [STAGING.account_id]}]
 
 
 def test_proxy_parameter_and_option_groups(prod):

@@ -300,7 +300,8 @@ def finalize_if_ended(run_id: int) -> DrillRun | None:
     here: probes stopped, what was sampled summarized, the webhook told."""
     with transaction.atomic():
         run = (
-            DrillRun.objects.select_for_update()
+            # of=self: the operation is an outer join, which PostgreSQL cannot lock.
+            DrillRun.objects.select_for_update(of=("self",))
             .select_related("operation")
             .filter(pk=run_id)
             .first()

@@ -16,7 +16,7 @@ from sandbox.listeners import LoopbackListener
 
 POSTGRES = ("127.0.0.1", 5432)
 REDIS = ("127.0.0.1", 6379)
-CUT_SECONDS = 1.5
+CUT_SECONDS = 1.0
 
 
 def _reachable(address: tuple[str, int]) -> bool:

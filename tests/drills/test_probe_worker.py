@@ -109,3 +109,32 @@ def test_finalize_sweep_closes_runs_whose_operation_ended():
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLED
     assert services.finalize_ended_runs() == 0
+
+
+def test_webhook_task_retries_with_growing_countdowns(monkeypatch):
+    from celery.exceptions import Retry
+
+    from drills import tasks
+
+    # Given a webhook that keeps failing
+    def failing(run_id: int, headline: str, attempt: int) -> None:
+        raise services.WebhookFailed("HTTP 503")
+
+    monkeypatch.setattr(services, "send_webhook", failing)
+    countdowns: list[float] = []
+
+    def retry(*, exc: Exception, countdown: float) -> Retry:
+        countdowns.append(countdown)
+        return Retry(exc=exc, when=countdown)
+
+    monkeypatch.setattr(tasks.send_webhook_task, "retry", retry)
+    # When the task runs at its first, second and third attempt
+    for retries in range(3):
+        tasks.send_webhook_task.push_request(retries=retries)
+        try:
+            with pytest.raises(Retry):
+                tasks.send_webhook_task.run(1, "Drill failed")
+        finally:
+            tasks.send_webhook_task.pop_request()
+    # Then each retry waits twice as long as the one before
+    assert countdowns == [5.0, 10.0, 20.0]

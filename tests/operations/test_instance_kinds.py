@@ -118,3 +118,21 @@ def test_promote_needs_the_identifier_typed(primary, operator, rds, account):
         )
     assert "confirm" in refused.value.errors
     assert Operation.objects.count() == 0
+
+
+def test_cross_region_read_replica_is_created_in_the_chosen_region(primary, operator, account):
+    from estate import aws
+
+    op = start_operation(
+        "create_read_replica",
+        primary,
+        {"replica_identifier": "billing-dr", "region": "eu-west-1"},
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk)
+    assert op.state == State.SUCCEEDED, op.error
+    west = aws.client(account, "eu-west-1", "rds")
+    replica = west.describe_db_instances(DBInstanceIdentifier="billing-dr")["DBInstances"][0]
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"] == primary.arn
+    assert op.result["region"] == "eu-west-1"
+    assert [c.region for c in mutating_calls("CreateDBInstanceReadReplica")] == ["eu-west-1"]

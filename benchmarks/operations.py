@@ -7,7 +7,7 @@ child process, with a cluster failover that takes S seconds there. N cluster fai
 operations are validated and created (one transaction; not timed), then enqueued at
 once on commit and driven by ONE ``celery worker`` process with concurrency 2 on Redis
 (``REDIS_URL``, default DB 5) and PostgreSQL (``DATABASE_URL``, default
-``postgres://postgres@127.0.0.1:5432/h4_operations_bench``, created and migrated if
+``postgres://postgres@127.0.0.1:5432/estate_ops_bench``, created and migrated if
 missing). The clock runs from the commit until every operation has ended.
 
 Prints one JSON line: {"operations", "simulated_s", "wall_s", "ratio", "failed", ...}.
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 ACCOUNTS = ("111111111111", "222222222222")
 REGIONS = ("us-east-1", "us-west-2")
-DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/h4_operations_bench"
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/estate_ops_bench"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/5"
 
 

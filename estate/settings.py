@@ -335,8 +335,10 @@ OPERATIONS_TYPICAL_SCALE = env_float("OPERATIONS_TYPICAL_SCALE", 1.0)
 # The reaper re-enqueues operations whose next step is this overdue.
 OPERATIONS_REAPER_INTERVAL_SECONDS = env_float("OPERATIONS_REAPER_INTERVAL_SECONDS", 30.0)
 OPERATIONS_REAPER_GRACE_SECONDS = env_float("OPERATIONS_REAPER_GRACE_SECONDS", 60.0)
-# A burst of operations finishing in one account/region shares one resync this late.
-OPERATIONS_RESYNC_DELAY_SECONDS = env_float("OPERATIONS_RESYNC_DELAY_SECONDS", 5.0)
+# After success, the affected account/region is resynced this soon, and not more often
+# than every MIN_INTERVAL (a burst of operations shares a few syncs).
+OPERATIONS_RESYNC_DELAY_SECONDS = env_float("OPERATIONS_RESYNC_DELAY_SECONDS", 1.0)
+OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = env_float("OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15.0)
 # Redis's visibility timeout (3600 s above) must stay far above the lease and any
 # countdown, or the broker would redeliver tasks that are merely waiting.
 CELERY_BEAT_SCHEDULE["reap-overdue-operations"] = {

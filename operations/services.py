@@ -9,6 +9,7 @@ operation-per-target constraint.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -227,22 +228,35 @@ def reap_overdue(now: Any = None) -> list[int]:
 # --- targeted resync -----------------------------------------------------------------
 
 
+def _resync_key(account_id: str, region: str, kinds: list[str]) -> str:
+    return f"operations:resync:{account_id}:{region}:{','.join(sorted(kinds))}"
+
+
 def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) -> None:
-    """Resync ``kinds`` of one account/region soon, once per burst: the first request
-    of a burst schedules a task a moment later; requests before it starts ride along."""
+    """Resync ``kinds`` of one account/region soon, once per burst.
+
+    The first request schedules a sync a moment later (a single operation's result shows
+    within seconds); requests made before it starts ride along; and one scope is not
+    synced more often than every ``OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS``, so that
+    hundreds of operations finishing together cost a few syncs, not hundreds."""
     from operations.tasks import resync_scope_task
 
-    delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 5))
-    key = f"operations:resync:{account_id}:{region}:{','.join(sorted(kinds))}"
-    if not cache.add(key, op_id, timeout=max(1, int(delay) + 30)):
+    delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 1))
+    interval = float(getattr(settings, "OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15))
+    key = _resync_key(account_id, region, kinds)
+    last = cache.get(f"{key}:last")
+    if last is not None:
+        delay = max(delay, float(last) + interval - time.time())
+    if not cache.add(key, op_id, timeout=max(1, int(delay) + 60)):
         return
     resync_scope_task.apply_async((account_id, region, sorted(kinds), op_id), countdown=delay)
 
 
 def resync_scope(account_id: str, region: str, kinds: list[str], op_id: int | None) -> Any:
-    key = f"operations:resync:{account_id}:{region}:{','.join(sorted(kinds))}"
+    key = _resync_key(account_id, region, kinds)
     # Later requests must schedule a new sync: this one may already have read AWS.
     cache.delete(key)
+    cache.set(f"{key}:last", time.time(), timeout=3600)
     try:
         from estate.sync import sync_scope
     except ImportError:

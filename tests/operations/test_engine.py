@@ -115,3 +115,33 @@ def test_targeted_resync_after_success_shows_the_new_writer(cluster, operator):
     assert op.state == State.SUCCEEDED
     cluster.refresh_from_db()
     assert cluster.writer_identifier == op.result["new_writer"]
+
+
+def test_resyncs_of_a_burst_are_coalesced_per_account_and_region(monkeypatch, settings, db):
+    from django.core.cache import cache
+
+    import estate.sync
+    from operations import tasks
+
+    key = services._resync_key("111111111111", "us-east-1", ["clusters"])
+    cache.delete_many([key, f"{key}:last"])  # (not clear(): the cache may be shared)
+    settings.OPERATIONS_RESYNC_DELAY_SECONDS = 1
+    settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
+    scheduled: list[float] = []
+    monkeypatch.setattr(
+        tasks.resync_scope_task,
+        "apply_async",
+        lambda args, countdown: scheduled.append(countdown),
+    )
+    synced: list[dict] = []
+    monkeypatch.setattr(estate.sync, "sync_scope", lambda **kw: synced.append(kw))
+    # The first success schedules a sync a second later; the next ones ride along
+    for op_id in (1, 2, 3):
+        services.schedule_resync("111111111111", "us-east-1", ["clusters"], op_id)
+    assert scheduled == [1]
+    # Once it ran, the next success waits for the minimum interval
+    services.resync_scope("111111111111", "us-east-1", ["clusters"], 1)
+    assert synced[0]["kinds"] == ["clusters"]
+    services.schedule_resync("111111111111", "us-east-1", ["clusters"], 4)
+    assert 14 < scheduled[-1] <= 15
+    cache.delete_many([key, f"{key}:last"])

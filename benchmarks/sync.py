@@ -226,6 +226,9 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=10_000)
     parser.add_argument("--clusters", type=int, default=1_000)
     parser.add_argument(
+        "--repeat", type=int, default=1, help="bare fetch + first sync this many times; best of"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="profile the sync's writer; report to stderr"
     )
     args = parser.parse_args()
@@ -242,6 +245,9 @@ def main() -> None:
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
     os.environ["AWS_ENDPOINT_URL"] = sandbox["url"]
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "estate.settings")
+    if "bench" not in os.environ["DATABASE_URL"].rsplit("/", 1)[-1]:
+        # The benchmark empties the mirror (and what references it) with TRUNCATE.
+        raise SystemExit("DATABASE_URL must name a benchmark database (its name contains 'bench')")
     _ensure_database(os.environ["DATABASE_URL"])
     import django
 
@@ -252,21 +258,26 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from estate import aws
-    from estate.models import Account, SyncLease, SyncRun
+    from estate.models import Account
     from estate.sync import sync_scope
 
     call_command("migrate", verbosity=0)
-    # A clean mirror so (b) is a full first sync.
-    Account.objects.all().delete()
-    SyncRun.objects.all().delete()
-    SyncLease.objects.all().delete()
-    for account_id in ACCOUNTS:
-        Account.objects.create(
-            account_id=account_id,
-            name=f"bench-{account_id[:3]}",
-            role_arn=f"arn:aws:iam::{account_id}:role/EstateSync",
-            regions=list(REGIONS),
-        )
+
+    def clean_mirror() -> None:
+        """Empty the mirror so that (b) is a full first sync (TRUNCATE: deleting
+        tens of thousands of rows through the ORM's collector would take minutes)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "TRUNCATE estate_account, estate_syncrun, estate_synclease RESTART IDENTITY CASCADE"
+            )
+        for account_id in ACCOUNTS:
+            Account.objects.create(
+                account_id=account_id,
+                name=f"bench-{account_id[:3]}",
+                role_arn=f"arn:aws:iam::{account_id}:role/EstateSync",
+                regions=list(REGIONS),
+            )
+
     units = [(a, r) for a in ACCOUNTS for r in REGIONS]
     workers = max(1, min(settings.SYNC_MAX_WORKERS, len(units)))
 
@@ -274,25 +285,35 @@ def main() -> None:
     for account_id in ACCOUNTS:
         aws.session_for(aws.AccountRef(account_id, f"arn:aws:iam::{account_id}:role/EstateSync"))
 
-    aws.reset_pacers()
-    cpu = _cpu_s()
-    bare_s, bare_calls = _bare_fetch(units, workers)
-    bare_cpu_s = _cpu_s() - cpu
+    # On a shared machine single timings swing by 2x; --repeat takes the best of each.
+    bare_runs: list[float] = []
+    sync_runs: list[float] = []
+    bare_cpu_s = sync_cpu_s = float("inf")
+    profiler = None
+    for _ in range(args.repeat):
+        aws.reset_pacers()
+        cpu = _cpu_s()
+        bare_s, bare_calls = _bare_fetch(units, workers)
+        bare_cpu_s = min(bare_cpu_s, _cpu_s() - cpu)
+        bare_runs.append(bare_s)
 
-    aws.reset_pacers()
-    profiler = _profile_writer() if args.profile else None
-    cpu = _cpu_s()
-    started = time.perf_counter()
-    run = sync_scope(triggered_by="benchmark")
-    sync_s = time.perf_counter() - started
-    sync_cpu_s = _cpu_s() - cpu
+        clean_mirror()
+        aws.reset_pacers()
+        if args.profile and profiler is None:
+            profiler = _profile_writer()
+        cpu = _cpu_s()
+        started = time.perf_counter()
+        run = sync_scope(triggered_by="benchmark")
+        sync_runs.append(time.perf_counter() - started)
+        sync_cpu_s = min(sync_cpu_s, _cpu_s() - cpu)
     if profiler is not None:
-        _report_profile(profiler, sync_s)
+        _report_profile(profiler, min(sync_runs))
 
-    # The bare fetch again: moto's first pass over fresh data is slower, so the ratio
-    # uses the faster of the two bare fetches (the one least favourable to sync).
+    # The bare fetch again: moto's first pass over fresh data can be slower, and the
+    # ratio uses the fastest bare fetch (the figure least favourable to sync).
     aws.reset_pacers()
-    bare_again_s, _ = _bare_fetch(units, workers)
+    bare_runs.append(_bare_fetch(units, workers)[0])
+    bare_s, sync_s = min(bare_runs), min(sync_runs)
 
     aws.reset_pacers()
     with CaptureQueriesContext(connection) as queries:
@@ -315,13 +336,14 @@ def main() -> None:
             {
                 "instances": args.instances,
                 "clusters": args.clusters,
-                "bare_fetch_s": round(min(bare_s, bare_again_s), 2),
+                "bare_fetch_s": round(bare_s, 2),
                 "sync_s": round(sync_s, 2),
-                "ratio": round(sync_s / min(bare_s, bare_again_s), 3),
+                "ratio": round(sync_s / bare_s, 3),
                 "resync_s": round(resync_s, 2),
                 "resync_writes": resync_writes,
                 "peak_rss_mb": round(peak_rss_mb, 1),
-                "bare_fetch_runs_s": [round(bare_s, 2), round(bare_again_s, 2)],
+                "bare_fetch_runs_s": [round(x, 2) for x in bare_runs],
+                "sync_runs_s": [round(x, 2) for x in sync_runs],
                 # CPU seconds of this process (all threads): the part of the cost that
                 # does not depend on how busy the machine and the sandbox are.
                 "bare_cpu_s": round(bare_cpu_s, 2),

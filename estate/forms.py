@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 
 from estate import models, queries
+from metrics.queries import arns_past_threshold
 
 
 class InventoryFilterForm(forms.Form):
@@ -29,6 +30,7 @@ class InventoryFilterForm(forms.Form):
         help_text="key=value, or key alone for any value",
     )
     lifecycle = forms.ChoiceField(required=False, choices=list(queries.LIFECYCLES.items()))
+    past_threshold = forms.BooleanField(required=False, label="Past a threshold")
     sort = forms.CharField(required=False, max_length=40)
     page = forms.IntegerField(required=False, min_value=1)
 
@@ -70,6 +72,7 @@ class InventoryFilterForm(forms.Form):
             lifecycle=d.get("lifecycle") or "live",
             q=(d.get("q") or "").strip(),
             sort=d.get("sort") or queries.DEFAULT_SORT,
+            arns=frozenset(arns_past_threshold()) if d.get("past_threshold") else None,
         )
 
 

@@ -160,6 +160,8 @@ class InventoryFilters:
     lifecycle: str = "live"
     q: str = ""
     sort: str = DEFAULT_SORT
+    # Only these ARNs (the metrics app's "past a threshold" set); None: no such filter.
+    arns: frozenset[str] | None = None
 
 
 def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
@@ -197,6 +199,8 @@ def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
             qs = qs.filter(tag_match=f.tag_value)
     if f.q:
         qs = qs.filter(Q(identifier__icontains=f.q) | Q(arn__icontains=f.q))
+    if f.arns is not None:
+        qs = qs.filter(arn__in=f.arns)
     return qs.values(
         "id",
         "identifier",

@@ -99,8 +99,14 @@ class Command(BaseCommand):
         # On Ctrl-C under honcho every process gets SIGINT from the terminal *and*
         # SIGTERM from honcho: the second one must not kill the shutdown half-way.
         previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        publisher = None
         try:
             self._prepare(server, options)
+            if options["seed"] == "demo":
+                from sandbox.metrics_seed import DemoPublisher
+
+                # Charts keep moving while the demo runs: new points once a minute.
+                publisher = DemoPublisher(server.url).start()
             serving.set()
             self._say("Serving until Ctrl-C (SIGINT) or SIGTERM.")
             # A timeout keeps the main thread responsive to signals on every platform.
@@ -111,6 +117,8 @@ class Command(BaseCommand):
             self._say("Interrupted.")
         finally:
             serving.set()
+            if publisher is not None:
+                publisher.stop()
             server.stop()
             self._say("Sandbox stopped.")
             if options.get("restore_signals"):

@@ -193,3 +193,31 @@ def test_admin_lists_operations_read_only(client, operator, cluster):
     assert response.status_code == 200
     assert "orders" in response.content.decode()
     assert client.get(reverse("admin:operations_operation_add")).status_code == 403
+
+
+def test_detail_shows_per_table_statistics_of_a_dms_result(client, operator, cluster):
+    op = Operation.objects.create(
+        kind="dms_start_task",
+        target_arn="arn:aws:dms:us-east-1:111111111111:task:t",
+        target_label="t",
+        state=State.SUCCEEDED,
+        requested_by=operator,
+        result={
+            "full_load_percent": 100,
+            "tables": [
+                {
+                    "table": "shop.orders",
+                    "state": "Table completed",
+                    "full_load_rows": 1000,
+                    "inserts": 5,
+                    "updates": 0,
+                    "deletes": 0,
+                    "errors": 0,
+                }
+            ],
+        },
+    )
+    client.force_login(operator)
+    body = client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    assert '<td class="mono">shop.orders</td>' in body
+    assert "Table completed" in body

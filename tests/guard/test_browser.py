@@ -46,10 +46,16 @@ def _allow_orm_beside_playwright():
         os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-@pytest.fixture(scope="module")
-def browser(_allow_orm_beside_playwright):
+@pytest.fixture
+def page(_allow_orm_beside_playwright, live_server):
+    """A fresh Chromium per test, started after the test database is set up and closed
+    before it is flushed: inside Playwright's sync context Django hands out another
+    connection object, without the runner's serialized data, so a browser kept open
+    across the flush leaves later tests without roles and permissions (found by
+    tests/browser/test_pages.py; same fix)."""
     from playwright.sync_api import sync_playwright
 
+    errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -63,23 +69,21 @@ def browser(_allow_orm_beside_playwright):
                 "--no-first-run",
             ],
         )
-        yield browser
+        context = browser.new_context(
+            viewport={"width": 1440, "height": 900}, base_url=live_server.url
+        )
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: (
+                errors.append(f"{page.url}: {msg.text[:120]}") if msg.type == "error" else None
+            ),
+        )
+        yield page
+        context.close()
         browser.close()
-
-
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: errors.append(f"{page.url}: {msg.text[:120]}") if msg.type == "error" else None,
-    )
-    yield page
-    context.close()
     assert not errors, f"browser console errors (CSP violations among them): {errors}"
 
 

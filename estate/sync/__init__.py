@@ -28,6 +28,8 @@ sync the same account/region/kind at once (see ``estate.sync.leases``).
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from estate.models import Account, SyncRun
 from estate.sync.engine import KIND_FETCHERS, Unit, execute
 
@@ -121,8 +123,6 @@ def run_queued(run: SyncRun) -> SyncRun:
             scope.get("accounts") or None, scope.get("regions") or None, scope.get("kinds") or None
         )
     except ScopeError as exc:
-        from django.utils import timezone
-
         run.status = SyncRun.Status.FAILED
         run.message = str(exc)
         run.finished_at = timezone.now()

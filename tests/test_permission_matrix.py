@@ -1,0 +1,354 @@
+"""The permission matrix: every URL of the project, GET and POST, for anonymous, a
+logged-in user without a role, Viewer, Operator and Admin, against an explicit table.
+
+URLs are enumerated from the resolver (tests/url_samples.py; Django's admin is left
+out: it has its own permission system). A URL without a row in EXPECTED fails, and so
+does a row without a URL. POSTs carry an empty body (the test client skips CSRF): they
+reach the permission check and then fail validation, or do the harmless thing (cancel a
+queued operation nobody holds, revoke a suppression) inside the test's transaction.
+
+The role model the table was reviewed against (estate/roles.py): Viewer reads
+everything; Operator also syncs, runs non-destructive operations and drills and manages
+drill schedules; Admin also runs destructive operations and manages accounts, policies
+(finding suppressions) and users. Anonymous users are sent to the login page except on
+the login page and the set-password link. A method a URL does not accept is 405 for
+everybody (checked before authentication: it reveals nothing).
+
+A row that the product gets wrong is written as it should be and listed in XFAIL with
+the bug, so the lead can fix the view and delete the entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.db import transaction
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from estate.roles import ADMIN, OPERATOR, VIEWER
+from tests import factories
+from tests.url_samples import Samples, build_samples, url_patterns
+
+pytestmark = pytest.mark.django_db
+
+# Who asks: column name -> role (None = anonymous, "" = logged in without a role).
+ROLES: dict[str, str | None] = {
+    "anon": None,
+    "none": "",
+    "viewer": VIEWER,
+    "operator": OPERATOR,
+    "admin": ADMIN,
+}
+METHODS = ("GET", "POST")
+
+# Rows, by what they grant. Any 3xx is written 302.
+READ = {"anon": 302, "none": 403, "viewer": 200, "operator": 200, "admin": 200}
+# Wrong method: refused before anything else, whoever asks.
+NOT_ALLOWED = dict.fromkeys(ROLES, 405)
+# A read-only page that redirects a plain request elsewhere (to a fuller page).
+READ_REDIRECTS = {"anon": 302, "none": 403, "viewer": 302, "operator": 302, "admin": 302}
+# Operator actions whose empty POST is handled (redirect back with a message).
+OPERATOR_ACTION = {"anon": 302, "none": 403, "viewer": 403, "operator": 302, "admin": 302}
+# Operator forms: the page, and an empty POST that fails validation (422).
+OPERATOR_FORM = {"anon": 302, "none": 403, "viewer": 403, "operator": 200, "admin": 200}
+OPERATOR_FORM_POST = {"anon": 302, "none": 403, "viewer": 403, "operator": 422, "admin": 422}
+# Admin actions (users, policies): redirect back with a message.
+ADMIN_ACTION = {"anon": 302, "none": 403, "viewer": 403, "operator": 403, "admin": 302}
+ADMIN_PAGE = {"anon": 302, "none": 403, "viewer": 403, "operator": 403, "admin": 200}
+# Open to everybody (the login page re-renders an empty form; the link redirects).
+PUBLIC_PAGE = dict.fromkeys(ROLES, 200)
+PUBLIC_REDIRECT = dict.fromkeys(ROLES, 302)
+
+EXPECTED: dict[str, dict[str, dict[str, int]]] = {
+    # --- estate: overview, sync, inventory, resources ---------------------------------
+    "home": {"GET": READ, "POST": NOT_ALLOWED},
+    "sync_now": {"GET": NOT_ALLOWED, "POST": OPERATOR_ACTION},
+    # Without HTMX the progress partial sends the browser to the run's page.
+    "sync_progress": {"GET": READ_REDIRECTS, "POST": NOT_ALLOWED},
+    "sync_runs": {"GET": READ, "POST": NOT_ALLOWED},
+    "sync_run": {"GET": READ, "POST": NOT_ALLOWED},
+    "inventory": {"GET": READ, "POST": NOT_ALLOWED},
+    "inventory_csv": {"GET": READ, "POST": NOT_ALLOWED},
+    "cluster": {"GET": READ, "POST": NOT_ALLOWED},
+    "topology_cluster": {"GET": READ, "POST": NOT_ALLOWED},
+    "instance": {"GET": READ, "POST": NOT_ALLOWED},
+    # The sample is an Aurora member: its family is drawn on its cluster's page.
+    "topology_instance": {"GET": READ_REDIRECTS, "POST": NOT_ALLOWED},
+    "global_cluster": {"GET": READ, "POST": NOT_ALLOWED},
+    "topology_global": {"GET": READ, "POST": NOT_ALLOWED},
+    "proxy": {"GET": READ, "POST": NOT_ALLOWED},
+    "caches": {"GET": READ, "POST": NOT_ALLOWED},
+    "cache_group": {"GET": READ, "POST": NOT_ALLOWED},
+    "cache_cluster": {"GET": READ, "POST": NOT_ALLOWED},
+    "serverless_cache": {"GET": READ, "POST": NOT_ALLOWED},
+    "dms": {"GET": READ, "POST": NOT_ALLOWED},
+    "dms_task": {"GET": READ, "POST": NOT_ALLOWED},
+    "parameter_groups": {"GET": READ, "POST": NOT_ALLOWED},
+    "parameter_diff": {"GET": READ, "POST": NOT_ALLOWED},
+    "parameter_group": {"GET": READ, "POST": NOT_ALLOWED},
+    "option_groups": {"GET": READ, "POST": NOT_ALLOWED},
+    "option_diff": {"GET": READ, "POST": NOT_ALLOWED},
+    "option_group": {"GET": READ, "POST": NOT_ALLOWED},
+    "snapshots": {"GET": READ, "POST": NOT_ALLOWED},
+    "topology": {"GET": READ, "POST": NOT_ALLOWED},
+    # --- audit ------------------------------------------------------------------------
+    "audit": {"GET": READ, "POST": NOT_ALLOWED},
+    "audit_csv": {"GET": READ, "POST": NOT_ALLOWED},
+    # --- guard: findings, drift, users ------------------------------------------------
+    "findings": {"GET": READ, "POST": NOT_ALLOWED},
+    # Suppressing hides a risk from the whole team: a policy, so Admin only.
+    "finding_suppress": {"GET": NOT_ALLOWED, "POST": ADMIN_ACTION},
+    "finding_suppression_revoke": {"GET": NOT_ALLOWED, "POST": ADMIN_ACTION},
+    "drift": {"GET": READ, "POST": NOT_ALLOWED},
+    "users": {"GET": ADMIN_PAGE, "POST": NOT_ALLOWED},
+    # An empty invite form is re-rendered with its errors (400).
+    "user_invite": {
+        "GET": NOT_ALLOWED,
+        "POST": {"anon": 302, "none": 403, "viewer": 403, "operator": 403, "admin": 400},
+    },
+    "user_role": {"GET": NOT_ALLOWED, "POST": ADMIN_ACTION},
+    "user_active": {"GET": NOT_ALLOWED, "POST": ADMIN_ACTION},
+    "user_unlock": {"GET": NOT_ALLOWED, "POST": ADMIN_ACTION},
+    # The invite link: a valid token is swapped for the session-bound form URL.
+    "user_set_password": {"GET": PUBLIC_REDIRECT, "POST": PUBLIC_REDIRECT},
+    # --- authentication ---------------------------------------------------------------
+    "login": {"GET": PUBLIC_PAGE, "POST": PUBLIC_PAGE},
+    # Logging out is a POST (Django 5); everybody ends on the login page.
+    "logout": {"GET": NOT_ALLOWED, "POST": PUBLIC_REDIRECT},
+    # --- operations ---------------------------------------------------------------------
+    "operations:list": {"GET": READ, "POST": NOT_ALLOWED},
+    "operations:detail": {"GET": READ, "POST": NOT_ALLOWED},
+    # The sample is a queued, non-destructive operation: an Operator may cancel it.
+    "operations:cancel": {"GET": NOT_ALLOWED, "POST": OPERATOR_ACTION},
+    # The sample kind is non-destructive; every kind is checked in
+    # test_each_operation_kind_is_started_only_by_its_role below.
+    "operations:new": {"GET": OPERATOR_FORM, "POST": OPERATOR_FORM_POST},
+    # --- drills and backups ----------------------------------------------------------
+    "drills:home": {"GET": READ, "POST": NOT_ALLOWED},
+    "drills:run": {"GET": READ, "POST": NOT_ALLOWED},
+    "drills:run_chart": {"GET": READ, "POST": NOT_ALLOWED},
+    "drills:history": {"GET": READ, "POST": NOT_ALLOWED},
+    "drills:history_chart": {"GET": READ, "POST": NOT_ALLOWED},
+    "drills:schedules": {"GET": READ, "POST": NOT_ALLOWED},
+    "drills:schedule_new": {"GET": OPERATOR_FORM, "POST": OPERATOR_FORM_POST},
+    "drills:schedule_edit": {"GET": OPERATOR_FORM, "POST": OPERATOR_FORM_POST},
+    "drills:schedule_delete": {"GET": NOT_ALLOWED, "POST": OPERATOR_ACTION},
+    "drills:backups": {"GET": READ, "POST": NOT_ALLOWED},
+    "drills:backups_csv": {"GET": READ, "POST": NOT_ALLOWED},
+    # --- metrics ----------------------------------------------------------------------
+    "metrics:charts": {"GET": READ, "POST": NOT_ALLOWED},
+    "metrics:data": {"GET": READ, "POST": NOT_ALLOWED},
+}
+
+# Cases the product gets wrong today: (url name, method, role) -> the bug. The table
+# above says what should happen; delete the entry once the view is fixed.
+_NO_REQUIRE_GET = (
+    "a read-only page answers POST like GET (200 for readers, a login redirect for "
+    "anonymous users) instead of 405 like every other page: no @require_GET at {}"
+)
+XFAIL: dict[tuple[str, str, str], str] = {
+    **{
+        ("operations:list", "POST", role): _NO_REQUIRE_GET.format(
+            "operations/views.py:43 (operation_list)"
+        )
+        for role in ROLES
+    },
+    **{
+        ("operations:detail", "POST", role): _NO_REQUIRE_GET.format(
+            "operations/views.py:88 (operation_detail)"
+        )
+        for role in ROLES
+    },
+}
+
+# Public pages: anonymous users are not sent to the login page.
+PUBLIC = {"login", "logout", "user_set_password"}
+
+
+def _cases() -> Iterator[Any]:
+    for pattern in url_patterns():
+        for method in METHODS:
+            for role in ROLES:
+                key = (pattern.name, method, role)
+                marks = [pytest.mark.xfail(strict=True, reason=XFAIL[key])] if key in XFAIL else []
+                yield pytest.param(
+                    pattern, method, role, marks=marks, id=f"{pattern.name}-{method}-{role}"
+                )
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, sandbox_server) -> Iterator[dict[str, Any]]:
+    """The sample estate and one user per role, built once for the module inside a
+    transaction that is rolled back at the end; each test runs in a savepoint of it, so
+    what one POST changes is gone before the next test.
+
+    "AWS" is the sandbox (never the real thing): an empty POST never gets as far as a
+    mutating call, so the sandbox is not reset per test (that costs ~60 ms a test)."""
+    with (
+        override_settings(AWS_ENDPOINT_URL=sandbox_server.url),
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+    ):
+        users = {
+            column: factories.make_user(f"matrix-{column}", role=role or None)
+            for column, role in ROLES.items()
+            if role is not None
+        }
+        # One logged-in client per role for the whole module (a login costs as much as
+        # the request it precedes); a test that lost the session logs in again.
+        clients = {column: Client() for column in ROLES}
+        for column, user in users.items():
+            clients[column].force_login(user)
+        yield {"samples": build_samples(), "users": users, "clients": clients}
+        transaction.set_rollback(True)
+
+
+def _status(code: int) -> int:
+    return 302 if 300 <= code < 400 else code
+
+
+def test_every_url_has_a_row_and_every_row_a_url():
+    patterns = url_patterns()
+    unnamed = [p.route for p in patterns if not p.name]
+    assert not unnamed, f"Give these URL patterns a name (the matrix keys on names): {unnamed}"
+    names = [p.name for p in patterns]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    assert not duplicated, f"URL names used by more than one pattern: {duplicated}"
+    missing = sorted(set(names) - set(EXPECTED))
+    assert not missing, (
+        f"URLs without a row in EXPECTED (tests/test_permission_matrix.py): {missing}. "
+        "Add GET and POST rows saying what anonymous, no-role, Viewer, Operator and Admin "
+        "users must get."
+    )
+    stale = sorted(set(EXPECTED) - set(names))
+    assert not stale, f"Rows in EXPECTED for URLs that no longer exist: {stale}"
+    stale_xfail = sorted({k for k in XFAIL if k[0] not in names})
+    assert not stale_xfail, f"XFAIL entries for URLs that no longer exist: {stale_xfail}"
+    for name, row in EXPECTED.items():
+        assert set(row) == set(METHODS), f"EXPECTED[{name!r}] needs exactly {METHODS}"
+        for method, by_role in row.items():
+            assert set(by_role) == set(ROLES), f"EXPECTED[{name!r}][{method!r}] needs {ROLES}"
+
+
+def _client(world: dict[str, Any], role: str) -> Client:
+    """The role's client, logged in again if a test logged it out (the logout URL)."""
+    client = world["clients"][role]
+    if role != "anon" and client.session.get(SESSION_KEY) != str(world["users"][role].pk):
+        client.force_login(world["users"][role])
+    return client
+
+
+@pytest.mark.parametrize(("pattern", "method", "role"), _cases())
+def test_permission_matrix(world, pattern, method, role):
+    # Given the URL made concrete with sample objects, and a user in the role
+    assert pattern.name in EXPECTED, (
+        f"No row in EXPECTED for URL {pattern.name!r} ({pattern.route}): add one."
+    )
+    samples: Samples = world["samples"]
+    url = samples.url(pattern)
+    client = _client(world, role)
+    # When it asks with an empty body
+    response = client.generic(method, url)
+    # Then it gets exactly what the table says
+    expected = EXPECTED[pattern.name][method][role]
+    got = _status(response.status_code)
+    assert got == expected, (
+        f"{method} {url} as {role}: got {response.status_code}, expected {expected} "
+        f"(EXPECTED[{pattern.name!r}][{method!r}][{role!r}])"
+    )
+    if role == "anon" and got == 302 and pattern.name not in PUBLIC:
+        assert response["Location"].startswith(reverse("login") + "?next="), (
+            f"anonymous {method} {url} went to {response['Location']}, not the login page"
+        )
+
+
+# --- operation kinds --------------------------------------------------------------------
+
+# Who may start each kind. Destructive or data-losing kinds (issue 6's four-eyes list:
+# unplanned global failover, backtrack, deleting a clone or an endpoint, restore over a
+# name, promote) are Admin-only; the rest are Operator kinds.
+KIND_ROLE: dict[str, str] = {
+    "backtrack": "admin",
+    "cache_failover_drill": "operator",
+    "cache_test_failover": "operator",
+    "clone_cluster": "operator",
+    "cluster_failover": "operator",
+    "cluster_failover_drill": "operator",
+    "cluster_restore_drill": "operator",
+    "copy_snapshot": "operator",
+    "create_custom_endpoint": "operator",
+    "create_read_replica": "operator",
+    "delete_clone": "admin",
+    "delete_custom_endpoint": "admin",
+    "dms_start_task": "operator",
+    "dms_stop_task": "operator",
+    "dms_test_connection": "operator",
+    "global_failover": "admin",
+    "global_switchover": "operator",
+    "global_switchover_drill": "operator",
+    "instance_failover": "operator",
+    "instance_failover_drill": "operator",
+    "instance_restore_drill": "operator",
+    "modify_custom_endpoint": "operator",
+    # Irreversible (replication cannot be resumed) and on issue 6's four-eyes list.
+    "promote_read_replica": "admin",
+    "restore_cluster_pitr": "operator",
+    "restore_instance_snapshot": "operator",
+    "serverless_capacity": "operator",
+    "snapshot_cluster": "operator",
+    "snapshot_instance": "operator",
+}
+KIND_XFAIL: dict[tuple[str, str], str] = {
+    ("promote_read_replica", "operator"): (
+        "promote_read_replica is not destructive=True, so an Operator may start it "
+        "although the issue lists promotion as destructive (operations/kinds/read_replica.py:184)"
+    ),
+}
+
+
+def _kind_names() -> list[str]:
+    from operations import kinds
+
+    return sorted(kinds.all_kinds())
+
+
+def test_every_operation_kind_has_a_role():
+    names = _kind_names()
+    missing = sorted(set(names) - set(KIND_ROLE))
+    assert not missing, (
+        f"Operation kinds without a row in KIND_ROLE (tests/test_permission_matrix.py): "
+        f"{missing}. Say whether an Operator or only an Admin may start each."
+    )
+    assert not sorted(set(KIND_ROLE) - set(names)), "KIND_ROLE names kinds that do not exist"
+
+
+def _kind_cases() -> Iterator[Any]:
+    for name in _kind_names():
+        for role in ("viewer", "operator", "admin"):
+            marks = (
+                [pytest.mark.xfail(strict=True, reason=KIND_XFAIL[(name, role)])]
+                if (name, role) in KIND_XFAIL
+                else []
+            )
+            yield pytest.param(name, role, marks=marks, id=f"{name}-{role}")
+
+
+@pytest.mark.parametrize(("kind", "role"), _kind_cases())
+def test_each_operation_kind_is_started_only_by_its_role(world, kind, role):
+    # Given a user in the role and the start page of the kind (no target: the
+    # permission is checked first, then a missing target is a 404)
+    client = _client(world, role)
+    url = reverse("operations:new", kwargs={"kind": kind})
+    allowed = {"operator": ("operator", "admin"), "admin": ("admin",)}[KIND_ROLE[kind]]
+    expected = 404 if role in allowed else 403
+    # When it opens the form, and when it posts it
+    for method in METHODS:
+        response = client.generic(method, url)
+        # Then only the kind's roles get past the permission check
+        assert response.status_code == expected, (
+            f"{method} {url} as {role}: got {response.status_code}, expected {expected}"
+        )

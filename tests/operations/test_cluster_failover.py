@@ -25,7 +25,10 @@ def cluster(account, rds):
 
 
 def test_failover_moves_the_writer_and_waits_for_every_member(cluster, operator, rds):
-    # Given a three-instance cluster whose writer is orders-1
+    from sandbox.extensions import lifecycle_core
+
+    # Given a three-instance cluster whose writer is orders-1, and failovers of 0.5 s
+    lifecycle_core.set_durations(failover=0.5)
     assert cluster.writer_identifier == "orders-1"
     # When an operator fails it over to orders-3
     op = start_operation(
@@ -49,7 +52,7 @@ def test_failover_moves_the_writer_and_waits_for_every_member(cluster, operator,
 def test_failover_passes_through_failing_over_and_emits_aws_events(cluster, operator, rds):
     from sandbox.extensions import lifecycle_core
 
-    lifecycle_core.set_durations(failover=1.0)  # long enough to be seen under load
+    lifecycle_core.set_durations(failover=2.0)  # long enough to be seen under load
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
     engine.advance(op.pk, force=True)  # runs the request step, then waits
     assert rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]["Status"] == (

@@ -260,6 +260,12 @@ AWS_ROLE_SESSION_NAME = env_str("AWS_ROLE_SESSION_NAME", "estate")
 # --- Sync ----------------------------------------------------------------------------
 SYNC_INTERVAL_SECONDS = env_int("SYNC_INTERVAL_SECONDS", 300)
 SYNC_MAX_WORKERS = env_int("SYNC_MAX_WORKERS", 4)
+# How long a sync may hold its account/region lease before another may take it over.
+SYNC_LEASE_SECONDS = env_int("SYNC_LEASE_SECONDS", 900)
+# Moving timestamps (latest restorable time, earliest backtrack time) are rewritten only
+# when they drift more than this, so a resync of an unchanged estate writes nothing.
+SYNC_TIME_DRIFT_SECONDS = env_int("SYNC_TIME_DRIFT_SECONDS", 900)
+SYNC_PACING = env_bool("SYNC_PACING", True)
 
 # --- Metrics (metrics app) -----------------------------------------------------------
 METRICS_SYNC_INTERVAL_SECONDS = env_int("METRICS_SYNC_INTERVAL_SECONDS", 300)

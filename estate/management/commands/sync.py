@@ -1,4 +1,8 @@
-"""``manage.py sync [--account ID] [--region R] [--kind K]``: sync now, print a summary."""
+"""``manage.py sync [--account ID] [--region R] [--kind K]``: sync now, print a summary.
+
+``--kind metrics`` also (or only, when it is the sole kind) fetches new CloudWatch points
+into the metrics store; without ``--kind`` every mirror kind is synced and metrics keep
+their own schedule."""
 
 from __future__ import annotations
 
@@ -7,8 +11,11 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from estate.models import SyncRun
-from estate.sync import KINDS, ScopeError, sync_scope
+from estate.sync import KINDS, ScopeError, resolve_scope, sync_scope
 from estate.sync.store import COUNT_KEYS
+
+# Not a mirror kind: the CloudWatch points of the metrics app.
+METRICS_KIND = "metrics"
 
 
 class Command(BaseCommand):
@@ -26,22 +33,44 @@ class Command(BaseCommand):
             action="append",
             dest="kinds",
             metavar="K",
-            help=f"repeatable; one of {', '.join(KINDS)}",
+            help=f"repeatable; one of {', '.join(KINDS)}, {METRICS_KIND}",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        kinds = options["kinds"]
+        with_metrics = bool(kinds) and METRICS_KIND in kinds
+        mirror_kinds = [k for k in kinds or () if k != METRICS_KIND] or None
+        run = None
+        if not with_metrics or mirror_kinds:
+            try:
+                run = sync_scope(
+                    account_ids=options["accounts"],
+                    regions=options["regions"],
+                    kinds=mirror_kinds,
+                    triggered_by="manage.py sync",
+                )
+            except ScopeError as exc:
+                raise CommandError(str(exc)) from exc
+            self.stdout.write(render_summary(run))
+        if with_metrics:
+            self._sync_metrics(options)
+        if run is not None and run.status == SyncRun.Status.FAILED:
+            raise CommandError(f"Sync failed: {run.message or 'every kind failed'}")
+
+    def _sync_metrics(self, options: dict[str, Any]) -> None:
+        from metrics.sync import sync_metrics
+
         try:
-            run = sync_scope(
-                account_ids=options["accounts"],
-                regions=options["regions"],
-                kinds=options["kinds"],
-                triggered_by="manage.py sync",
-            )
+            resolve_scope(options["accounts"], options["regions"])
         except ScopeError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(render_summary(run))
-        if run.status == SyncRun.Status.FAILED:
-            raise CommandError(f"Sync failed: {run.message or 'every kind failed'}")
+        totals = sync_metrics(account_ids=options["accounts"], regions=options["regions"])
+        self.stdout.write(
+            f"metrics: {totals.get('series', 0)} series, {totals.get('points_written', 0)} new "
+            f"points in {totals.get('api_calls', 0)} calls, {totals.get('seconds', 0.0):.1f}s"
+        )
+        for scope, message in sorted((totals.get("errors") or {}).items()):
+            self.stdout.write(f"  metrics error {scope}: {message}")
 
 
 def render_summary(run: SyncRun) -> str:

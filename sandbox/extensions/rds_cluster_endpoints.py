@@ -22,7 +22,7 @@ import re
 import string
 from typing import Any
 
-from moto.core.responses import ActionResult, PaginatedResult
+from moto.core.responses import ActionResult
 from moto.moto_api._internal import mock_random as random
 from moto.rds.exceptions import (
     DBClusterNotFoundError,
@@ -221,7 +221,33 @@ def describe_db_cluster_endpoints(self: RDSResponse) -> ActionResult:
         and (not endpoint_id or e["DBClusterEndpointIdentifier"] == endpoint_id)
     )
     found = [e for e in found if _matches(e, filters)]
-    return PaginatedResult({"DBClusterEndpoints": found})
+    # Paged here by offset: moto's generic paginator keys pages on an identifier the
+    # built-in WRITER/READER endpoints do not have (it answered HTTP 500 past 100).
+    limit = _max_records(params.get("MaxRecords"))
+    start = _marker_offset(params.get("Marker"))
+    page = found[start : start + limit]
+    result: dict[str, Any] = {"DBClusterEndpoints": page}
+    if start + limit < len(found):
+        result["Marker"] = str(start + limit)
+    return ActionResult(result)
+
+
+def _max_records(raw: Any) -> int:
+    if raw in (None, ""):
+        return 100
+    value = int(raw)
+    if not 20 <= value <= 100:
+        raise InvalidParameterValue("MaxRecords must be between 20 and 100.")
+    return value
+
+
+def _marker_offset(raw: Any) -> int:
+    if not raw:
+        return 0
+    try:
+        return max(0, int(raw))
+    except ValueError as exc:
+        raise InvalidParameterValue(f"Invalid marker: {raw}") from exc
 
 
 def _matches(endpoint: dict[str, Any], filters: dict[str, list[str]]) -> bool:

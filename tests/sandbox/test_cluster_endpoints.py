@@ -128,3 +128,30 @@ def test_reset_forgets_custom_endpoints(sandbox, rds):
     aurora_mysql_cluster(rds, "orders", readers=0)
     listed = rds.describe_db_cluster_endpoints()["DBClusterEndpoints"]
     assert [e["EndpointType"] for e in listed] == ["WRITER", "READER"]
+
+
+def test_more_than_100_endpoints_are_paged_with_markers(rds):
+    # Given 55 clusters: 110 built-in endpoints in one region
+    for i in range(55):
+        rds.create_db_cluster(
+            DBClusterIdentifier=f"c{i:02d}",
+            Engine="aurora-postgresql",
+            MasterUsername="admin",
+            MasterUserPassword="password123",
+        )
+    # When they are listed with the paginator, 40 to a page
+    pages = list(
+        rds.get_paginator("describe_db_cluster_endpoints").paginate(
+            PaginationConfig={"PageSize": 40}
+        )
+    )
+    # Then every endpoint comes back once, over three pages
+    endpoints = [e["Endpoint"] for p in pages for e in p["DBClusterEndpoints"]]
+    assert [len(p["DBClusterEndpoints"]) for p in pages] == [40, 40, 30]
+    assert len(set(endpoints)) == 110
+
+
+def test_max_records_outside_20_to_100_is_refused(rds):
+    with pytest.raises(ClientError) as caught:
+        rds.describe_db_cluster_endpoints(MaxRecords=5)
+    assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"

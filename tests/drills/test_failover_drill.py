@@ -30,6 +30,10 @@ def _endpoint(label: str, listener: LoopbackListener) -> dict:
     return {"label": label, "host": "127.0.0.1", "port": listener.port, "kind": "tcp"}
 
 
+# Tests drive the engine with a 50 ms pause between steps: the sandbox answers in this
+# process, and a tight loop of describes would starve the probe thread of the GIL.
+
+
 def _dark_seconds(listener: LoopbackListener) -> float:
     """How long the listener really was dark (the known interval the probe must see)."""
     start, end = listener.dark_periods[-1]
@@ -69,7 +73,7 @@ def test_cluster_drill_runs_every_phase_and_measures_direct_and_proxy(
             _params(_endpoint("direct", direct), _endpoint("proxy", proxy)),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=30)
+        op = engine.drive(op.pk, timeout=30, interval=0.05)
     # Then every phase ran and the drill passed its SLO
     assert op.state == State.SUCCEEDED, op.error
     steps = [e.step for e in op.events.all()]
@@ -109,7 +113,7 @@ def test_instance_drill_fails_over_a_multi_az_instance(
         _params(_endpoint("direct", direct)),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=30)
+    op = engine.drive(op.pk, timeout=30, interval=0.05)
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.PASSED
@@ -176,7 +180,7 @@ def test_slo_breach_posts_to_the_webhook_with_retries(
         target_label="orders",
     )
     with django_capture_on_commit_callbacks(execute=True):
-        op = engine.drive(op.pk, timeout=30)
+        op = engine.drive(op.pk, timeout=30, interval=0.05)
     # Then the run is an SLO breach and the webhook got a Slack-compatible payload
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.SLO_BREACHED
@@ -212,7 +216,7 @@ def test_a_schedule_starts_a_drill_that_runs_to_its_report(
     )
     # When beat fires it
     run = services.run_schedule(schedule)
-    op = engine.drive(run.operation_id, timeout=30)
+    op = engine.drive(run.operation_id, timeout=30, interval=0.05)
     # Then the system started the drill on the schedule's behalf and it passed
     assert op.state == State.SUCCEEDED, op.error
     assert op.requested_by is None
@@ -238,7 +242,7 @@ def test_default_endpoints_come_from_the_mirror_or_the_sandbox_address_file(
     params = _params()
     del params["probe_endpoints"]
     op = start_operation("cluster_failover_drill", cluster, params, requested_by=operator)
-    op = engine.drive(op.pk, timeout=30)
+    op = engine.drive(op.pk, timeout=30, interval=0.05)
     # Then it probed the listener in place of the sandbox hostname, and saw the outage
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)

@@ -119,7 +119,7 @@ def test_global_switchover_drill_moves_the_writer_and_measures_the_outage(
         _params(writer, "writer", target_region="eu-west-1"),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=30)
+    op = engine.drive(op.pk, timeout=30, interval=0.05)
     # Then the writer moved and the probe measured the switchover's outage
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
@@ -158,7 +158,7 @@ def test_cache_shard_drill_changes_the_primary_and_measures_the_outage(
         _params(primary, "primary", node_group_id="0001"),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=30)
+    op = engine.drive(op.pk, timeout=30, interval=0.05)
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.PASSED

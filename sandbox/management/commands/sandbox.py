@@ -103,10 +103,7 @@ class Command(BaseCommand):
         try:
             self._prepare(server, options)
             if options["seed"] == "demo":
-                from sandbox.metrics_seed import DemoPublisher
-
-                # Charts keep moving while the demo runs: new points once a minute.
-                publisher = DemoPublisher(server.url).start()
+                publisher = self._start_metrics(server.url, first_sync=options["sync"])
             serving.set()
             self._say("Serving until Ctrl-C (SIGINT) or SIGTERM.")
             # A timeout keeps the main thread responsive to signals on every platform.
@@ -179,6 +176,27 @@ class Command(BaseCommand):
             self._first_sync(server.url)
         if options["seed"] == "demo":
             self._announce_demo_logins()
+
+    def _start_metrics(self, url: str, *, first_sync: bool) -> Any:
+        """Publish the demo's metrics and keep publishing once a minute, so charts move.
+        After a first sync the backfill and one metrics fetch run now, so the charts and
+        the threshold list are filled before the scheduler's first metrics round."""
+        from datetime import UTC, datetime
+
+        from sandbox.metrics_seed import DemoPublisher
+
+        publisher = DemoPublisher(url)
+        if first_sync:
+            from metrics.sync import sync_metrics
+
+            started = time.monotonic()
+            points = publisher.tick(datetime.now(UTC))
+            totals = sync_metrics()
+            self._say(
+                f"Metrics: published {points} points, fetched {totals.get('points_written', 0)} "
+                f"in {time.monotonic() - started:.1f} s."
+            )
+        return publisher.start()
 
     def _first_sync(self, url: str) -> None:
         from estate.sync import sync_scope

@@ -467,11 +467,12 @@ class FailoverDrill(Kind):
         wanted = int(ctx.params.get("consecutive_successes") or 5)
         behind = []
         for label in run.endpoint_labels():
-            recent = list(
-                ProbeSample.objects.filter(run=run, endpoint=label)
-                .order_by("-at")
-                .values_list("ok", flat=True)[:wanted]
-            )
+            # Only samples taken after the trigger count: successes from before the
+            # failover say nothing about recovery.
+            after = ProbeSample.objects.filter(run=run, endpoint=label)
+            if run.triggered_at is not None:
+                after = after.filter(at__gte=run.triggered_at)
+            recent = list(after.order_by("-at").values_list("ok", flat=True)[:wanted])
             if len(recent) < wanted or not all(recent):
                 behind.append(label)
         if behind:

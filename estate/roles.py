@@ -24,6 +24,11 @@ ADMIN_PERMS = [
     "estate.change_account",
     "estate.delete_account",
     "estate.view_account",
+    # Granted by drills' migration 0002 (the model is the drills app's).
+    "drills.view_backuppolicy",
+    "drills.add_backuppolicy",
+    "drills.change_backuppolicy",
+    "drills.delete_backuppolicy",
 ]
 ROLE_PERMS = {VIEWER: VIEWER_PERMS, OPERATOR: OPERATOR_PERMS, ADMIN: ADMIN_PERMS}
 

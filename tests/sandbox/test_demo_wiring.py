@@ -59,13 +59,13 @@ def test_demo_users_refuse_to_run_outside_demo_mode(settings):
     assert not get_user_model().objects.exists()
 
 
-def test_procfile_runs_the_four_demo_processes_against_the_sandbox():
+def test_procfile_runs_the_demo_processes_against_the_sandbox():
     lines = dict(
         line.split(":", 1)
         for line in (ROOT / "Procfile.demo").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    assert sorted(lines) == ["beat", "sandbox", "web", "worker"]
+    assert sorted(lines) == ["beat", "probes", "sandbox", "web", "worker"]
     for command in lines.values():
         assert "AWS_ENDPOINT_URL=http://127.0.0.1:5055" in command
         assert "DEBUG=1" in command
@@ -73,3 +73,6 @@ def test_procfile_runs_the_four_demo_processes_against_the_sandbox():
     assert "runserver 127.0.0.1:8000" in lines["web"]
     assert "--concurrency 2" in lines["worker"]
     assert "django_celery_beat.schedulers:DatabaseScheduler" in lines["beat"]
+    # Drill probes have a worker of their own, on the queue settings route them to.
+    assert "-Q probes" in lines["probes"]
+    assert "-Q" not in lines["worker"]

@@ -103,6 +103,12 @@ class Command(BaseCommand):
         try:
             self._prepare(server, options)
             if options["seed"] == "demo":
+                from sandbox.listeners import back_demo_estate
+
+                # Failover targets answer on loopback listeners that go dark while the
+                # sandbox fails them over, so the demo's drills measure a real outage.
+                backed = back_demo_estate()
+                self._say(f"Drill probes: {len(backed)} endpoints backed by loopback listeners.")
                 publisher = self._start_metrics(server.url, first_sync=options["sync"])
             serving.set()
             self._say("Serving until Ctrl-C (SIGINT) or SIGTERM.")
@@ -116,6 +122,10 @@ class Command(BaseCommand):
             serving.set()
             if publisher is not None:
                 publisher.stop()
+            if options["seed"] == "demo":
+                from sandbox.listeners import stop_all
+
+                stop_all()
             server.stop()
             self._say("Sandbox stopped.")
             if options.get("restore_signals"):

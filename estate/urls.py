@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from estate.auth_forms import LoginForm
 from estate.views import caches, dms, groups, inventory, overview, resources, snapshots, sync
 
 urlpatterns = [
@@ -35,7 +36,7 @@ urlpatterns = [
     path("topology/", resources.topology_index, name="topology"),
     path("", include("audit.urls")),
     path("", include("guard.urls")),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", auth_views.LoginView.as_view(authentication_form=LoginForm), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("operations/", include("operations.urls")),
     path("", include("drills.urls")),

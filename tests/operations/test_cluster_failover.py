@@ -27,8 +27,9 @@ def cluster(account, rds):
 def test_failover_moves_the_writer_and_waits_for_every_member(cluster, operator, rds):
     from sandbox.extensions import lifecycle_core
 
-    # Given a three-instance cluster whose writer is orders-1, and failovers of 0.5 s
-    lifecycle_core.set_durations(failover=0.5)
+    # Given a three-instance cluster whose writer is orders-1, and failovers of 2 s (long
+    # enough that the engine's first describe sees failing-over even on a loaded machine)
+    lifecycle_core.set_durations(failover=2.0)
     assert cluster.writer_identifier == "orders-1"
     # When an operator fails it over to orders-3
     op = start_operation(

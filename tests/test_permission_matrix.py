@@ -24,25 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.contrib.auth import SESSION_KEY
-from django.db import transaction
-from django.test import Client, override_settings
 from django.urls import reverse
 
-from estate.roles import ADMIN, OPERATOR, VIEWER
-from tests import factories
-from tests.url_samples import Samples, build_samples, url_patterns
+from tests.url_samples import ROLES, World, sample_world, url_patterns
 
 pytestmark = pytest.mark.django_db
 
-# Who asks: column name -> role (None = anonymous, "" = logged in without a role).
-ROLES: dict[str, str | None] = {
-    "anon": None,
-    "none": "",
-    "viewer": VIEWER,
-    "operator": OPERATOR,
-    "admin": ADMIN,
-}
 METHODS = ("GET", "POST")
 
 # Rows, by what they grant. Any 3xx is written 302.
@@ -181,30 +168,9 @@ def _cases() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker, sandbox_server) -> Iterator[dict[str, Any]]:
-    """The sample estate and one user per role, built once for the module inside a
-    transaction that is rolled back at the end; each test runs in a savepoint of it, so
-    what one POST changes is gone before the next test.
-
-    "AWS" is the sandbox (never the real thing): an empty POST never gets as far as a
-    mutating call, so the sandbox is not reset per test (that costs ~60 ms a test)."""
-    with (
-        override_settings(AWS_ENDPOINT_URL=sandbox_server.url),
-        django_db_blocker.unblock(),
-        transaction.atomic(),
-    ):
-        users = {
-            column: factories.make_user(f"matrix-{column}", role=role or None)
-            for column, role in ROLES.items()
-            if role is not None
-        }
-        # One logged-in client per role for the whole module (a login costs as much as
-        # the request it precedes); a test that lost the session logs in again.
-        clients = {column: Client() for column in ROLES}
-        for column, user in users.items():
-            clients[column].force_login(user)
-        yield {"samples": build_samples(), "users": users, "clients": clients}
-        transaction.set_rollback(True)
+def world(django_db_setup, django_db_blocker, sandbox_server) -> Iterator[World]:
+    with sample_world(django_db_blocker, sandbox_server.url) as built:
+        yield built
 
 
 def _status(code: int) -> int:
@@ -234,23 +200,14 @@ def test_every_url_has_a_row_and_every_row_a_url():
             assert set(by_role) == set(ROLES), f"EXPECTED[{name!r}][{method!r}] needs {ROLES}"
 
 
-def _client(world: dict[str, Any], role: str) -> Client:
-    """The role's client, logged in again if a test logged it out (the logout URL)."""
-    client = world["clients"][role]
-    if role != "anon" and client.session.get(SESSION_KEY) != str(world["users"][role].pk):
-        client.force_login(world["users"][role])
-    return client
-
-
 @pytest.mark.parametrize(("pattern", "method", "role"), _cases())
 def test_permission_matrix(world, pattern, method, role):
     # Given the URL made concrete with sample objects, and a user in the role
     assert pattern.name in EXPECTED, (
         f"No row in EXPECTED for URL {pattern.name!r} ({pattern.route}): add one."
     )
-    samples: Samples = world["samples"]
-    url = samples.url(pattern)
-    client = _client(world, role)
+    url = world.samples.url(pattern)
+    client = world.client(role)
     # When it asks with an empty body
     response = client.generic(method, url)
     # Then it gets exactly what the table says
@@ -341,7 +298,7 @@ def _kind_cases() -> Iterator[Any]:
 def test_each_operation_kind_is_started_only_by_its_role(world, kind, role):
     # Given a user in the role and the start page of the kind (no target: the
     # permission is checked first, then a missing target is a 404)
-    client = _client(world, role)
+    client = world.client(role)
     url = reverse("operations:new", kwargs={"kind": kind})
     allowed = {"operator": ("operator", "admin"), "admin": ("admin",)}[KIND_ROLE[kind]]
     expected = 404 if role in allowed else 403

@@ -13,18 +13,33 @@ sample fails both tests with a message that says so.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.tokens import default_token_generator
+from django.db import transaction
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from estate.roles import ADMIN, OPERATOR, VIEWER
 from tests import factories
+
+# Who asks: column name -> role (None = anonymous, "" = logged in without a role).
+ROLES: dict[str, str | None] = {
+    "anon": None,
+    "none": "",
+    "viewer": VIEWER,
+    "operator": OPERATOR,
+    "admin": ADMIN,
+}
 
 # Namespaces left out of the walk, with the reason.
 SKIPPED_NAMESPACES = {
@@ -212,3 +227,45 @@ def _kwargs_for(o: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "metrics:charts": {"kind": "cluster", "pk": o["cluster"].pk},
         "metrics:data": {"kind": "cluster", "pk": o["cluster"].pk},
     }
+
+
+@dataclass
+class World:
+    """Samples plus one user and one logged-in test client per role."""
+
+    samples: Samples
+    users: dict[str, Any]
+    clients: dict[str, Client]
+
+    def client(self, role: str) -> Client:
+        """The role's client, logged in again if a request logged it out."""
+        client = self.clients[role]
+        if role != "anon" and client.session.get(SESSION_KEY) != str(self.users[role].pk):
+            client.force_login(self.users[role])
+        return client
+
+
+@contextmanager
+def sample_world(django_db_blocker: Any, aws_endpoint_url: str) -> Iterator[World]:
+    """Build the samples once (for a module-scoped fixture) inside a transaction that
+    is rolled back at the end; each test's own transaction is a savepoint in it, so
+    what one test's POSTs change is gone before the next test.
+
+    "AWS" is the sandbox at ``aws_endpoint_url``, never the real thing. It is not
+    reset per test: requests here never get as far as a mutating call."""
+    with (
+        override_settings(AWS_ENDPOINT_URL=aws_endpoint_url),
+        django_db_blocker.unblock(),
+        transaction.atomic(),
+    ):
+        users = {
+            column: factories.make_user(f"sample-{column}", role=role or None)
+            for column, role in ROLES.items()
+            if role is not None
+        }
+        # One logged-in client per role (a login costs as much as the request after it).
+        clients = {column: Client() for column in ROLES}
+        for column, user in users.items():
+            clients[column].force_login(user)
+        yield World(samples=build_samples(), users=users, clients=clients)
+        transaction.set_rollback(True)

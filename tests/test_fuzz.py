@@ -6,10 +6,13 @@ walks the resolver) is rendered as an Admin, and its HTML is parsed for ``<form>
 fields and for the query strings of ``href``/``hx-get`` links; each is attributed to
 the URL it targets. KNOWN_PARAMS adds the few parameters that pages read but never
 render (a page number, a chart range). Each GET page then gets every hostile value in
-all of its parameters at once and in each parameter alone (the others at the form's
-own defaults, so validation of one field does not hide another); each POST form the
-same, as an Admin, and once as a Viewer (who is refused, and must be refused cleanly).
-Integer URL arguments get 0 and a number beyond any database integer.
+all of its parameters at once, every parameter twice (?x=1&x=2), and a few values in
+each parameter alone (the others at the form's own defaults, so validation of one field
+does not hide another); its HTMX partial gets the script fragments; each POST form the
+same as an Admin, and a short pass as a Viewer (refused, and refused cleanly). Integer
+URL arguments get 0 and a number beyond any database integer. Every response must be
+below 500, must not contain a raw script/img fragment (CSV downloads and JSON are not
+rendered as pages, so they are exempt), and must cost less than CPU_BUDGET_SECONDS.
 
 A hostile value that the product mishandles today is listed in KNOWN_BUGS with the bug:
 it is left out of the sweep and asserted on its own as a strict xfail, so the lead can

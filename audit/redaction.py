@@ -23,7 +23,9 @@ SECRET_KEY_NAMES = re.compile(
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # scheme://user:password@host -> keep the user and host, drop the password.
     (
-        re.compile(r"(?P<pre>\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.I),
+        re.compile(
+            r"(?P<pre>(?<![a-z0-9+.\-])[a-z][a-z0-9+.\-]*+://[^\s:/@]*+:)[^\s@/]++(?=@)", re.I
+        ),
         r"\g<pre>" + MASK,
     ),
     # AWS access key ids (long-term AKIA and temporary ASIA).
@@ -31,8 +33,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # aws_secret_access_key = ..., SecretAccessKey: ..., password=..., "token": "..."
     (
         re.compile(
-            r"(?P<key>[\"']?[\w\-]*(?:secret|password|passwd|token|api[_-]?key|"
-            r"credential)[\w\-]*[\"']?\s*[:=]\s*)(?P<q>[\"']?)[^\s\"',;}&]+",
+            # The lookbehind starts a match only where a word starts: without it every
+            # position inside a long word was a new start, and each backtracked over
+            # the rest of the word (quadratic: seconds of CPU for a 10,000-char word).
+            r"(?P<key>(?<![\w\-\"'])[\"']?[\w\-]*(?:secret|password|passwd|token|api[_-]?key|"
+            r"credential)[\w\-]*+[\"']?\s*+[:=]\s*)(?P<q>[\"']?)[^\s\"',;}&]++",
             re.I,
         ),
         r"\g<key>\g<q>" + MASK,

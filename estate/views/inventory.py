@@ -8,6 +8,7 @@ from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.html import escape
 from django.views.decorators.http import require_GET
 
 from estate import models, queries
@@ -79,7 +80,9 @@ def inventory_csv(request: HtmxRequest) -> HttpResponse:
     """The whole filtered set (not just one page) as CSV, streamed."""
     form, _ = _form(request)
     if not form.is_valid():
-        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        # Escaped although it is text/plain: the messages quote the bad values, and a
+        # browser that sniffs content must never find markup from the query string here.
+        errors = escape("; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
         return HttpResponse(
             f"Bad filter: {errors}\n", status=400, content_type="text/plain; charset=utf-8"
         )

@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from operations import kinds as kind_registry
@@ -38,6 +38,7 @@ def _operation(pk: int) -> Operation:
     )
 
 
+@require_GET
 @login_required
 @permission_required("estate.view_estate", raise_exception=True)
 def operation_list(request: HttpRequest) -> HttpResponse:
@@ -83,6 +84,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
+@require_GET
 @login_required
 @permission_required("estate.view_estate", raise_exception=True)
 def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:

@@ -187,7 +187,9 @@ class PromoteReadReplica(Kind):
     description = "Make this replica a standalone instance (replication stops for good)."
     target_model = DbInstance
     form_class = PromoteForm
-    # Irreversible: replication from the source cannot be resumed.
+    # Irreversible: replication from the source cannot be resumed, so it is an Admin's
+    # call (issue 6 lists promote among the destructive, data-losing operations).
+    destructive = True
     confirm_identifier = True
     confirm_help = "Replication from the source stops for good."
     cannot_stop = "AWS cannot stop a promotion once it has started"

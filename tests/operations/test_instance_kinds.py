@@ -1,6 +1,7 @@
 """Multi-AZ instance failover, read replica creation and promotion, end to end."""
 
 import pytest
+from django.core.exceptions import PermissionDenied
 
 from estate.models import DbInstance
 from operations import engine
@@ -77,7 +78,7 @@ def test_replica_name_taken_is_refused_with_no_aws_call(primary, operator, rds, 
     assert mutating_calls("CreateDBInstanceReadReplica") == []
 
 
-def test_promoted_replica_is_standalone_afterwards(primary, operator, rds, account):
+def test_promoted_replica_is_standalone_afterwards(primary, admin_user, rds, account):
     rds.create_db_instance_read_replica(
         DBInstanceIdentifier="billing-ro", SourceDBInstanceIdentifier="billing"
     )
@@ -85,7 +86,7 @@ def test_promoted_replica_is_standalone_afterwards(primary, operator, rds, accou
     mirror(account, rds)
     replica = DbInstance.objects.get(identifier="billing-ro")
     op = start_operation(
-        "promote_read_replica", replica, {"confirm": "billing-ro"}, requested_by=operator
+        "promote_read_replica", replica, {"confirm": "billing-ro"}, requested_by=admin_user
     )
     op = engine.drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
@@ -96,16 +97,16 @@ def test_promoted_replica_is_standalone_afterwards(primary, operator, rds, accou
     assert op.result == {"former_source": "billing"}
 
 
-def test_promote_of_a_non_replica_is_refused(primary, operator):
+def test_promote_of_a_non_replica_is_refused(primary, admin_user):
     with pytest.raises(OperationRefused, match="not a read replica"):
         start_operation(
-            "promote_read_replica", primary, {"confirm": "billing"}, requested_by=operator
+            "promote_read_replica", primary, {"confirm": "billing"}, requested_by=admin_user
         )
     assert Operation.objects.count() == 0
     assert mutating_calls("PromoteReadReplica") == []
 
 
-def test_promote_needs_the_identifier_typed(primary, operator, rds, account):
+def test_promote_needs_the_identifier_typed(primary, admin_user, rds, account):
     rds.create_db_instance_read_replica(
         DBInstanceIdentifier="billing-ro", SourceDBInstanceIdentifier="billing"
     )
@@ -114,10 +115,27 @@ def test_promote_needs_the_identifier_typed(primary, operator, rds, account):
     replica = DbInstance.objects.get(identifier="billing-ro")
     with pytest.raises(OperationRefused) as refused:
         start_operation(
-            "promote_read_replica", replica, {"confirm": "billing"}, requested_by=operator
+            "promote_read_replica", replica, {"confirm": "billing"}, requested_by=admin_user
         )
     assert "confirm" in refused.value.errors
     assert Operation.objects.count() == 0
+
+
+def test_promote_is_an_admins_call_not_an_operators(primary, operator, rds, account):
+    from operations.services import OperationRefused as Refused
+
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier="billing-ro", SourceDBInstanceIdentifier="billing"
+    )
+    wait_available(rds, instances=["billing-ro"])
+    mirror(account, rds)
+    replica = DbInstance.objects.get(identifier="billing-ro")
+    with pytest.raises((Refused, PermissionDenied)):
+        start_operation(
+            "promote_read_replica", replica, {"confirm": "billing-ro"}, requested_by=operator
+        )
+    assert Operation.objects.count() == 0
+    assert mutating_calls("PromoteReadReplica") == []
 
 
 def test_cross_region_read_replica_is_created_in_the_chosen_region(primary, operator, account):

@@ -131,26 +131,10 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "metrics:data": {"GET": READ, "POST": NOT_ALLOWED},
 }
 
-# Cases the product gets wrong today: (url name, method, role) -> the bug. The table
-# above says what should happen; delete the entry once the view is fixed.
-_NO_REQUIRE_GET = (
-    "a read-only page answers POST like GET (200 for readers, a login redirect for "
-    "anonymous users) instead of 405 like every other page: no @require_GET at {}"
-)
-XFAIL: dict[tuple[str, str, str], str] = {
-    **{
-        ("operations:list", "POST", role): _NO_REQUIRE_GET.format(
-            "operations/views.py:43 (operation_list)"
-        )
-        for role in ROLES
-    },
-    **{
-        ("operations:detail", "POST", role): _NO_REQUIRE_GET.format(
-            "operations/views.py:88 (operation_detail)"
-        )
-        for role in ROLES
-    },
-}
+# Cases the product gets wrong today: (url name, method, role) -> the bug, file:line
+# (strict xfail). The table above says what should happen; delete the entry once the
+# view is fixed. (Operations list/detail accepting POST was found and fixed this way.)
+XFAIL: dict[tuple[str, str, str], str] = {}
 
 # Public pages: anonymous users are not sent to the login page.
 PUBLIC = {"login", "logout", "user_set_password"}
@@ -259,12 +243,9 @@ KIND_ROLE: dict[str, str] = {
     "snapshot_cluster": "operator",
     "snapshot_instance": "operator",
 }
-KIND_XFAIL: dict[tuple[str, str], str] = {
-    ("promote_read_replica", "operator"): (
-        "promote_read_replica is not destructive=True, so an Operator may start it "
-        "although the issue lists promotion as destructive (operations/kinds/read_replica.py:184)"
-    ),
-}
+# (kind, role) -> the bug, as XFAIL above. (promote_read_replica being open to
+# Operators was found and fixed this way.)
+KIND_XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _kind_names() -> list[str]:

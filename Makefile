@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Two test processes: the suite waits on the sandbox, browsers and workers as much as
+# it computes, so two cores run it in about half the time.
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test lint format clean
 

@@ -45,7 +45,7 @@ from operations.kinds.base import (
 )
 from operations.kinds.cache_failover import CacheTestFailover
 from operations.kinds.cluster_failover import ClusterFailover
-from operations.kinds.global_db import GlobalSwitchover
+from operations.kinds.global_db import GlobalFailover, GlobalSwitchover
 from operations.kinds.instance_failover import InstanceFailover
 from operations.probes import ProbeConfigError, ProbeTarget
 
@@ -790,6 +790,39 @@ class GlobalSwitchoverDrill(FailoverDrill):
         return problems
 
 
+class GlobalFailoverDrillForm(GlobalDrillForm):
+    """An unplanned failover loses the writes not yet replicated: the drill asks for
+    the same typed acceptance as the operation it wraps."""
+
+    accept_data_loss = forms.CharField(
+        label="Type ACCEPT DATA LOSS",
+        help_text="Writes not yet replicated to the new primary are lost.",
+    )
+
+    def clean_accept_data_loss(self) -> str:
+        typed = self.cleaned_data.get("accept_data_loss", "")
+        if typed.strip() != "ACCEPT DATA LOSS":
+            raise ValidationError("Type ACCEPT DATA LOSS exactly to confirm an unplanned failover.")
+        return typed
+
+
+class GlobalFailoverDrill(GlobalSwitchoverDrill):
+    """An unplanned Global Database failover (``AllowDataLoss``) as a drill: the real
+    disaster-recovery path, measured. The wrapped kind reports the replication lag at
+    the moment of failover as the potential data loss."""
+
+    name = "global_failover_drill"
+    label = "Failover drill (global database, data loss)"
+    description = (
+        "Promote a secondary region now, as in a regional outage, while probing the writer."
+    )
+    form_class = GlobalFailoverDrillForm
+    wrapped = GlobalFailover
+    destructive = True
+    confirm_identifier = True
+    confirm_help = "Writes not yet replicated to the chosen region are lost."
+
+
 class CacheDrillForm(DrillForm):
     node_group_id = forms.ChoiceField(label="Shard (node group)")
 
@@ -1340,6 +1373,7 @@ KINDS: tuple[type[Kind], ...] = (
     ClusterFailoverDrill,
     InstanceFailoverDrill,
     GlobalSwitchoverDrill,
+    GlobalFailoverDrill,
     CacheFailoverDrill,
     InstanceRestoreDrill,
     ClusterRestoreDrill,

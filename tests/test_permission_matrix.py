@@ -231,6 +231,8 @@ KIND_ROLE: dict[str, str] = {
     "global_failover": "admin",
     "global_switchover": "operator",
     "global_switchover_drill": "operator",
+    # Unplanned, data-losing: an Admin's call like the global_failover it wraps.
+    "global_failover_drill": "admin",
     "instance_failover": "operator",
     "instance_failover_drill": "operator",
     "instance_restore_drill": "operator",

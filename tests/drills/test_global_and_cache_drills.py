@@ -129,6 +129,57 @@ def test_global_switchover_drill_moves_the_writer_and_measures_the_outage(
     assert len(mutating_calls("SwitchoverGlobalCluster")) == 1
 
 
+def test_global_failover_drill_promotes_the_secondary_and_measures_the_outage(
+    global_db, admin_user, listeners
+):
+    # Given the global writer endpoint backed by a listener dark during the failover
+    writer = listeners.back_endpoint("payments")
+    # When an Admin runs an unplanned (data-loss) failover drill to eu-west-1
+    op = start_operation(
+        "global_failover_drill",
+        global_db,
+        _params(
+            writer,
+            "writer",
+            target_region="eu-west-1",
+            accept_data_loss="ACCEPT DATA LOSS",
+            confirm=global_db.identifier,
+        ),
+        requested_by=admin_user,
+    )
+    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    # Then the secondary became the writer through FailoverGlobalCluster, and the probe
+    # measured the outage
+    assert op.state == State.SUCCEEDED, op.error
+    run = DrillRun.objects.get(operation=op)
+    assert (run.writer_before, run.writer_after) == ("us-east-1", "eu-west-1")
+    assert run.client_downtime_seconds == pytest.approx(_dark_seconds(writer), abs=0.5)
+    assert len(mutating_calls("FailoverGlobalCluster")) == 1
+    assert mutating_calls("SwitchoverGlobalCluster") == []
+
+
+def test_global_failover_drill_needs_the_data_loss_typed_and_an_admin(
+    global_db, operator, admin_user, listeners
+):
+    from django.core.exceptions import PermissionDenied
+
+    from operations.services import OperationRefused
+
+    writer = listeners.back_endpoint("payments")
+    params = _params(writer, "writer", target_region="eu-west-1", confirm=global_db.identifier)
+    with pytest.raises(OperationRefused) as refused:
+        start_operation("global_failover_drill", global_db, params, requested_by=admin_user)
+    assert "accept_data_loss" in refused.value.errors
+    with pytest.raises((OperationRefused, PermissionDenied)):
+        start_operation(
+            "global_failover_drill",
+            global_db,
+            {**params, "accept_data_loss": "ACCEPT DATA LOSS"},
+            requested_by=operator,
+        )
+    assert mutating_calls("FailoverGlobalCluster") == []
+
+
 def test_global_switchover_drill_to_a_region_without_secondary_fails_preflight(
     global_db, operator, listeners
 ):

@@ -266,3 +266,25 @@ def test_a_group_is_listed_once_per_metric_with_its_worst_member_and_flags_paren
         (secondary.arn, "AuroraGlobalDBRPOLag", ""),
     ]
     assert queries.arns_past_threshold(now=now) == {group.arn, secondary.arn, gc.arn}
+
+
+def test_the_inventory_filters_to_resources_past_a_threshold(client):
+    # Given a lagging reader (its cluster is flagged with it) and a healthy instance
+    from django.urls import reverse
+
+    now = timezone.now()
+    family = factories.make_aurora_family(readers=1, with_proxy=False)
+    reader = family["readers"][0]
+    store(reader, "AuroraReplicaLag", minutes(2, 90.0, end=now))
+    healthy = factories.make_instance()
+    store(healthy, "CPUUtilization", minutes(2, 20.0, end=now))
+    client.force_login(factories.make_user(role="Viewer"))
+    # When the inventory is asked for what is past a threshold
+    response = client.get(reverse("inventory"), {"past_threshold": "1"})
+    # Then only the reader and its cluster are listed
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert reader.identifier in page
+    assert f">{family['cluster'].identifier}<" in page
+    assert healthy.identifier not in page
+    assert response.context["page"].paginator.count == 2

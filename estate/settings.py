@@ -342,6 +342,8 @@ OPERATIONS_TYPICAL_SCALE = env_float("OPERATIONS_TYPICAL_SCALE", 1.0)
 # The reaper re-enqueues operations whose next step is this overdue.
 OPERATIONS_REAPER_INTERVAL_SECONDS = env_float("OPERATIONS_REAPER_INTERVAL_SECONDS", 30.0)
 OPERATIONS_REAPER_GRACE_SECONDS = env_float("OPERATIONS_REAPER_GRACE_SECONDS", 60.0)
+# How long a production destructive operation waits for a second Admin (issue 6).
+OPERATIONS_APPROVAL_TTL_SECONDS = env_int("OPERATIONS_APPROVAL_TTL_SECONDS", 86400)
 # After success, the affected account/region is resynced this soon, and not more often
 # than every MIN_INTERVAL (a burst of operations shares a few syncs).
 OPERATIONS_RESYNC_DELAY_SECONDS = env_float("OPERATIONS_RESYNC_DELAY_SECONDS", 1.0)

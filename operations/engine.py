@@ -93,7 +93,9 @@ def claim(op_id: int, *, force: bool = False) -> tuple[Operation, str] | None:
     now = timezone.now()
     due = Q() if force else Q(next_run_at__isnull=True) | Q(next_run_at__lte=now)
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    taken = Operation.objects.filter(due & free, pk=op_id, state__in=ACTIVE).update(
+    # An operation awaiting approval is never run, whatever wakes it (four-eyes).
+    runnable = ACTIVE - {State.AWAITING_APPROVAL}
+    taken = Operation.objects.filter(due & free, pk=op_id, state__in=runnable).update(
         lease_token=token, lease_until=now + timedelta(seconds=lease_seconds())
     )
     if not taken:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 
 class State(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     WAITING = "waiting", "Waiting for AWS"
@@ -27,11 +28,17 @@ class State(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-ACTIVE: frozenset[str] = frozenset({State.QUEUED, State.RUNNING, State.WAITING, State.CANCELLING})
+# Awaiting approval counts as active: a request waiting for its second Admin already
+# holds its target, so a second request on it is refused.
+ACTIVE: frozenset[str] = frozenset(
+    {State.AWAITING_APPROVAL, State.QUEUED, State.RUNNING, State.WAITING, State.CANCELLING}
+)
 TERMINAL: frozenset[str] = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED})
 
 # Which state may follow which. Anything else is a bug and raises.
 TRANSITIONS: dict[str, frozenset[str]] = {
+    # Approved -> queued; rejected or expired -> cancelled.
+    State.AWAITING_APPROVAL: frozenset({State.QUEUED, State.CANCELLED}),
     State.QUEUED: frozenset({State.RUNNING, State.CANCELLED, State.CANCELLING, State.FAILED}),
     State.RUNNING: frozenset(
         {State.WAITING, State.RUNNING, State.SUCCEEDED, State.FAILED, State.CANCELLING}
@@ -112,6 +119,18 @@ class Operation(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Four-eyes (issue 6): who approved (or rejected), when, why, and until when a
+    # request may wait for that decision.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True)
+    approval_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
     progress = models.FloatField(null=True, blank=True)  # 0..100 where known
     # Scratch the steps keep between runs (what they saw before acting).
     memory = models.JSONField(default=dict, blank=True)
@@ -150,6 +169,10 @@ class Operation(models.Model):
     @property
     def can_cancel(self) -> bool:
         return self.state in ACTIVE and not self.cancel_requested
+
+    @property
+    def is_awaiting_approval(self) -> bool:
+        return self.state == State.AWAITING_APPROVAL
 
     @property
     def requester_name(self) -> str:

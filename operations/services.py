@@ -142,6 +142,12 @@ def start_operation(
         requested_by_label=requested_by_label,
         next_run_at=timezone.now(),
     )
+    needs_approval = needs_four_eyes(kind_class, row)
+    if needs_approval:
+        # Not due until a second Admin approves: the reaper and workers leave it alone.
+        op.state = State.AWAITING_APPROVAL
+        op.next_run_at = None
+        op.approval_expires_at = timezone.now() + timedelta(seconds=approval_ttl_seconds())
     try:
         with transaction.atomic():
             op.save()
@@ -154,8 +160,118 @@ def start_operation(
     who = requested_by.get_username() if requested_by is not None else requested_by_label
     event(op, f"Requested by {who or 'the system'}.", step="")
     engine.audit(op, "requested", actor=requested_by, request=request)
+    if needs_approval:
+        event(op, "Waiting for a second Admin's approval", step="", level="warning")
+        engine.audit(op, "approval_requested", actor=requested_by, request=request)
+        return op
     engine.enqueue(op.pk)
     return op
+
+
+# --- four-eyes approval (issue 6) ----------------------------------------------------
+
+
+def approval_ttl_seconds() -> float:
+    return float(getattr(settings, "OPERATIONS_APPROVAL_TTL_SECONDS", 86400))
+
+
+def needs_four_eyes(kind_class: type[Kind], row: Any) -> bool:
+    """A destructive or data-losing operation on a production account's resource waits
+    for a second Admin."""
+    account = getattr(row, "account", None)
+    return bool(
+        kind_class.destructive and account is not None and account.environment == "production"
+    )
+
+
+def _check_decision(op: Operation, by: Any, comment: str, verb: str) -> str:
+    if by is None or not by.has_perm("estate.run_destructive_operations"):
+        raise PermissionDenied(
+            f"Only an Admin (estate.run_destructive_operations) may {verb} an operation."
+        )
+    if op.state != State.AWAITING_APPROVAL:
+        raise OperationRefused(
+            f"Operation #{op.pk} is not awaiting approval ({op.get_state_display()})."
+        )
+    if op.approval_expires_at is not None and op.approval_expires_at <= timezone.now():
+        raise OperationRefused(f"Operation #{op.pk}'s approval request has expired.")
+    if op.requested_by_id is not None and op.requested_by_id == by.pk:
+        raise OperationRefused(
+            f"You requested operation #{op.pk}: a different Admin must {verb} it (four eyes)."
+        )
+    comment = (comment or "").strip()
+    if not comment:
+        raise OperationRefused(
+            f"Say why you {verb} it: a comment is required.", {"comment": ["Required."]}
+        )
+    return comment
+
+
+def _decide(op: Operation, *, by: Any, comment: str, state: str) -> bool:
+    """Move an awaiting, unexpired operation to ``state``; only one decision wins."""
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "state": state,
+        "approved_by": by,
+        "decided_at": now,
+        "decision_comment": comment,
+    }
+    if state == State.QUEUED:
+        fields["next_run_at"] = now
+    else:
+        fields.update(finished_at=now, next_run_at=None)
+    won = (
+        Operation.objects.filter(pk=op.pk, state=State.AWAITING_APPROVAL)
+        .filter(Q(approval_expires_at__isnull=True) | Q(approval_expires_at__gt=now))
+        .update(**fields)
+    )
+    op.refresh_from_db()
+    return bool(won)
+
+
+def approve_operation(op: Operation, *, by: Any, comment: str, request: Any = None) -> Operation:
+    """A second Admin approves a waiting operation: it is queued and runs."""
+    comment = _check_decision(op, by, comment, "approve")
+    if not _decide(op, by=by, comment=comment, state=State.QUEUED):
+        raise OperationRefused(
+            f"Operation #{op.pk} was decided or expired meanwhile ({op.get_state_display()})."
+        )
+    event(op, f"Approved by {by.get_username()}: {comment}", step="", level="success")
+    engine.audit(op, "approved", actor=by, request=request)
+    engine.enqueue(op.pk)
+    return op
+
+
+def reject_operation(op: Operation, *, by: Any, comment: str, request: Any = None) -> Operation:
+    """A second Admin rejects a waiting operation: it is cancelled, nothing ran."""
+    comment = _check_decision(op, by, comment, "reject")
+    if not _decide(op, by=by, comment=comment, state=State.CANCELLED):
+        raise OperationRefused(
+            f"Operation #{op.pk} was decided or expired meanwhile ({op.get_state_display()})."
+        )
+    event(op, f"Rejected by {by.get_username()}: {comment}", step="", level="warning")
+    engine.audit(op, "rejected", actor=by, request=request)
+    return op
+
+
+def expire_approvals(now: Any = None) -> list[int]:
+    """Cancel operations whose approval request ran out. Returns their ids."""
+    now = now or timezone.now()
+    expired: list[int] = []
+    candidates = Operation.objects.filter(
+        state=State.AWAITING_APPROVAL, approval_expires_at__lte=now
+    ).values_list("pk", flat=True)[:1000]
+    for pk in list(candidates):
+        done = Operation.objects.filter(
+            pk=pk, state=State.AWAITING_APPROVAL, approval_expires_at__lte=now
+        ).update(state=State.CANCELLED, finished_at=now, next_run_at=None)
+        if not done:
+            continue  # decided meanwhile
+        op = Operation.objects.get(pk=pk)
+        event(op, "Approval expired", step="", level="warning")
+        engine.audit(op, "approval_expired", actor=None, outcome="failure")
+        expired.append(pk)
+    return expired
 
 
 def cancel_operation(op: Operation, *, by: Any, request: Any = None) -> Operation:
@@ -171,7 +287,9 @@ def cancel_operation(op: Operation, *, by: Any, request: Any = None) -> Operatio
     label = by.get_username() if by is not None else "the system"
     # Queued and not held by a worker: nothing has happened yet, cancel right here.
     done = (
-        Operation.objects.filter(pk=op.pk, state=State.QUEUED, started_at__isnull=True)
+        Operation.objects.filter(
+            pk=op.pk, state__in=[State.QUEUED, State.AWAITING_APPROVAL], started_at__isnull=True
+        )
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(
             state=State.CANCELLED,
@@ -206,9 +324,12 @@ def reap_overdue(now: Any = None) -> list[int]:
     from operations.tasks import advance_operation_task
 
     now = now or timezone.now()
+    # Approval requests that ran out are cancelled here too (the same periodic task).
+    expire_approvals(now)
     grace = timedelta(seconds=float(getattr(settings, "OPERATIONS_REAPER_GRACE_SECONDS", 60)))
     overdue = list(
         Operation.objects.filter(state__in=ACTIVE, next_run_at__lt=now - grace)
+        .exclude(state=State.AWAITING_APPROVAL)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .values_list("pk", "next_run_at")[:1000]
     )

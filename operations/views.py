@@ -24,7 +24,9 @@ from operations import kinds as kind_registry
 from operations.models import ACTIVE, Operation, State
 from operations.services import (
     OperationRefused,
+    approve_operation,
     cancel_operation,
+    reject_operation,
     resolve_target,
     start_operation,
 )
@@ -34,7 +36,10 @@ PAGE_SIZE = 50
 
 def _operation(pk: int) -> Operation:
     return get_object_or_404(
-        Operation.objects.select_related("requested_by", "account", "cancel_requested_by"), pk=pk
+        Operation.objects.select_related(
+            "requested_by", "account", "cancel_requested_by", "approved_by"
+        ),
+        pk=pk,
     )
 
 
@@ -98,6 +103,10 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_cancel": op.can_cancel
         and kind is not None
         and request.user.has_perm(kind.permission()),
+        # Four-eyes: a different Admin decides; the requester only sees that it waits.
+        "can_decide": op.is_awaiting_approval
+        and request.user.has_perm("estate.run_destructive_operations")
+        and op.requested_by_id != request.user.pk,
     }
     if request.htmx and request.GET.get("part") == "status":
         return render(request, "operations/detail.html#status", context)
@@ -172,3 +181,30 @@ def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         return HttpResponseClientRedirect(op.get_absolute_url())
     return redirect(op)
+
+
+def _decision(request: HttpRequest, pk: int, decide: Any, done: str) -> HttpResponse:
+    op = _operation(pk)
+    try:
+        decide(op, by=request.user, comment=request.POST.get("comment", ""), request=request)
+    except OperationRefused as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Operation #{op.pk} {done}.")
+    if request.htmx:
+        return HttpResponseClientRedirect(op.get_absolute_url())
+    return redirect(op)
+
+
+@require_POST
+@login_required
+@permission_required("estate.run_destructive_operations", raise_exception=True)
+def operation_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decision(request, pk, approve_operation, "approved and queued")
+
+
+@require_POST
+@login_required
+@permission_required("estate.run_destructive_operations", raise_exception=True)
+def operation_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decision(request, pk, reject_operation, "rejected")

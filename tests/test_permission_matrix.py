@@ -111,6 +111,10 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "operations:detail": {"GET": READ, "POST": NOT_ALLOWED},
     # The sample is a queued, non-destructive operation: an Operator may cancel it.
     "operations:cancel": {"GET": NOT_ALLOWED, "POST": OPERATOR_ACTION},
+    # Four-eyes decisions are Admin only; the empty POST on the (queued, not awaiting)
+    # sample is refused and redirects back to the operation with the error as a message.
+    "operations:approve": {"GET": NOT_ALLOWED, "POST": ADMIN_ACTION},
+    "operations:reject": {"GET": NOT_ALLOWED, "POST": ADMIN_ACTION},
     # The sample kind is non-destructive; every kind is checked in
     # test_each_operation_kind_is_started_only_by_its_role below.
     "operations:new": {"GET": OPERATOR_FORM, "POST": OPERATOR_FORM_POST},

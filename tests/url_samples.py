@@ -217,6 +217,8 @@ def _kwargs_for(o: dict[str, Any]) -> dict[str, dict[str, Any]]:
         },
         "operations:detail": {"pk": o["operation"].pk},
         "operations:cancel": {"pk": o["operation"].pk},
+        "operations:approve": {"pk": o["operation"].pk},
+        "operations:reject": {"pk": o["operation"].pk},
         # A non-destructive kind (Operators may start it); the matrix test checks every
         # kind's Operator/Admin split separately.
         "operations:new": {"kind": "cluster_failover"},

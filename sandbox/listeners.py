@@ -301,6 +301,8 @@ def serve_demo_endpoints(
         import json
         import os
 
+        # A fresh checkout has no var/ yet.
+        os.makedirs(os.path.dirname(os.path.abspath(address_file)), exist_ok=True)
         tmp = f"{address_file}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(found, fh, indent=1, sort_keys=True)

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from drills.models import DrillRun, DrillSchedule, DrillType, ProbeSample, RunStatus
+from estate import aws
 from operations import probes
 from operations.models import TERMINAL, Operation, State, event
 
@@ -272,7 +273,7 @@ def api_failover_seconds(
                 SourceType=source_type,
                 StartTime=run.triggered_at - timedelta(minutes=1),
             )["Events"]
-        except Exception:  # noqa: BLE001 - events are a nicety; the status timing stands in
+        except aws.AwsError:  # events are a nicety; the status timing stands in
             found = []
     started = [
         e["Date"]

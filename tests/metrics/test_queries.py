@@ -288,3 +288,25 @@ def test_the_inventory_filters_to_resources_past_a_threshold(client):
     assert f">{family['cluster'].identifier}<" in page
     assert healthy.identifier not in page
     assert response.context["page"].paginator.count == 2
+
+
+@pytest.mark.parametrize(
+    ("page", "build", "metric"),
+    [
+        ("caches", lambda: factories.make_replication_group(replicas=0), HIT_RATE),
+        ("dms", lambda: factories.make_dms_task(), "CDCLatencyTarget"),
+    ],
+)
+def test_cache_and_dms_lists_show_a_sparkline_per_row(client, page, build, metric):
+    # Given a resource with a day of its headline metric
+    from django.urls import reverse
+
+    now = timezone.now()
+    row = build()
+    store(row, metric, minutes(600, 50.0, end=now))
+    client.force_login(factories.make_user(role="Viewer"))
+    # When its list is opened
+    response = client.get(reverse(page))
+    # Then the row carries a sparkline
+    assert response.status_code == 200
+    assert b'<td class="spark"><svg' in response.content

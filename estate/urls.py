@@ -3,9 +3,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from estate.auth_forms import LoginForm
-from estate.views import caches, dms, groups, inventory, overview, resources, snapshots, sync
+from estate.views import (
+    caches,
+    dms,
+    groups,
+    health,
+    inventory,
+    overview,
+    resources,
+    snapshots,
+    sync,
+)
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
     path("", overview.home, name="home"),
     path("sync/now/", overview.sync_now, name="sync_now"),
     path("sync/<int:pk>/progress/", overview.sync_progress, name="sync_progress"),

@@ -104,6 +104,8 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "user_set_password": {"GET": PUBLIC_REDIRECT, "POST": PUBLIC_REDIRECT},
     # --- authentication ---------------------------------------------------------------
     "login": {"GET": PUBLIC_PAGE, "POST": PUBLIC_PAGE},
+    # The health check: public, GET only, says nothing about the estate.
+    "healthz": {"GET": PUBLIC_PAGE, "POST": NOT_ALLOWED},
     # Logging out is a POST (Django 5); everybody ends on the login page.
     "logout": {"GET": NOT_ALLOWED, "POST": PUBLIC_REDIRECT},
     # --- operations ---------------------------------------------------------------------
@@ -141,7 +143,7 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
 XFAIL: dict[tuple[str, str, str], str] = {}
 
 # Public pages: anonymous users are not sent to the login page.
-PUBLIC = {"login", "logout", "user_set_password"}
+PUBLIC = {"healthz", "login", "logout", "user_set_password"}
 
 
 def _cases() -> Iterator[Any]:

@@ -635,10 +635,17 @@ def looks_like_session_store(resource: Any) -> bool:
     return any(h in text for h in SESSION_HINTS)
 
 
+# ElastiCache's default maxmemory-policy for Redis OSS and Valkey parameter groups.
+DEFAULT_EVICTION_POLICY = "volatile-lru"
+
+
 def eviction_policy(resource: Any) -> str | None:
+    """The cache's maxmemory-policy from its mirrored parameter group. A default group
+    is never modified (sync skips its hundreds of engine defaults), so its policy is
+    ElastiCache's documented default."""
     if not resource.parameter_group_name:
         return None
-    return (
+    mirrored = (
         models.Parameter.objects.filter(
             group__account_id=resource.account_id,
             group__region=resource.region,
@@ -648,6 +655,10 @@ def eviction_policy(resource: Any) -> str | None:
         .values_list("value", flat=True)
         .first()
     )
+    engine = (getattr(resource, "engine", "") or "").lower()
+    if mirrored is None and resource.parameter_group_name.startswith("default."):
+        return DEFAULT_EVICTION_POLICY if engine in ("redis", "valkey") else None
+    return mirrored
 
 
 # --- DMS -----------------------------------------------------------------------------

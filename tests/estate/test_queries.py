@@ -127,3 +127,23 @@ def test_default_group_prefers_the_same_account_and_region():
 
     assert queries.default_group_for(custom) == mine
     assert queries.default_group_for(mine) is None
+
+
+@pytest.mark.django_db
+def test_a_cache_on_a_default_parameter_group_has_elasticaches_default_eviction_policy():
+    # Given Redis and Valkey groups on default parameter groups (never mirrored: they
+    # cannot be modified) and a Memcached cluster, which has no such policy
+    from estate import queries
+    from tests import factories
+
+    valkey = factories.make_replication_group(
+        engine="valkey", parameter_group_name="default.valkey8"
+    )
+    redis = factories.make_replication_group(engine="redis", parameter_group_name="default.redis7")
+    memcached = factories.make_cache_cluster(
+        engine="memcached", parameter_group_name="default.memcached1.6"
+    )
+    # Then the Redis-family ones report volatile-lru, and Memcached nothing
+    assert queries.eviction_policy(valkey) == "volatile-lru"
+    assert queries.eviction_policy(redis) == "volatile-lru"
+    assert queries.eviction_policy(memcached) is None

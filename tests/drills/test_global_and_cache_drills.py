@@ -7,11 +7,11 @@ import pytest
 
 from drills.models import DrillRun, RunStatus
 from estate import aws
-from estate.models import CacheReplicationGroup, GlobalCluster
+from estate.models import CacheReplicationGroup
 from operations import engine
 from operations.models import State
 from operations.services import start_operation
-from tests.operations.conftest import REGION, mutating_calls
+from tests.operations.conftest import REGION, make_global_database, mutating_calls
 
 pytestmark = pytest.mark.django_db
 
@@ -45,34 +45,7 @@ def _params(listener, label: str, **kw) -> dict:
 
 @pytest.fixture
 def global_db(account, slow_transitions):
-    primary = aws.client(account, "us-east-1", "rds")
-    secondary = aws.client(account, "eu-west-1", "rds")
-    primary.create_global_cluster(GlobalClusterIdentifier="payments", Engine="aurora-postgresql")
-    for client, name in ((primary, "payments-use1"), (secondary, "payments-euw1")):
-        client.create_db_cluster(
-            DBClusterIdentifier=name,
-            Engine="aurora-postgresql",
-            GlobalClusterIdentifier="payments",
-            MasterUsername="admin",
-            MasterUserPassword="password123",
-        )
-    live = primary.describe_global_clusters()["GlobalClusters"][0]
-    return GlobalCluster.objects.create(
-        account=account,
-        region="us-east-1",
-        arn=live["GlobalClusterArn"],
-        identifier="payments",
-        status=live["Status"],
-        engine="aurora-postgresql",
-        members=[
-            {
-                "cluster_arn": m["DBClusterArn"],
-                "region": m["DBClusterArn"].split(":")[3],
-                "is_writer": m["IsWriter"],
-            }
-            for m in live["GlobalClusterMembers"]
-        ],
-    )
+    return make_global_database(account)
 
 
 @pytest.fixture

@@ -11,7 +11,15 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from estate import aws, roles
-from estate.models import Account, DbCluster, DbEndpoint, DbInstance, EndpointKind, Environment
+from estate.models import (
+    Account,
+    DbCluster,
+    DbEndpoint,
+    DbInstance,
+    EndpointKind,
+    Environment,
+    GlobalCluster,
+)
 from sandbox import calllog
 
 ACCOUNT_ID = "111111111111"
@@ -239,3 +247,36 @@ def mirror(account: Account, rds: Any, region: str = REGION) -> None:
 
 def mutating_calls(action: str | None = None) -> list[calllog.Call]:
     return calllog.calls(action, succeeded=True)
+
+
+def make_global_database(account) -> GlobalCluster:
+    """An Aurora PostgreSQL global database "payments" in the sandbox (writer in
+    us-east-1, secondary in eu-west-1), mirrored as a GlobalCluster row."""
+    primary = aws.client(account, "us-east-1", "rds")
+    secondary = aws.client(account, "eu-west-1", "rds")
+    primary.create_global_cluster(GlobalClusterIdentifier="payments", Engine="aurora-postgresql")
+    for client, name in ((primary, "payments-use1"), (secondary, "payments-euw1")):
+        client.create_db_cluster(
+            DBClusterIdentifier=name,
+            Engine="aurora-postgresql",
+            GlobalClusterIdentifier="payments",
+            MasterUsername="admin",
+            MasterUserPassword="password123",
+        )
+    live = primary.describe_global_clusters()["GlobalClusters"][0]
+    return GlobalCluster.objects.create(
+        account=account,
+        region="us-east-1",
+        arn=live["GlobalClusterArn"],
+        identifier="payments",
+        status=live["Status"],
+        engine="aurora-postgresql",
+        members=[
+            {
+                "cluster_arn": m["DBClusterArn"],
+                "region": m["DBClusterArn"].split(":")[3],
+                "is_writer": m["IsWriter"],
+            }
+            for m in live["GlobalClusterMembers"]
+        ],
+    )

@@ -6,45 +6,17 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from estate import aws
-from estate.models import GlobalCluster
 from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
-from tests.operations.conftest import mutating_calls
+from tests.operations.conftest import make_global_database, mutating_calls
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def global_db(account, fast_sandbox):
-    primary = aws.client(account, "us-east-1", "rds")
-    secondary = aws.client(account, "eu-west-1", "rds")
-    primary.create_global_cluster(GlobalClusterIdentifier="payments", Engine="aurora-postgresql")
-    for client, name in ((primary, "payments-use1"), (secondary, "payments-euw1")):
-        client.create_db_cluster(
-            DBClusterIdentifier=name,
-            Engine="aurora-postgresql",
-            GlobalClusterIdentifier="payments",
-            MasterUsername="admin",
-            MasterUserPassword="password123",
-        )
-    live = primary.describe_global_clusters()["GlobalClusters"][0]
-    return GlobalCluster.objects.create(
-        account=account,
-        region="us-east-1",
-        arn=live["GlobalClusterArn"],
-        identifier="payments",
-        status=live["Status"],
-        engine="aurora-postgresql",
-        members=[
-            {
-                "cluster_arn": m["DBClusterArn"],
-                "region": m["DBClusterArn"].split(":")[3],
-                "is_writer": m["IsWriter"],
-            }
-            for m in live["GlobalClusterMembers"]
-        ],
-    )
+    return make_global_database(account)
 
 
 def _writer_region(account) -> str:

@@ -7,18 +7,13 @@ fixtures start it.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import pkgutil
+import threading
 import urllib.request
+from typing import Any
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from sandbox.faults import FaultInjector, Faults
 
@@ -38,35 +33,69 @@ def load_extensions() -> None:
     _loaded = True
 
 
-class _FaultyMotoServer(ThreadedMotoServer):
-    """ThreadedMotoServer whose WSGI app is wrapped in the fault injector."""
+class _FaultyMotoServer:
+    """moto's WSGI application, wrapped in the fault injector, served by waitress.
 
-    def __init__(self, ip_address: str, port: int, faults: Faults) -> None:
-        super().__init__(ip_address=ip_address, port=port, verbose=False)
+    moto's own ``ThreadedMotoServer`` uses werkzeug's development server, which closes
+    the connection after every response and starts a thread per connection: SDK
+    clients then paid a TCP connection, and the server a thread, for every AWS call,
+    a good part of the sandbox's CPU at hundreds of calls a second. waitress keeps
+    HTTP/1.1 connections alive and serves from a fixed pool of threads.
+    """
+
+    def __init__(self, ip_address: str, port: int, faults: Faults, threads: int = 8) -> None:
         self.faults = faults
+        self._ip_address = ip_address
+        self._port = port
+        self._threads = threads
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
         self.start_error: OSError | None = None
 
-    def _server_entry(self) -> None:
-        # Same as moto's, plus the middleware (moto offers no hook for it), and a bind
-        # failure (port in use) is reported to start() instead of hanging it forever.
+    def start(self) -> None:
+        import waitress
+
         app = FaultInjector(DomainDispatcherApplication(create_backend_app), self.faults)
         try:
-            self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            self._server = waitress.create_server(
+                app,
+                host=self._ip_address,
+                port=self._port,
+                threads=self._threads,
+                # Idle keep-alive connections are dropped after a minute.
+                channel_timeout=60,
+                ident="estate-sandbox",
+                # Requests carry AWS query strings, some large (tag lists, filters).
+                max_request_header_size=1024 * 1024,
             )
         except OSError as exc:
             self.start_error = exc
-            self._server_ready_event.set()
             return
-        except SystemExit:
-            # werkzeug prints "Address already in use" and exits instead of raising.
-            self.start_error = OSError(
-                errno.EADDRINUSE, f"port {self._port} is in use by another program"
-            )
-            self._server_ready_event.set()
+        self._thread = threading.Thread(target=self._server.run, name="estate-sandbox", daemon=True)
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        return str(self._server.effective_host), int(self._server.effective_port)
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        self._server_ready_event.set()
-        self._server.serve_forever()
+        from waitress import wasyncore
+
+        def close_all() -> None:
+            # Runs in the server's loop (asyncore is not thread-safe): with every
+            # channel closed, the loop, which runs while any is open, ends.
+            for channel in list(server._map.values()):
+                if channel is not server and channel is not server.trigger:
+                    channel.handle_close()
+            wasyncore.dispatcher.close(server)
+            server.trigger.close()
+
+        server.trigger.pull_trigger(close_all)
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        server.task_dispatcher.shutdown()
 
 
 class SandboxServer:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -79,8 +78,6 @@ class Command(BaseCommand):
         if options["transition_seconds"] is not None and options["transition_seconds"] < 0:
             raise CommandError("--transition-seconds must be >= 0")
 
-        # moto's werkzeug logs every request at INFO: too loud beside the demo's output.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = SandboxServer(port=port, host="127.0.0.1")
         try:
             server.start()

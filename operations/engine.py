@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from estate import aws
 from operations import kinds as kind_registry
-from operations.kinds.base import Done, Fail, Kind, Outcome, Step, StepContext, Wait
+from operations.kinds.base import Done, Fail, Kind, LeaseLost, Outcome, Step, StepContext, Wait
 from operations.models import ACTIVE, TERMINAL, Operation, OperationEvent, State
 
 log = logging.getLogger(__name__)
@@ -121,16 +121,31 @@ def _note(
     )
 
 
+# What a checkpoint writes: what the step saw and is about to do. Not the state, the
+# start time, the timeline or the audit records: those are written by the save that
+# ends the run, so a worker that dies in between leaves the operation looking as it did
+# before the run, and the re-run records its start (and audits it) once.
+_CHECKPOINT_FIELDS = ("memory", "result", "progress", "mutation_started")
+
+
 def _save(op: Operation, token: str, *, release: bool) -> bool:
-    """Write the operation, its pending events and audit records back, in one
-    transaction, if we still hold its lease. A checkpoint (``release=False``, before a
-    mutating call) writes the state and audit records; events wait for the final save."""
-    fields: dict[str, Any] = {name: getattr(op, name) for name in _SAVED_FIELDS}
-    if release:
-        fields.update(lease_token="", lease_until=None)
-    else:
+    """Write the operation back if we still hold its lease.
+
+    Releasing (the end of a run): every field, the pending timeline events and audit
+    records, in one transaction. A checkpoint (``release=False``, before a mutating
+    call): one UPDATE of ``_CHECKPOINT_FIELDS``, renewing the lease. At hundreds of
+    concurrent operations the round trips add up: a checkpoint is on every mutating
+    step's path."""
+    if not release:
+        fields: dict[str, Any] = {name: getattr(op, name) for name in _CHECKPOINT_FIELDS}
         fields["lease_until"] = timezone.now() + timedelta(seconds=lease_seconds())
-    pending: list[OperationEvent] = op.__dict__.get("_pending_events", []) if release else []
+        saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
+        if not saved:
+            log.warning("operation %s: lease lost at a checkpoint; another worker took over", op.pk)
+        return bool(saved)
+    fields = {name: getattr(op, name) for name in _SAVED_FIELDS}
+    fields.update(lease_token="", lease_until=None)
+    pending: list[OperationEvent] = op.__dict__.get("_pending_events", [])
     audits: list[dict[str, Any]] = op.__dict__.get("_pending_audits", [])
     with transaction.atomic():
         saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
@@ -141,8 +156,7 @@ def _save(op: Operation, token: str, *, release: bool) -> bool:
             OperationEvent.objects.bulk_create(pending)
         for record in audits:
             audit(op, **record)
-    if release:
-        op.__dict__.pop("_pending_events", None)
+    op.__dict__.pop("_pending_events", None)
     op.__dict__.pop("_pending_audits", None)
     return True
 
@@ -234,7 +248,13 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             _note(op, f"{step.label}", step=step.name)
         if op.state == State.WAITING:
             _set_state(op, State.RUNNING)
-        outcome = _run_step(op, kind, step, ctx)
+        try:
+            outcome = _run_step(op, kind, step, ctx)
+        except LeaseLost:
+            # Another worker runs it now; this run's unsaved work is dropped.
+            return None
+        # The step's run ended normally and will be saved: it was not interrupted.
+        op.memory.pop("_mutating_step", None)
         if isinstance(outcome, Done):
             if outcome.message:
                 _note(op, outcome.message, step=step.name, level="success")
@@ -291,6 +311,8 @@ def _run_step(op: Operation, kind: Kind, step: Step, ctx: StepContext) -> Outcom
     op.step_attempts += 1
     try:
         return kind.run(step, ctx)
+    except LeaseLost:
+        raise
     except (aws.AwsThrottled, aws.AwsUnavailable) as exc:
         waited = (timezone.now() - op.step_started_at).total_seconds()
         delay = backoff(op.step_attempts)
@@ -339,6 +361,16 @@ def _handle_cancel(op: Operation, kind: Kind) -> bool:
         _cancelled(op, "Cancelled before any change was made in AWS.")
         return True
     step = kind.steps[op.step_index] if op.step_index < len(kind.steps) else None
+    if step is not None and op.memory.get("_mutating_step") == step.name:
+        # A worker died inside this step after its checkpoint: it may or may not have
+        # reached AWS, and re-running the step could make the call the user cancelled.
+        _cancelled(
+            op,
+            f'Cancelled. A worker stopped during "{step.label}" after it was about to call '
+            f"AWS: AWS may have accepted that call. Check {op.target_label} in the AWS "
+            "console; Estate asked nothing more.",
+        )
+        return True
     if step is not None and step.settles:
         if op.state != State.CANCELLING:
             _set_state(op, State.CANCELLING)

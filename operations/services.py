@@ -288,7 +288,12 @@ def cancel_operation(op: Operation, *, by: Any, request: Any = None) -> Operatio
     # Queued and not held by a worker: nothing has happened yet, cancel right here.
     done = (
         Operation.objects.filter(
-            pk=op.pk, state__in=[State.QUEUED, State.AWAITING_APPROVAL], started_at__isnull=True
+            pk=op.pk,
+            state__in=[State.QUEUED, State.AWAITING_APPROVAL],
+            started_at__isnull=True,
+            # A worker that died after a checkpoint left a queued operation whose AWS
+            # call may have been made: only the engine may decide what happened.
+            mutation_started=False,
         )
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(

@@ -90,6 +90,11 @@ class Fail:
 Outcome = Done | Wait | Fail
 
 
+class LeaseLost(Exception):
+    """Another worker holds the operation now (this one was too slow, or presumed
+    dead): the step must stop before its AWS call, and nothing of this run is saved."""
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -113,7 +118,7 @@ class StepContext:
     def __init__(
         self,
         op: Operation,
-        checkpoint: Callable[[], None],
+        checkpoint: Callable[[], bool],
         note: Callable[[str, str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.op = op
@@ -147,10 +152,15 @@ class StepContext:
         event(self.op, message, level=level, **data)
 
     def checkpoint(self, *, mutation: bool = False) -> None:
-        """Persist memory (and that a mutating call is about to be made) before acting."""
+        """Persist memory (and that a mutating call is about to be made) before acting.
+        Raises ``LeaseLost`` when another worker has taken the operation over."""
         if mutation:
             self.op.mutation_started = True
-        self._checkpoint()
+            # Cleared when the step's run ends (saved): found set, a run was
+            # interrupted after this point, and whether AWS got the call is unknown.
+            self.op.memory["_mutating_step"] = self.op.current_step
+        if self._checkpoint() is False:
+            raise LeaseLost(f"operation {self.op.pk}: lease lost at a checkpoint")
 
 
 # --- parameter forms -----------------------------------------------------------------
@@ -317,7 +327,8 @@ def settle_wait(ctx: StepContext, typical_seconds: float) -> float:
     Polling every few seconds from the start would cost hundreds of describes per
     minute when hundreds of operations run, for answers known in advance ("still
     failing over"); being late after the typical time costs at most 5 % of it.
-    Needs ``ctx.memory["requested_at"]`` (epoch seconds, set before the AWS call)."""
+    Needs ``ctx.memory["requested_at"]`` (epoch seconds: set before the AWS call and
+    checkpointed, then set again when AWS has accepted it)."""
     typical = typical_seconds * typical_scale()
     since = time.time() - float(ctx.memory.get("requested_at") or 0)
     if since < typical:

@@ -124,6 +124,9 @@ class ClusterFailover(Kind):
         if ctx.params.get("target_instance"):
             kwargs["TargetDBInstanceIdentifier"] = ctx.params["target_instance"]
         ctx.call("failover_db_cluster", **kwargs)
+        # AWS's clock starts when it accepts the call (the checkpoint's time stays if
+        # this run dies before saving).
+        ctx.memory["requested_at"] = time.time()
         return Done(f"AWS accepted the failover away from {old}.")
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:

@@ -93,6 +93,7 @@ class InstanceFailover(Kind):
         ctx.memory["requested_at"] = time.time()
         ctx.checkpoint(mutation=True)
         ctx.call("reboot_db_instance", DBInstanceIdentifier=ctx.op.target_label, ForceFailover=True)
+        ctx.memory["requested_at"] = time.time()  # AWS's clock starts when it accepts
         return Done(f"AWS accepted the reboot with failover (primary in {primary}).")
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:

@@ -162,8 +162,11 @@ def test_killed_worker_mid_failover_completes_with_exactly_one_aws_call(
         first.kill()
         calllog.release("FailoverDBCluster")
         op.refresh_from_db()
-        assert op.state in (State.RUNNING, State.WAITING)
-        assert op.step_index == 0  # the request step was never recorded as done
+        # The checkpoint before the call recorded the intent; the run's end never came,
+        # so the operation still looks queued and the request step is not done.
+        assert op.mutation_started
+        assert op.state == State.QUEUED
+        assert op.step_index == 0
         # Then a new worker takes over once the dead one's lease runs out
         second = Worker(tmp_path, "second", broker_url, fast_sandbox.url)
         workers.append(second)

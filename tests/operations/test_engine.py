@@ -48,6 +48,43 @@ def test_cancel_while_aws_fails_over_waits_until_safe_and_says_so(cluster, opera
     assert live["Status"] == "available"
 
 
+class _WorkerDied(BaseException):
+    """What a SIGKILL looks like from inside a step: nothing after it runs."""
+
+
+def test_cancel_after_a_worker_died_past_its_checkpoint_lets_the_engine_decide(
+    cluster, operator, rds, monkeypatch
+):
+    from operations.kinds.base import StepContext
+
+    real_call = StepContext.call
+
+    def call_then_die(self, operation, *args, **kwargs):
+        answer = real_call(self, operation, *args, **kwargs)
+        if operation == "failover_db_cluster":
+            raise _WorkerDied
+        return answer
+
+    op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    monkeypatch.setattr(StepContext, "call", call_then_die)
+    with pytest.raises(_WorkerDied):
+        engine.advance(op.pk, force=True)
+    monkeypatch.setattr(StepContext, "call", real_call)
+    # The checkpoint is all that was written: still "queued", but AWS was asked.
+    Operation.objects.filter(pk=op.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    op.refresh_from_db()
+    assert (op.state, op.mutation_started, op.started_at) == (State.QUEUED, True, None)
+    # A cancel now must not claim that nothing happened in AWS.
+    cancel_operation(op, by=operator)
+    op = engine.drive(op.pk)
+    assert op.state == State.CANCELLED
+    messages = [e.message for e in op.events.all()]
+    assert not any("before" in m and "started" in m for m in messages)
+    assert any("AWS may have accepted that call" in m for m in messages)
+    # and nothing more was asked of AWS
+    assert len(mutating_calls("FailoverDBCluster")) == 1
+
+
 def test_cancel_of_a_finished_operation_is_refused(cluster, operator):
     op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
     with pytest.raises(OperationRefused, match="already ended"):

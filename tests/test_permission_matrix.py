@@ -247,6 +247,7 @@ KIND_ROLE: dict[str, str] = {
     "promote_read_replica": "admin",
     "restore_cluster_pitr": "operator",
     "restore_instance_snapshot": "operator",
+    "restore_instance_pitr": "operator",
     "serverless_capacity": "operator",
     "snapshot_cluster": "operator",
     "snapshot_instance": "operator",

@@ -1,9 +1,9 @@
-"""Restore into a new resource: a cluster to a point in time inside its restorable
-window, or an instance from a snapshot. Verified available afterwards."""
+"""Restore into a new resource: a cluster or a DB instance to a point in time inside its
+restorable window, or an instance from a snapshot. Verified available afterwards."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -138,22 +138,63 @@ class RestoreClusterToPointInTime(CloneCluster):
         return Done(f"AWS is restoring into {name}.")
 
 
-class RestoreFromSnapshotForm(KindForm):
+class NewInstanceForm(KindForm):
+    """A new DB instance's name (free in the target's account and region, as mirrored)
+    and class."""
+
     instance_identifier = forms.CharField(label="New instance name", max_length=63)
-    instance_class = forms.CharField(
-        required=False, max_length=64, help_text="Empty: as the snapshot's."
-    )
+    instance_class = forms.CharField(required=False, max_length=64)
 
     def clean_instance_identifier(self) -> str:
         name = valid_identifier(self.cleaned_data["instance_identifier"].strip())
-        snapshot: DbSnapshot = self.target
+        target = self.target
         if (
             DbInstance.objects.live()
-            .filter(account=snapshot.account, region=snapshot.region, identifier=name)
+            .filter(account=target.account, region=target.region, identifier=name)
             .exists()
         ):
-            raise ValidationError(f"An instance named {name} already exists in {snapshot.region}.")
+            raise ValidationError(f"An instance named {name} already exists in {target.region}.")
         return name
+
+
+def _check_name_free(ctx: LiveContext, name: str) -> None:
+    try:
+        describe_instance(ctx.call, name)
+    except aws.AwsNotFound:
+        return
+    raise ValidationError(f"An instance named {name} already exists in AWS.")
+
+
+def _ours_or_fail(ctx: StepContext, instance: dict[str, Any]) -> Done | Fail:
+    """A re-run found the new instance: ours (tagged with this operation) means AWS got
+    the earlier request; anyone else's must not be taken for ours."""
+    name = instance["DBInstanceIdentifier"]
+    tags = {t["Key"]: t["Value"] for t in instance.get("TagList", [])}
+    if tags.get("estate:operation") != str(ctx.op.pk):
+        return Fail(
+            f"An instance named {name} appeared that this operation did not create.",
+            "Choose another name and start a new restore.",
+        )
+    return Done(f"{name} already exists (requested before a restart): not asking again.")
+
+
+class _AwaitNewInstance:
+    """The last step of a restore into a new DB instance."""
+
+    def step_await_available(self, ctx: StepContext) -> Done | Wait | Fail:
+        instance = describe_instance(ctx.call, ctx.params["instance_identifier"])
+        if instance["DBInstanceStatus"] != "available":
+            return Wait(poll_interval(ctx.op), f"Instance is {instance['DBInstanceStatus']}.")
+        return Done(
+            f"{instance['DBInstanceIdentifier']} is available.",
+            result={"instance_arn": instance["DBInstanceArn"]},
+        )
+
+
+class RestoreFromSnapshotForm(NewInstanceForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["instance_class"].help_text = "Empty: as the snapshot's."
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -169,7 +210,7 @@ class RestoreFromSnapshotForm(KindForm):
         return cleaned
 
 
-class RestoreInstanceFromSnapshot(Kind):
+class RestoreInstanceFromSnapshot(_AwaitNewInstance, Kind):
     name = "restore_instance_snapshot"
     label = "Restore instance from snapshot"
     description = "A new DB instance from this snapshot."
@@ -193,41 +234,211 @@ class RestoreInstanceFromSnapshot(Kind):
 
     @classmethod
     def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
-        try:
-            describe_instance(ctx.call, params["instance_identifier"])
-        except aws.AwsNotFound:
-            return
-        raise ValidationError(
-            f"An instance named {params['instance_identifier']} already exists in AWS."
-        )
+        _check_name_free(ctx, params["instance_identifier"])
 
     def step_restore(self, ctx: StepContext) -> Done | Wait | Fail:
         name = ctx.params["instance_identifier"]
         try:
-            describe_instance(ctx.call, name)
+            existing = describe_instance(ctx.call, name)
         except aws.AwsNotFound:
-            pass
-        else:
-            return Done(f"{name} already exists (requested before a restart): not asking again.")
+            existing = None
+        if existing is not None:
+            return _ours_or_fail(ctx, existing)
         ctx.checkpoint(mutation=True)
         kwargs: dict[str, Any] = {
             "DBInstanceIdentifier": name,
             "DBSnapshotIdentifier": ctx.op.target_label,
+            "Tags": [
+                {"Key": "estate:restored-from", "Value": ctx.op.target_arn},
+                {"Key": "estate:operation", "Value": str(ctx.op.pk)},
+            ],
         }
         if ctx.params.get("instance_class"):
             kwargs["DBInstanceClass"] = ctx.params["instance_class"]
         ctx.call("restore_db_instance_from_db_snapshot", **kwargs)
         return Done(f"AWS is restoring {name}.")
 
-    def step_await_available(self, ctx: StepContext) -> Done | Wait | Fail:
-        instance = describe_instance(ctx.call, ctx.params["instance_identifier"])
-        if instance["DBInstanceStatus"] != "available":
-            return Wait(poll_interval(ctx.op), f"Instance is {instance['DBInstanceStatus']}.")
-        return Done(
-            f"{instance['DBInstanceIdentifier']} is available.",
-            result={"instance_arn": instance["DBInstanceArn"]},
+
+# --- a DB instance to a point in time -------------------------------------------------
+
+
+def instance_window(instance: DbInstance) -> tuple[datetime | None, datetime | None]:
+    """The restorable window as mirrored: AWS keeps ``retention`` days of automated
+    backups (never before the instance was created) up to the latest restorable time."""
+    latest = instance.latest_restorable_time
+    days = instance.backup_retention_period or 0
+    if not days or latest is None:
+        return None, latest
+    earliest = timezone.now() - timedelta(days=days)
+    if instance.created_time and instance.created_time > earliest:
+        earliest = instance.created_time
+    return earliest, latest
+
+
+def _live_window(ctx: LiveContext, identifier: str) -> tuple[datetime | None, datetime | None]:
+    """AWS's window: the automated backup's RestoreWindow (DescribeDBInstances has only
+    the latest restorable time)."""
+    backups = ctx.call(
+        "describe_db_instance_automated_backups", DBInstanceIdentifier=identifier
+    ).get("DBInstanceAutomatedBackups", [])
+    active = [b for b in backups if b.get("Status") == "active"] or backups
+    if not active:
+        return None, None
+    window = active[0].get("RestoreWindow") or {}
+    return _aware(window.get("EarliestTime")), _aware(window.get("LatestTime"))
+
+
+def _outside(when: datetime, earliest: datetime | None, latest: datetime | None) -> bool:
+    # AWS restores to the second: compare at that precision.
+    when = when.replace(microsecond=0)
+    return bool(
+        (earliest and when < earliest.replace(microsecond=0))
+        or (latest and when > latest.replace(microsecond=0))
+    )
+
+
+class InstancePitrForm(NewInstanceForm):
+    restore_time = forms.DateTimeField(required=False, label="Restore to (UTC)")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        earliest, latest = instance_window(self.target)
+        self.fields[
+            "instance_class"
+        ].help_text = f"Empty: as the source's ({self.target.instance_class or 'unknown'})."
+        self.fields[
+            "restore_time"
+        ].help_text = (
+            f"Window: {_fmt(earliest)} to {_fmt(latest)}. Empty: the latest restorable time."
         )
 
+    def clean_restore_time(self) -> datetime | None:
+        when = self.cleaned_data.get("restore_time")
+        if when is None:
+            return None
+        earliest, latest = instance_window(self.target)
+        if _outside(when, earliest, latest):
+            raise ValidationError(
+                f"{_fmt(when)} is outside the restorable window ({_fmt(earliest)} to "
+                f"{_fmt(latest)}). Choose a time inside it."
+            )
+        return when
 
-KINDS = (RestoreClusterToPointInTime, RestoreInstanceFromSnapshot)
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        instance: DbInstance = self.target
+        if instance.cluster_id or instance.engine.startswith("aurora"):
+            raise ValidationError(
+                f"{instance.identifier} belongs to an Aurora cluster: restore the cluster to "
+                "a point in time instead."
+            )
+        if not instance.backup_retention_period:
+            raise ValidationError(
+                f"{instance.identifier} has automated backups turned off (retention 0 days): "
+                "there is no point in time to restore to."
+            )
+        return cleaned
+
+
+class RestoreInstanceToPointInTime(_AwaitNewInstance, Kind):
+    name = "restore_instance_pitr"
+    label = "Restore instance to a point in time"
+    description = "A new DB instance with the data as it was at a chosen time."
+    target_model = DbInstance
+    form_class = InstancePitrForm
+    # Reads the source only: another operation may run on it meanwhile.
+    mutating = False
+    cannot_stop = "AWS cannot stop a restore once it has started"
+    resync_kinds = ("instances",)
+    steps = (
+        Step("restore", "Ask AWS to restore into a new instance", mutating=True),
+        Step("await_available", "Wait for the new instance", settles=True, budget_seconds=14400),
+    )
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        return (
+            super().applies_to(resource)
+            and resource.cluster_id is None
+            and not resource.engine.startswith("aurora")
+            and bool(resource.backup_retention_period)
+            and resource.latest_restorable_time is not None
+        )
+
+    @classmethod
+    def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
+        source = describe_instance(ctx.call, target.identifier)
+        if source.get("DBClusterIdentifier"):
+            raise ValidationError(
+                f"{target.identifier} is a member of {source['DBClusterIdentifier']} in AWS: "
+                "restore the cluster to a point in time instead."
+            )
+        if not source.get("BackupRetentionPeriod"):
+            raise ValidationError(
+                f"{target.identifier} has automated backups turned off in AWS right now: "
+                "there is no point in time to restore to."
+            )
+        _check_name_free(ctx, params["instance_identifier"])
+        when = parse_time(params.get("restore_time"))
+        earliest, latest = _live_window(ctx, target.identifier)
+        latest = latest or _aware(source.get("LatestRestorableTime"))
+        if when is not None and _outside(when, earliest, latest):
+            raise ValidationError(
+                f"{_fmt(when)} is outside the restorable window in AWS ({_fmt(earliest)} to "
+                f"{_fmt(latest)})."
+            )
+        # Where the copy goes: beside its source (without these, AWS would put it in the
+        # default VPC with the default security group and parameter group).
+        placement: dict[str, Any] = {}
+        subnet_group = (source.get("DBSubnetGroup") or {}).get("DBSubnetGroupName")
+        if subnet_group:
+            placement["DBSubnetGroupName"] = subnet_group
+        groups = [
+            g["VpcSecurityGroupId"]
+            for g in source.get("VpcSecurityGroups", [])
+            if g.get("Status", "active") == "active"
+        ]
+        if groups:
+            placement["VpcSecurityGroupIds"] = groups
+        parameter_groups = source.get("DBParameterGroups") or []
+        if parameter_groups:
+            placement["DBParameterGroupName"] = parameter_groups[0]["DBParameterGroupName"]
+        ctx.memory["placement"] = placement
+        ctx.memory["latest_at_request"] = latest.isoformat() if latest else None
+
+    def step_restore(self, ctx: StepContext) -> Done | Wait | Fail:
+        name = ctx.params["instance_identifier"]
+        try:
+            existing = describe_instance(ctx.call, name)
+        except aws.AwsNotFound:
+            existing = None
+        if existing is not None:
+            return _ours_or_fail(ctx, existing)
+        ctx.checkpoint(mutation=True)
+        kwargs: dict[str, Any] = {
+            "SourceDBInstanceIdentifier": ctx.op.target_label,
+            "TargetDBInstanceIdentifier": name,
+            "Tags": [
+                {"Key": "estate:restored-from", "Value": ctx.op.target_arn},
+                {"Key": "estate:operation", "Value": str(ctx.op.pk)},
+            ],
+            **ctx.memory.get("placement", {}),
+        }
+        if ctx.params.get("instance_class"):
+            kwargs["DBInstanceClass"] = ctx.params["instance_class"]
+        when = parse_time(ctx.params.get("restore_time"))
+        if when is None:
+            kwargs["UseLatestRestorableTime"] = True
+            target_time = (
+                f"the latest restorable time (about {ctx.memory.get('latest_at_request')})"
+            )
+        else:
+            kwargs["RestoreTime"] = when
+            target_time = when.isoformat()
+        ctx.call("restore_db_instance_to_point_in_time", **kwargs)
+        ctx.result["restored_to"] = target_time
+        return Done(f"AWS is restoring {ctx.op.target_label} as of {target_time} into {name}.")
+
+
+KINDS = (RestoreClusterToPointInTime, RestoreInstanceFromSnapshot, RestoreInstanceToPointInTime)
 __all__ = ["INSTANCE_CLASSES", "KINDS"]

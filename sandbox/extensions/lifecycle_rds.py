@@ -13,6 +13,10 @@ ends in the state AWS leaves:
   ``RestoreDBClusterToPointInTime``: ``creating``; a copy-on-write restore (a clone)
   gets the source's ``CloneGroupId``; a restore time outside the restorable window and
   an identifier already taken are refused as AWS refuses them.
+* ``RestoreDBInstanceToPointInTime``: ``creating``; refused as AWS refuses it for a
+  missing source, a cluster member, automated backups off, a time outside the
+  restorable window and a taken identifier; the copy is standalone (moto copied the
+  source's replica link) and says where it came from in an event.
 * ``ModifyDBCluster``: ``modifying`` (Serverless v2 range, backtrack window...).
 * ``BacktrackDBCluster`` / ``DescribeDBClusterBacktracks`` (missing in moto):
   ``backtracking``, Aurora MySQL with a backtrack window only, inside the window only.
@@ -28,6 +32,7 @@ from typing import Any
 from moto.core.responses import ActionResult
 from moto.rds.exceptions import (
     DBClusterNotFoundError,
+    DBInstanceNotFoundError,
     InvalidDBClusterStateFault,
     InvalidParameterCombination,
     InvalidParameterValue,
@@ -315,6 +320,74 @@ def restore_db_cluster_to_point_in_time(
 RDSBackend.restore_db_cluster_to_point_in_time = restore_db_cluster_to_point_in_time  # type: ignore[method-assign]
 # moto reports CloneGroupId from this attribute; absent means "not a clone".
 DBCluster.clone_group_id = property(lambda self: self.__dict__.get("clone_group_id"))  # type: ignore[attr-defined]
+
+
+# --- RestoreDBInstanceToPointInTime --------------------------------------------------
+
+_restore_instance_pitr = RDSBackend.restore_db_instance_to_point_in_time
+
+
+def restore_db_instance_to_point_in_time(
+    self: RDSBackend,
+    source_db_identifier: str,
+    target_db_identifier: str,
+    overrides: dict[str, Any],
+) -> DBInstance:
+    from sandbox.extensions.rds_backups import earliest_restorable, latest_restorable
+
+    source = self.databases.get(source_db_identifier or "")
+    if source is None:
+        raise DBInstanceNotFoundError(source_db_identifier)
+    if getattr(source, "db_cluster_identifier", None):
+        raise InvalidParameterCombination(
+            f"DB instance {source_db_identifier} is a member of DB cluster "
+            f"{source.db_cluster_identifier}: restore the cluster to a point in time instead."
+        )
+    retention = int(source.backup_retention_period or 0)
+    if not retention:
+        raise RDSClientError(
+            "InvalidDBInstanceState",
+            f"Automated backups are not enabled for DB instance {source_db_identifier}: "
+            "there is no point in time to restore to.",
+        )
+    if target_db_identifier in self.databases:
+        raise RDSClientError("DBInstanceAlreadyExists", "DB instance already exists")
+    when = _naive_utc(overrides.get("restore_time"))
+    use_latest = str(overrides.get("use_latest_restorable_time", "")).lower() in ("true", "1")
+    if when is not None and use_latest:
+        raise InvalidParameterCombination(
+            "Only one of RestoreTime and UseLatestRestorableTime may be given."
+        )
+    if when is None and not use_latest:
+        raise InvalidParameterCombination(
+            "You must specify either RestoreTime or UseLatestRestorableTime."
+        )
+    if when is not None:
+        earliest = earliest_restorable(source.created, retention) or now()
+        latest = latest_restorable(source.created, retention) or now()
+        if not earliest.replace(microsecond=0) <= when <= latest:
+            raise RDSClientError(
+                "InvalidRestoreFault",
+                f"The specified restore time {when.isoformat()}Z is outside the restorable "
+                f"window of DB instance {source_db_identifier} "
+                f"({earliest.isoformat()}Z to {latest.isoformat()}Z).",
+            )
+    restored = _restore_instance_pitr(self, source_db_identifier, target_db_identifier, overrides)
+    # moto copies the source's attributes: a restored instance is nobody's replica.
+    restored.source_db_instance_identifier = None
+    restored.replicas = []
+    restored.__dict__.pop("_estate_secondary_az", None)
+    restored.created = now()
+    emit(
+        restored,
+        f"Restored from DB instance {source.db_instance_identifier} to "
+        f"{(when or latest_restorable(source.created, retention) or now()).isoformat()}Z",
+        ["creation", "restoration"],
+    )
+    return restored
+
+
+RDSBackend.restore_db_instance_to_point_in_time = restore_db_instance_to_point_in_time  # type: ignore[method-assign]
 
 
 # --- ModifyDBCluster -----------------------------------------------------------------

@@ -218,6 +218,8 @@ def mirror(account: Account, rds: Any, region: str = REGION) -> None:
                 ),
                 "replica_source_identifier": i.get("ReadReplicaSourceDBInstanceIdentifier") or "",
                 "backup_retention_period": i.get("BackupRetentionPeriod"),
+                "latest_restorable_time": i.get("LatestRestorableTime"),
+                "created_time": i.get("InstanceCreateTime"),
             },
         )
     try:

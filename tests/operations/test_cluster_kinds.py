@@ -9,6 +9,7 @@ from estate.models import DbCluster, DbEndpoint
 from operations import engine, services
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
+from sandbox.extensions import lifecycle_core
 from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
@@ -177,6 +178,55 @@ def test_custom_endpoint_create_change_delete(mysql_cluster, operator, admin_use
     op = engine.drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("DeleteDBClusterEndpoint")) == 1
+
+
+def test_custom_endpoint_timelines_show_the_transitional_states(
+    mysql_cluster, operator, admin_user, rds, account
+):
+    # Given endpoint transitions long enough for the operations to see them
+    lifecycle_core.set_durations(endpoint=0.3)  # fast_sandbox resets durations
+    # When an endpoint is created, changed and deleted
+    created = engine.drive(
+        start_operation(
+            "create_custom_endpoint",
+            mysql_cluster,
+            {"endpoint_identifier": "ledger-reports", "endpoint_type": "ANY"},
+            requested_by=operator,
+        ).pk
+    )
+    assert created.state == State.SUCCEEDED, created.error
+    mirror(account, rds)
+    endpoint = DbEndpoint.objects.get(identifier="ledger-reports")
+    modified = engine.drive(
+        start_operation(
+            "modify_custom_endpoint",
+            endpoint,
+            {"endpoint_type": "ANY", "static_members": ["ledger-2"]},
+            requested_by=operator,
+        ).pk
+    )
+    assert modified.state == State.SUCCEEDED, modified.error
+    assert modified.result["static_members"] == ["ledger-2"]
+    mirror(account, rds)
+    deleted = engine.drive(
+        start_operation(
+            "delete_custom_endpoint",
+            DbEndpoint.objects.get(identifier="ledger-reports"),
+            {"confirm": "ledger-reports"},
+            requested_by=admin_user,
+        ).pk
+    )
+    assert deleted.state == State.SUCCEEDED, deleted.error
+    # Then each timeline tells the endpoint's transitional state, as AWS reports it
+    assert "Endpoint is creating." in [e.message for e in created.events.all()]
+    assert "Endpoint is modifying." in [e.message for e in modified.events.all()]
+    assert "Endpoint is deleting." in [e.message for e in deleted.events.all()]
+    assert (
+        rds.describe_db_cluster_endpoints(DBClusterEndpointIdentifier="ledger-reports")[
+            "DBClusterEndpoints"
+        ]
+        == []
+    )
 
 
 def test_custom_endpoint_with_unknown_member_is_refused(mysql_cluster, operator):

@@ -2,15 +2,57 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from botocore.exceptions import ClientError
 
+from sandbox.extensions import lifecycle_core
 from tests.sandbox.helpers import aurora_mysql_cluster, client
+
+ENDPOINT_SECONDS = 0.5
 
 
 @pytest.fixture
 def rds(sandbox):
     return client("rds", "eu-west-1")
+
+
+@pytest.fixture
+def slow_endpoints(rds):
+    """Endpoint transitions long enough to be seen; everything else immediate."""
+    lifecycle_core.set_durations(default=0, endpoint=ENDPOINT_SECONDS)
+    yield rds
+    lifecycle_core.reset_durations()
+
+
+def _until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        pause.wait(0.02)
+
+
+def _endpoint(rds, name):
+    return rds.describe_db_cluster_endpoints(DBClusterEndpointIdentifier=name)[
+        "DBClusterEndpoints"
+    ][0]
+
+
+def _status_filter(rds, status):
+    found = rds.describe_db_cluster_endpoints(
+        DBClusterIdentifier="orders",
+        Filters=[{"Name": "db-cluster-endpoint-status", "Values": [status]}],
+    )["DBClusterEndpoints"]
+    return [e.get("DBClusterEndpointIdentifier", e["EndpointType"]) for e in found]
+
+
+def _refused(call, **kwargs):
+    with pytest.raises(ClientError) as caught:
+        call(**kwargs)
+    return caught.value.response
 
 
 def test_a_cluster_has_a_writer_and_a_reader_endpoint(rds):
@@ -155,3 +197,119 @@ def test_max_records_outside_20_to_100_is_refused(rds):
     with pytest.raises(ClientError) as caught:
         rds.describe_db_cluster_endpoints(MaxRecords=5)
     assert caught.value.response["Error"]["Code"] == "InvalidParameterValue"
+
+
+def test_a_new_custom_endpoint_is_creating_then_available(slow_endpoints):
+    rds = slow_endpoints
+    # Given a cluster
+    aurora_mysql_cluster(rds, "orders", readers=1)
+    # When a custom endpoint is created
+    created = rds.create_db_cluster_endpoint(
+        DBClusterIdentifier="orders", DBClusterEndpointIdentifier="analytics", EndpointType="ANY"
+    )
+    # Then it is creating, in the answer, in Describe and for the status filter
+    assert created["Status"] == "creating"
+    assert _endpoint(rds, "analytics")["Status"] == "creating"
+    assert _status_filter(rds, "creating") == ["analytics"]
+    assert _status_filter(rds, "available") == ["WRITER", "READER"]
+    # And available once the transition is over
+    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    assert _status_filter(rds, "available") == ["WRITER", "READER", "analytics"]
+
+
+def test_a_creating_endpoint_cannot_be_modified_or_deleted(slow_endpoints):
+    rds = slow_endpoints
+    _, reader = aurora_mysql_cluster(rds, "orders", readers=1)
+    rds.create_db_cluster_endpoint(
+        DBClusterIdentifier="orders",
+        DBClusterEndpointIdentifier="analytics",
+        EndpointType="READER",
+        StaticMembers=[reader],
+    )
+    # When it is modified while creating, then AWS's state fault answers
+    response = _refused(
+        rds.modify_db_cluster_endpoint,
+        DBClusterEndpointIdentifier="analytics",
+        EndpointType="ANY",
+        StaticMembers=[],
+    )
+    assert response["Error"]["Code"] == "InvalidDBClusterEndpointStateFault"
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "analytics" in response["Error"]["Message"]
+    assert "creating" in response["Error"]["Message"]
+    response = _refused(rds.delete_db_cluster_endpoint, DBClusterEndpointIdentifier="analytics")
+    assert response["Error"]["Code"] == "InvalidDBClusterEndpointStateFault"
+    # And nothing changed: it becomes available as created
+    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    endpoint = _endpoint(rds, "analytics")
+    assert endpoint["CustomEndpointType"] == "READER"
+    assert endpoint["StaticMembers"] == [reader]
+
+
+def test_a_modified_endpoint_keeps_its_old_members_while_modifying(slow_endpoints):
+    rds = slow_endpoints
+    writer, reader1, reader2 = aurora_mysql_cluster(rds, "orders", readers=2)
+    rds.create_db_cluster_endpoint(
+        DBClusterIdentifier="orders",
+        DBClusterEndpointIdentifier="analytics",
+        EndpointType="READER",
+        StaticMembers=[reader1],
+    )
+    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    # When its members are changed
+    modified = rds.modify_db_cluster_endpoint(
+        DBClusterEndpointIdentifier="analytics", EndpointType="ANY", StaticMembers=[writer, reader2]
+    )
+    # Then the answer shows the new members, as AWS's does...
+    assert modified["Status"] == "modifying"
+    assert modified["CustomEndpointType"] == "ANY"
+    assert modified["StaticMembers"] == [writer, reader2]
+    # ...while Describe shows the old ones until the modification is over
+    during = _endpoint(rds, "analytics")
+    assert during["Status"] == "modifying"
+    assert during["CustomEndpointType"] == "READER"
+    assert during["StaticMembers"] == [reader1]
+    assert _status_filter(rds, "modifying") == ["analytics"]
+    # And a delete meanwhile is refused
+    response = _refused(rds.delete_db_cluster_endpoint, DBClusterEndpointIdentifier="analytics")
+    assert response["Error"]["Code"] == "InvalidDBClusterEndpointStateFault"
+    assert "modifying" in response["Error"]["Message"]
+    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    after = _endpoint(rds, "analytics")
+    assert after["CustomEndpointType"] == "ANY"
+    assert after["StaticMembers"] == [writer, reader2]
+
+
+def test_a_deleted_endpoint_is_deleting_then_gone(slow_endpoints):
+    rds = slow_endpoints
+    aurora_mysql_cluster(rds, "orders", readers=1)
+    created = rds.create_db_cluster_endpoint(
+        DBClusterIdentifier="orders", DBClusterEndpointIdentifier="analytics", EndpointType="ANY"
+    )
+    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    # When it is deleted
+    deleted = rds.delete_db_cluster_endpoint(DBClusterEndpointIdentifier="analytics")
+    # Then it is deleting, still listed (and still the cluster's), and cannot be changed
+    assert deleted["Status"] == "deleting"
+    assert _endpoint(rds, "analytics")["Status"] == "deleting"
+    assert _status_filter(rds, "deleting") == ["analytics"]
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+    assert cluster["CustomEndpoints"] == [created["Endpoint"]]
+    response = _refused(
+        rds.modify_db_cluster_endpoint, DBClusterEndpointIdentifier="analytics", EndpointType="ANY"
+    )
+    assert response["Error"]["Code"] == "InvalidDBClusterEndpointStateFault"
+    # And once the transition is over it is gone: Describe by identifier finds nothing
+    # (AWS's answer: an empty list) and the endpoint is unknown to Modify and Delete
+    _until(
+        lambda: (
+            rds.describe_db_cluster_endpoints(DBClusterEndpointIdentifier="analytics")[
+                "DBClusterEndpoints"
+            ]
+            == []
+        )
+    )
+    response = _refused(rds.delete_db_cluster_endpoint, DBClusterEndpointIdentifier="analytics")
+    assert response["Error"]["Code"] == "DBClusterEndpointNotFoundFault"
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+    assert cluster.get("CustomEndpoints", []) == []

@@ -361,27 +361,45 @@ def _resync_key(account_id: str, region: str, kinds: list[str]) -> str:
 def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) -> None:
     """Resync ``kinds`` of one account/region soon, once per burst.
 
-    The first request schedules a sync a moment later (a single operation's result shows
-    within seconds); requests made before it starts ride along; and one scope is not
-    synced more often than every ``OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS``, so that
-    hundreds of operations finishing together cost a few syncs, not hundreds."""
+    The first request schedules a sync ``OPERATIONS_RESYNC_DELAY_SECONDS`` later (a
+    single operation's result shows within seconds). Requests made before it starts ride
+    along, and each pushes it back by that delay while they keep coming (a sync in the
+    middle of a burst would be stale at once, and it would take a worker slot from the
+    burst's own operations), but never more than ``OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS``
+    after the first. One scope is not synced more often than that interval either: so
+    hundreds of operations finishing together cost a sync per scope, not hundreds."""
     from operations.tasks import resync_scope_task
 
     delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 1))
     interval = float(getattr(settings, "OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15))
     key = _resync_key(account_id, region, kinds)
+    now = time.time()
+    keep = max(1, int(delay + interval) + 60)
+    cache.set(f"{key}:quiet", now + delay, timeout=keep)
     last = cache.get(f"{key}:last")
     if last is not None:
-        delay = max(delay, float(last) + interval - time.time())
-    if not cache.add(key, op_id, timeout=max(1, int(delay) + 60)):
+        delay = max(delay, float(last) + interval - now)
+    if not cache.add(key, now, timeout=keep):
         return
     resync_scope_task.apply_async((account_id, region, sorted(kinds), op_id), countdown=delay)
+
+
+def resync_postponed(account_id: str, region: str, kinds: list[str]) -> float:
+    """Seconds the scheduled resync of this scope should still wait: requests kept coming
+    (the burst goes on), and the first one is less than the interval old. 0: sync now."""
+    interval = float(getattr(settings, "OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15))
+    key = _resync_key(account_id, region, kinds)
+    first, quiet = cache.get(key), cache.get(f"{key}:quiet")
+    if first is None or quiet is None:
+        return 0.0
+    until = min(float(quiet), float(first) + interval)
+    return max(0.0, until - time.time())
 
 
 def resync_scope(account_id: str, region: str, kinds: list[str], op_id: int | None) -> Any:
     key = _resync_key(account_id, region, kinds)
     # Later requests must schedule a new sync: this one may already have read AWS.
-    cache.delete(key)
+    cache.delete_many([key, f"{key}:quiet"])
     cache.set(f"{key}:last", time.time(), timeout=3600)
     try:
         from estate.sync import sync_scope

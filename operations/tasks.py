@@ -22,8 +22,16 @@ def reap_overdue_operations_task() -> int:
     return len(services.reap_overdue())
 
 
-@shared_task(ignore_result=True)
-def resync_scope_task(account_id: str, region: str, kinds: list[str], op_id: int | None) -> None:
+@shared_task(bind=True, ignore_result=True)
+def resync_scope_task(
+    self, account_id: str, region: str, kinds: list[str], op_id: int | None
+) -> None:
+    # A burst is still going on: wait for it to quiet down (bounded), then sync once.
+    # (Eager tasks run at once: they cannot wait.)
+    later = 0.0 if self.request.is_eager else services.resync_postponed(account_id, region, kinds)
+    if later > 0.05:
+        self.apply_async((account_id, region, kinds, op_id), countdown=later)
+        return
     services.resync_scope(account_id, region, kinds, op_id)
 
 

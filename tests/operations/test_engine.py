@@ -182,3 +182,55 @@ def test_resyncs_of_a_burst_are_coalesced_per_account_and_region(monkeypatch, se
     services.schedule_resync("111111111111", "us-east-1", ["clusters"], 4)
     assert 14 < scheduled[-1] <= 15
     cache.delete_many([key, f"{key}:last"])
+
+
+def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
+    monkeypatch, settings, db
+):
+    from django.core.cache import cache
+
+    import estate.sync
+    from operations import tasks
+
+    scope = ("111111111111", "us-east-1", ["clusters"])
+    key = services._resync_key(*scope)
+    cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
+    settings.OPERATIONS_RESYNC_DELAY_SECONDS = 1
+    settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
+    clock = [1_000.0]
+    monkeypatch.setattr(services.time, "time", lambda: clock[0])
+    rescheduled: list[float] = []
+    monkeypatch.setattr(
+        tasks.resync_scope_task,
+        "apply_async",
+        lambda args, countdown: rescheduled.append(countdown),
+    )
+    synced: list[dict] = []
+    monkeypatch.setattr(estate.sync, "sync_scope", lambda **kw: synced.append(kw))
+
+    def task_runs() -> None:
+        tasks.resync_scope_task.run(*scope, 1)
+
+    # Operations keep succeeding every half second: the sync waits for a quiet second
+    services.schedule_resync(*scope, 1)
+    for _ in range(3):
+        clock[0] += 0.5
+        services.schedule_resync(*scope, 2)
+    task_runs()  # due at first + 1 s: the burst is still going on
+    assert synced == [] and rescheduled[-1] == pytest.approx(1.0)
+    clock[0] += 1.0  # quiet for a second
+    task_runs()
+    assert len(synced) == 1
+    # A burst that never quiets down is synced at most the interval after its start
+    # (and not before the interval since the last sync).
+    clock[0] += 20
+    start = clock[0]
+    services.schedule_resync(*scope, 3)
+    while clock[0] < start + 15.2:
+        clock[0] += 0.5
+        services.schedule_resync(*scope, 4)
+        if len(synced) == 1 and services.resync_postponed(*scope) == 0:
+            task_runs()
+    assert len(synced) == 2
+    assert clock[0] - start <= 15.5
+    cache.delete_many([key, f"{key}:quiet", f"{key}:last"])

@@ -4,8 +4,10 @@ moto finds a cluster's members by scanning every DB instance of the region, seve
 times per cluster (``members``, ``writer``, ``designate_writer``): a page of 100
 clusters in a region of 2,500 instances cost ~1 s, so a 1,000-cluster benchmark spent
 most of its time there. During a read-only RDS request (any ``Describe*`` action,
-serialization included) the membership is grouped once per backend and reused; nothing
-can change membership in the middle of a describe. Mutating requests keep moto's scan.
+serialization included), and during the mutating ones that move roles but never add or
+remove a cluster's instances (failovers, reboots, backtrack), the membership is grouped
+once per backend and reused: nothing changes it in the middle of such a request. The
+others (creating or deleting instances, ...) keep moto's scan.
 """
 
 from __future__ import annotations
@@ -18,6 +20,17 @@ from moto.rds.models import DBCluster, DBInstanceClustered
 from moto.rds.responses import RDSResponse
 
 _local = threading.local()
+# Mutating actions that never add an instance to a cluster or remove one from it.
+MEMBERSHIP_KEEPING = frozenset(
+    {
+        "FailoverDBCluster",
+        "FailoverGlobalCluster",
+        "SwitchoverGlobalCluster",
+        "RebootDBCluster",
+        "RebootDBInstance",
+        "BacktrackDBCluster",
+    }
+)
 _original_members = DBCluster._members
 
 
@@ -39,7 +52,8 @@ def call_action(self: RDSResponse) -> Any:
     # Looked up at call time, so that wrappers installed on BaseResponse later (the
     # call log) still run.
     base = super(RDSResponse, self).call_action
-    if not str(self._get_action()).startswith("Describe"):
+    action = str(self._get_action())
+    if not action.startswith("Describe") and action not in MEMBERSHIP_KEEPING:
         return base()
     _local.groups = {}
     try:

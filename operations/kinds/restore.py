@@ -343,7 +343,10 @@ class InstancePitrForm(NewInstanceForm):
 class RestoreInstanceToPointInTime(_AwaitNewInstance, Kind):
     name = "restore_instance_pitr"
     label = "Restore instance to a point in time"
-    description = "A new DB instance with the data as it was at a chosen time."
+    description = (
+        "A new DB instance with the data as it was at a chosen time, beside its source "
+        "(same subnet group, security groups and parameter group)."
+    )
     target_model = DbInstance
     form_class = InstancePitrForm
     # Reads the source only: another operation may run on it meanwhile.
@@ -437,7 +440,20 @@ class RestoreInstanceToPointInTime(_AwaitNewInstance, Kind):
             target_time = when.isoformat()
         ctx.call("restore_db_instance_to_point_in_time", **kwargs)
         ctx.result["restored_to"] = target_time
-        return Done(f"AWS is restoring {ctx.op.target_label} as of {target_time} into {name}.")
+        placement = ctx.memory.get("placement", {})
+        beside = ", ".join(
+            f"{label} {', '.join(value) if isinstance(value, list) else value}"
+            for label, value in (
+                ("subnet group", placement.get("DBSubnetGroupName")),
+                ("security groups", placement.get("VpcSecurityGroupIds")),
+                ("parameter group", placement.get("DBParameterGroupName")),
+            )
+            if value
+        )
+        return Done(
+            f"AWS is restoring {ctx.op.target_label} as of {target_time} into {name}"
+            + (f" ({beside}, as the source)." if beside else ".")
+        )
 
 
 KINDS = (RestoreClusterToPointInTime, RestoreInstanceFromSnapshot, RestoreInstanceToPointInTime)

@@ -67,6 +67,14 @@ def test_restore_to_a_time_inside_the_window(crm, operator, rds):
     tags = {t["Key"]: t["Value"] for t in restored["TagList"]}
     assert tags["estate:restored-from"] == crm.arn
     assert tags["estate:operation"] == str(op.pk)
+    # placed beside its source (AWS would use the default VPC and groups): the request
+    # named the source's security groups and parameter group
+    source = rds.describe_db_instances(DBInstanceIdentifier="crm")["DBInstances"][0]
+    for key in ("VpcSecurityGroups", "DBParameterGroups"):
+        assert restored.get(key) == source.get(key), key
+    asked = OperationEvent.objects.get(operation=op, message__startswith="AWS is restoring")
+    assert source["VpcSecurityGroups"][0]["VpcSecurityGroupId"] in asked.message
+    assert source["DBParameterGroups"][0]["DBParameterGroupName"] in asked.message
     calls = mutating_calls("RestoreDBInstanceToPointInTime")
     assert len(calls) == 1
     assert op.result["instance_arn"] == restored["DBInstanceArn"]

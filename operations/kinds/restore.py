@@ -178,8 +178,30 @@ def _ours_or_fail(ctx: StepContext, instance: dict[str, Any]) -> Done | Fail:
     return Done(f"{name} already exists (requested before a restart): not asking again.")
 
 
-class _AwaitNewInstance:
-    """The last step of a restore into a new DB instance."""
+class _RestoreIntoNewInstance(Kind):
+    """A restore into a new DB instance: one request (skipped when a previous run's
+    request got through), then the wait until the instance is available."""
+
+    # Reads its target only: another operation may run on it meanwhile.
+    mutating = False
+    cannot_stop = "AWS cannot stop a restore once it has started"
+    resync_kinds = ("instances",)
+
+    def _tags(self, ctx: StepContext) -> list[dict[str, str]]:
+        return [
+            {"Key": "estate:restored-from", "Value": ctx.op.target_arn},
+            {"Key": "estate:operation", "Value": str(ctx.op.pk)},
+        ]
+
+    def _request(self, ctx: StepContext) -> Done | Fail | None:
+        """Re-describe the new name: ``None`` when the restore is still to be asked for
+        (then checkpointed), or the outcome when a previous run asked already."""
+        try:
+            existing = describe_instance(ctx.call, ctx.params["instance_identifier"])
+        except aws.AwsNotFound:
+            ctx.checkpoint(mutation=True)
+            return None
+        return _ours_or_fail(ctx, existing)
 
     def step_await_available(self, ctx: StepContext) -> Done | Wait | Fail:
         instance = describe_instance(ctx.call, ctx.params["instance_identifier"])
@@ -210,15 +232,12 @@ class RestoreFromSnapshotForm(NewInstanceForm):
         return cleaned
 
 
-class RestoreInstanceFromSnapshot(_AwaitNewInstance, Kind):
+class RestoreInstanceFromSnapshot(_RestoreIntoNewInstance):
     name = "restore_instance_snapshot"
     label = "Restore instance from snapshot"
     description = "A new DB instance from this snapshot."
     target_model = DbSnapshot
     form_class = RestoreFromSnapshotForm
-    mutating = False
-    cannot_stop = "AWS cannot stop a restore once it has started"
-    resync_kinds = ("instances",)
     steps = (
         Step("restore", "Ask AWS to restore the snapshot", mutating=True),
         Step("await_available", "Wait for the new instance", settles=True, budget_seconds=14400),
@@ -238,20 +257,13 @@ class RestoreInstanceFromSnapshot(_AwaitNewInstance, Kind):
 
     def step_restore(self, ctx: StepContext) -> Done | Wait | Fail:
         name = ctx.params["instance_identifier"]
-        try:
-            existing = describe_instance(ctx.call, name)
-        except aws.AwsNotFound:
-            existing = None
-        if existing is not None:
-            return _ours_or_fail(ctx, existing)
-        ctx.checkpoint(mutation=True)
+        done = self._request(ctx)
+        if done is not None:
+            return done
         kwargs: dict[str, Any] = {
             "DBInstanceIdentifier": name,
             "DBSnapshotIdentifier": ctx.op.target_label,
-            "Tags": [
-                {"Key": "estate:restored-from", "Value": ctx.op.target_arn},
-                {"Key": "estate:operation", "Value": str(ctx.op.pk)},
-            ],
+            "Tags": self._tags(ctx),
         }
         if ctx.params.get("instance_class"):
             kwargs["DBInstanceClass"] = ctx.params["instance_class"]
@@ -340,7 +352,7 @@ class InstancePitrForm(NewInstanceForm):
         return cleaned
 
 
-class RestoreInstanceToPointInTime(_AwaitNewInstance, Kind):
+class RestoreInstanceToPointInTime(_RestoreIntoNewInstance):
     name = "restore_instance_pitr"
     label = "Restore instance to a point in time"
     description = (
@@ -349,10 +361,6 @@ class RestoreInstanceToPointInTime(_AwaitNewInstance, Kind):
     )
     target_model = DbInstance
     form_class = InstancePitrForm
-    # Reads the source only: another operation may run on it meanwhile.
-    mutating = False
-    cannot_stop = "AWS cannot stop a restore once it has started"
-    resync_kinds = ("instances",)
     steps = (
         Step("restore", "Ask AWS to restore into a new instance", mutating=True),
         Step("await_available", "Wait for the new instance", settles=True, budget_seconds=14400),
@@ -411,20 +419,13 @@ class RestoreInstanceToPointInTime(_AwaitNewInstance, Kind):
 
     def step_restore(self, ctx: StepContext) -> Done | Wait | Fail:
         name = ctx.params["instance_identifier"]
-        try:
-            existing = describe_instance(ctx.call, name)
-        except aws.AwsNotFound:
-            existing = None
-        if existing is not None:
-            return _ours_or_fail(ctx, existing)
-        ctx.checkpoint(mutation=True)
+        done = self._request(ctx)
+        if done is not None:
+            return done
         kwargs: dict[str, Any] = {
             "SourceDBInstanceIdentifier": ctx.op.target_label,
             "TargetDBInstanceIdentifier": name,
-            "Tags": [
-                {"Key": "estate:restored-from", "Value": ctx.op.target_arn},
-                {"Key": "estate:operation", "Value": str(ctx.op.pk)},
-            ],
+            "Tags": self._tags(ctx),
             **ctx.memory.get("placement", {}),
         }
         if ctx.params.get("instance_class"):

@@ -276,6 +276,16 @@ def restorable_window(cluster: DBCluster) -> tuple[datetime, datetime]:
     return earliest, latest
 
 
+def _require_inside(when: datetime, earliest: datetime, latest: datetime, what: str) -> None:
+    # AWS restores to the second: compare at that precision.
+    if not earliest.replace(microsecond=0) <= when <= latest:
+        raise RDSClientError(
+            "InvalidRestoreFault",
+            f"The specified restore time {when.isoformat()}Z is outside the restorable "
+            f"window of {what} ({earliest.isoformat()}Z to {latest.isoformat()}Z).",
+        )
+
+
 def restore_db_cluster_to_point_in_time(
     self: RDSBackend,
     db_cluster_identifier: str,
@@ -290,14 +300,7 @@ def restore_db_cluster_to_point_in_time(
     when = _naive_utc(restore_to_time)
     if when is not None:
         earliest, latest = restorable_window(source)
-        # AWS restores to the second: compare at that precision.
-        if not earliest.replace(microsecond=0) <= when <= latest:
-            raise RDSClientError(
-                "InvalidRestoreFault",
-                f"The specified restore time {when.isoformat()}Z is outside the restorable "
-                f"window of DB cluster {source.db_cluster_identifier} "
-                f"({earliest.isoformat()}Z to {latest.isoformat()}Z).",
-            )
+        _require_inside(when, earliest, latest, f"DB cluster {source.db_cluster_identifier}")
     elif not use_latest_restorable_time and restore_type != "copy-on-write":
         raise InvalidParameterCombination(
             "You must specify either RestoreToTime or UseLatestRestorableTime."
@@ -365,13 +368,7 @@ def restore_db_instance_to_point_in_time(
     if when is not None:
         earliest = earliest_restorable(source.created, retention) or now()
         latest = latest_restorable(source.created, retention) or now()
-        if not earliest.replace(microsecond=0) <= when <= latest:
-            raise RDSClientError(
-                "InvalidRestoreFault",
-                f"The specified restore time {when.isoformat()}Z is outside the restorable "
-                f"window of DB instance {source_db_identifier} "
-                f"({earliest.isoformat()}Z to {latest.isoformat()}Z).",
-            )
+        _require_inside(when, earliest, latest, f"DB instance {source_db_identifier}")
     restored = _restore_instance_pitr(self, source_db_identifier, target_db_identifier, overrides)
     # moto copies the source's attributes: a restored instance is nobody's replica.
     restored.source_db_instance_identifier = None

@@ -189,12 +189,15 @@ def main() -> None:
     redis.Redis.from_url(redis_url).flushdb()
     from django.contrib.auth.models import User
 
-    from estate.models import Account
+    from estate.models import Account, SyncLease
     from operations.models import Operation, State
     from operations.services import start_operation
 
     Operation.objects.all().delete()
     Account.objects.all().delete()  # cascades to the mirror
+    # A previous run's worker is stopped as soon as its operations end, maybe in the
+    # middle of a resync: its sync leases must not hold this run's resyncs back.
+    SyncLease.objects.all().delete()
     clusters = _mirror(sandbox_url)
     user, _ = User.objects.get_or_create(username="bench", defaults={"is_superuser": True})
 

@@ -384,10 +384,32 @@ def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) 
     resync_scope_task.apply_async((account_id, region, sorted(kinds), op_id), countdown=delay)
 
 
+# A targeted resync skipped because another sync held its scope is tried again, every
+# interval, this many times (a dead worker's sync lease lasts SYNC_LEASE_SECONDS).
+RESYNC_ATTEMPTS = 60
+
+
+def resync_interval() -> float:
+    return float(getattr(settings, "OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15))
+
+
+def resync_again(run: Any, attempt: int) -> bool:
+    """Whether a targeted resync that ended as ``run`` should be tried again."""
+    from estate.models import SyncRun
+
+    skipped = run is not None and getattr(run, "status", None) == SyncRun.Status.SKIPPED
+    if skipped and attempt + 1 >= RESYNC_ATTEMPTS:
+        log.warning(
+            "resync of %s gave up after %d attempts: %s", run.scope, attempt + 1, run.message
+        )
+        return False
+    return skipped
+
+
 def resync_postponed(account_id: str, region: str, kinds: list[str]) -> float:
     """Seconds the scheduled resync of this scope should still wait: requests kept coming
     (the burst goes on), and the first one is less than the interval old. 0: sync now."""
-    interval = float(getattr(settings, "OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15))
+    interval = resync_interval()
     key = _resync_key(account_id, region, kinds)
     first, quiet = cache.get(key), cache.get(f"{key}:quiet")
     if first is None or quiet is None:

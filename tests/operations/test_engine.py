@@ -235,3 +235,31 @@ def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
     assert len(synced) == 2
     assert clock[0] - start <= 15.5
     cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
+
+
+def test_a_resync_skipped_for_another_sync_of_its_scope_is_tried_again(monkeypatch, settings, db):
+    import estate.sync
+    from estate.models import SyncRun
+    from operations import tasks
+
+    settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
+    monkeypatch.setattr(services, "resync_postponed", lambda *scope: 0.0)
+    skipped = SyncRun(status=SyncRun.Status.SKIPPED, scope={}, message="SyncRun 1 is syncing")
+    monkeypatch.setattr(estate.sync, "sync_scope", lambda **kw: skipped)
+    again: list[tuple] = []
+    monkeypatch.setattr(
+        tasks.resync_scope_task,
+        "apply_async",
+        lambda args, countdown: again.append((args[-1], countdown)),
+    )
+    tasks.resync_scope_task.run("111111111111", "us-east-1", ["clusters"], 7)
+    assert again == [(1, 15.0)]
+    # bounded: the last attempt gives up
+    tasks.resync_scope_task.run(
+        "111111111111", "us-east-1", ["clusters"], 7, services.RESYNC_ATTEMPTS - 1
+    )
+    assert len(again) == 1
+    # and a sync that ran is not repeated
+    skipped.status = SyncRun.Status.SUCCEEDED
+    tasks.resync_scope_task.run("111111111111", "us-east-1", ["clusters"], 7)
+    assert len(again) == 1

@@ -128,22 +128,22 @@ def _note(
 _CHECKPOINT_FIELDS = ("memory", "result", "progress", "mutation_started")
 
 
-def _save(op: Operation, token: str, *, release: bool) -> bool:
-    """Write the operation back if we still hold its lease.
+def _checkpoint(op: Operation, token: str) -> bool:
+    """Before a mutating call: one UPDATE of ``_CHECKPOINT_FIELDS``, renewing the lease,
+    if we still hold it. (It is on every mutating step's path: at hundreds of concurrent
+    operations the round trips add up.)"""
+    fields: dict[str, Any] = {name: getattr(op, name) for name in _CHECKPOINT_FIELDS}
+    fields["lease_until"] = timezone.now() + timedelta(seconds=lease_seconds())
+    saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
+    if not saved:
+        log.warning("operation %s: lease lost at a checkpoint; another worker took over", op.pk)
+    return bool(saved)
 
-    Releasing (the end of a run): every field, the pending timeline events and audit
-    records, in one transaction. A checkpoint (``release=False``, before a mutating
-    call): one UPDATE of ``_CHECKPOINT_FIELDS``, renewing the lease. At hundreds of
-    concurrent operations the round trips add up: a checkpoint is on every mutating
-    step's path."""
-    if not release:
-        fields: dict[str, Any] = {name: getattr(op, name) for name in _CHECKPOINT_FIELDS}
-        fields["lease_until"] = timezone.now() + timedelta(seconds=lease_seconds())
-        saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
-        if not saved:
-            log.warning("operation %s: lease lost at a checkpoint; another worker took over", op.pk)
-        return bool(saved)
-    fields = {name: getattr(op, name) for name in _SAVED_FIELDS}
+
+def _save(op: Operation, token: str) -> bool:
+    """At the end of a run: every field, the pending timeline events and audit records,
+    in one transaction, releasing the lease, if we still hold it."""
+    fields: dict[str, Any] = {name: getattr(op, name) for name in _SAVED_FIELDS}
     fields.update(lease_token="", lease_until=None)
     pending: list[OperationEvent] = op.__dict__.get("_pending_events", [])
     audits: list[dict[str, Any]] = op.__dict__.get("_pending_audits", [])
@@ -219,12 +219,12 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
     if kind_class is None:
         op.error = f"Unknown operation kind {op.kind!r}: this Estate version cannot run it."
         _finish(op, State.FAILED)
-        _save(op, token, release=True)
+        _save(op, token)
         return op.state
     kind = kind_class()
     ctx = StepContext(
         op,
-        checkpoint=lambda: _save(op, token, release=False),
+        checkpoint=lambda: _checkpoint(op, token),
         note=lambda message, level, data: _note(op, message, level=level, **data),
     )
     if op.started_at is None:
@@ -272,7 +272,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             op.next_run_at = timezone.now()
             if op.state == State.RUNNING:
                 _set_state(op, State.WAITING)
-            _save(op, token, release=True)
+            _save(op, token)
             enqueue(op.pk, 0)
             return op.state
         if isinstance(outcome, Wait):
@@ -295,7 +295,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             op.next_run_at = timezone.now() + timedelta(seconds=outcome.seconds)
             if op.state == State.RUNNING:
                 _set_state(op, State.WAITING)
-            _save(op, token, release=True)
+            _save(op, token)
             enqueue(op.pk, outcome.seconds)
             return op.state
         # Fail
@@ -303,7 +303,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
         _note(op, op.error, step=step.name, level="error")
         _finish(op, State.FAILED)
         break
-    _save(op, token, release=True)
+    _save(op, token)
     return op.state
 
 

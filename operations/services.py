@@ -371,7 +371,7 @@ def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) 
     from operations.tasks import resync_scope_task
 
     delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 1))
-    interval = float(getattr(settings, "OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15))
+    interval = resync_interval()
     key = _resync_key(account_id, region, kinds)
     now = time.time()
     keep = max(1, int(delay + interval) + 60)

@@ -178,6 +178,13 @@ def _ours_or_fail(ctx: StepContext, instance: dict[str, Any]) -> Done | Fail:
     return Done(f"{name} already exists (requested before a restart): not asking again.")
 
 
+def _restore_steps(request_label: str) -> tuple[Step, ...]:
+    return (
+        Step("restore", request_label, mutating=True),
+        Step("await_available", "Wait for the new instance", settles=True, budget_seconds=14400),
+    )
+
+
 class _RestoreIntoNewInstance(Kind):
     """A restore into a new DB instance: one request (skipped when a previous run's
     request got through), then the wait until the instance is available."""
@@ -238,10 +245,7 @@ class RestoreInstanceFromSnapshot(_RestoreIntoNewInstance):
     description = "A new DB instance from this snapshot."
     target_model = DbSnapshot
     form_class = RestoreFromSnapshotForm
-    steps = (
-        Step("restore", "Ask AWS to restore the snapshot", mutating=True),
-        Step("await_available", "Wait for the new instance", settles=True, budget_seconds=14400),
-    )
+    steps = _restore_steps("Ask AWS to restore the snapshot")
 
     @classmethod
     def applies_to(cls, resource: Any) -> bool:
@@ -361,10 +365,7 @@ class RestoreInstanceToPointInTime(_RestoreIntoNewInstance):
     )
     target_model = DbInstance
     form_class = InstancePitrForm
-    steps = (
-        Step("restore", "Ask AWS to restore into a new instance", mutating=True),
-        Step("await_available", "Wait for the new instance", settles=True, budget_seconds=14400),
-    )
+    steps = _restore_steps("Ask AWS to restore into a new instance")
 
     @classmethod
     def applies_to(cls, resource: Any) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -50,3 +53,12 @@ def aurora_mysql_cluster(
             Engine="aurora-mysql",
         )
     return members
+
+
+def until(condition: Callable[[], Any], timeout: float = 5.0) -> None:
+    """Poll ``condition`` with a deadline (a transition lasting a set duration)."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        pause.wait(0.02)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from botocore.exceptions import ClientError
 
 from sandbox.extensions import lifecycle_core
-from tests.sandbox.helpers import aurora_mysql_cluster, client
+from tests.sandbox.helpers import aurora_mysql_cluster, client, until
 
 ENDPOINT_SECONDS = 0.5
 
@@ -25,14 +22,6 @@ def slow_endpoints(rds):
     lifecycle_core.set_durations(default=0, endpoint=ENDPOINT_SECONDS)
     yield rds
     lifecycle_core.reset_durations()
-
-
-def _until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        pause.wait(0.02)
 
 
 def _endpoint(rds, name):
@@ -213,7 +202,7 @@ def test_a_new_custom_endpoint_is_creating_then_available(slow_endpoints):
     assert _status_filter(rds, "creating") == ["analytics"]
     assert _status_filter(rds, "available") == ["WRITER", "READER"]
     # And available once the transition is over
-    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
     assert _status_filter(rds, "available") == ["WRITER", "READER", "analytics"]
 
 
@@ -240,7 +229,7 @@ def test_a_creating_endpoint_cannot_be_modified_or_deleted(slow_endpoints):
     response = _refused(rds.delete_db_cluster_endpoint, DBClusterEndpointIdentifier="analytics")
     assert response["Error"]["Code"] == "InvalidDBClusterEndpointStateFault"
     # And nothing changed: it becomes available as created
-    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
     endpoint = _endpoint(rds, "analytics")
     assert endpoint["CustomEndpointType"] == "READER"
     assert endpoint["StaticMembers"] == [reader]
@@ -255,7 +244,7 @@ def test_a_modified_endpoint_keeps_its_old_members_while_modifying(slow_endpoint
         EndpointType="READER",
         StaticMembers=[reader1],
     )
-    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
     # When its members are changed
     modified = rds.modify_db_cluster_endpoint(
         DBClusterEndpointIdentifier="analytics", EndpointType="ANY", StaticMembers=[writer, reader2]
@@ -274,7 +263,7 @@ def test_a_modified_endpoint_keeps_its_old_members_while_modifying(slow_endpoint
     response = _refused(rds.delete_db_cluster_endpoint, DBClusterEndpointIdentifier="analytics")
     assert response["Error"]["Code"] == "InvalidDBClusterEndpointStateFault"
     assert "modifying" in response["Error"]["Message"]
-    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
     after = _endpoint(rds, "analytics")
     assert after["CustomEndpointType"] == "ANY"
     assert after["StaticMembers"] == [writer, reader2]
@@ -286,7 +275,7 @@ def test_a_deleted_endpoint_is_deleting_then_gone(slow_endpoints):
     created = rds.create_db_cluster_endpoint(
         DBClusterIdentifier="orders", DBClusterEndpointIdentifier="analytics", EndpointType="ANY"
     )
-    _until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
+    until(lambda: _endpoint(rds, "analytics")["Status"] == "available")
     # When it is deleted
     deleted = rds.delete_db_cluster_endpoint(DBClusterEndpointIdentifier="analytics")
     # Then it is deleting, still listed (and still the cluster's), and cannot be changed
@@ -301,7 +290,7 @@ def test_a_deleted_endpoint_is_deleting_then_gone(slow_endpoints):
     assert response["Error"]["Code"] == "InvalidDBClusterEndpointStateFault"
     # And once the transition is over it is gone: Describe by identifier finds nothing
     # (AWS's answer: an empty list) and the endpoint is unknown to Modify and Delete
-    _until(
+    until(
         lambda: (
             rds.describe_db_cluster_endpoints(DBClusterEndpointIdentifier="analytics")[
                 "DBClusterEndpoints"

@@ -1,8 +1,6 @@
 """The sandbox's RDS lifecycle: transitional states, AWS's events and end states."""
 
 import json
-import threading
-import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from sandbox import calllog
 from sandbox.extensions import lifecycle_core
+from tests.sandbox.helpers import until
 
 
 @pytest.fixture
@@ -25,14 +24,6 @@ def rds(sandbox):
         aws_secret_access_key="testing",
     )
     lifecycle_core.reset_durations()
-
-
-def _until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        pause.wait(0.02)
 
 
 def _cluster(rds, name):
@@ -58,9 +49,9 @@ def _aurora(rds, name, instances=2, **kw):
             Engine="aurora-mysql",
             DBInstanceClass="db.r6g.large",
         )
-    _until(lambda: _cluster(rds, name)["Status"] == "available")
+    until(lambda: _cluster(rds, name)["Status"] == "available")
     for i in range(instances):
-        _until(lambda i=i: _instance(rds, f"{name}-{i + 1}")["DBInstanceStatus"] == "available")
+        until(lambda i=i: _instance(rds, f"{name}-{i + 1}")["DBInstanceStatus"] == "available")
 
 
 def _writer(cluster):
@@ -75,7 +66,7 @@ def test_new_resources_are_creating_for_the_configured_duration(rds):
         MasterUserPassword="password123",
     )
     assert _cluster(rds, "c")["Status"] == "creating"
-    _until(lambda: _cluster(rds, "c")["Status"] == "available")
+    until(lambda: _cluster(rds, "c")["Status"] == "available")
 
 
 def test_cluster_failover_is_failing_over_then_moves_the_writer(rds):
@@ -86,7 +77,7 @@ def test_cluster_failover_is_failing_over_then_moves_the_writer(rds):
     assert _writer(during) == ["c-1"]  # AWS moves the writer at the end
     with pytest.raises(ClientError, match="InvalidDBClusterStateFault"):
         rds.failover_db_cluster(DBClusterIdentifier="c")
-    _until(lambda: _cluster(rds, "c")["Status"] == "available")
+    until(lambda: _cluster(rds, "c")["Status"] == "available")
     assert _writer(_cluster(rds, "c")) == ["c-2"]
 
 
@@ -100,11 +91,11 @@ def test_reboot_with_failover_swaps_the_azs_of_a_multi_az_instance(rds):
         MasterUserPassword="password123",
         MultiAZ=True,
     )
-    _until(lambda: _instance(rds, "m")["DBInstanceStatus"] == "available")
+    until(lambda: _instance(rds, "m")["DBInstanceStatus"] == "available")
     before = _instance(rds, "m")
     rds.reboot_db_instance(DBInstanceIdentifier="m", ForceFailover=True)
     assert _instance(rds, "m")["DBInstanceStatus"] == "rebooting"
-    _until(lambda: _instance(rds, "m")["DBInstanceStatus"] == "available")
+    until(lambda: _instance(rds, "m")["DBInstanceStatus"] == "available")
     after = _instance(rds, "m")
     assert (after["AvailabilityZone"], after["SecondaryAvailabilityZone"]) == (
         before["SecondaryAvailabilityZone"],
@@ -121,7 +112,7 @@ def test_reboot_with_failover_of_a_single_az_instance_is_refused(rds):
         MasterUsername="a",
         MasterUserPassword="password123",
     )
-    _until(lambda: _instance(rds, "s")["DBInstanceStatus"] == "available")
+    until(lambda: _instance(rds, "s")["DBInstanceStatus"] == "available")
     with pytest.raises(ClientError, match="InvalidParameterCombination"):
         rds.reboot_db_instance(DBInstanceIdentifier="s", ForceFailover=True)
 
@@ -135,13 +126,13 @@ def test_promote_detaches_the_replica_from_its_source(rds):
         MasterUsername="a",
         MasterUserPassword="password123",
     )
-    _until(lambda: _instance(rds, "p")["DBInstanceStatus"] == "available")
+    until(lambda: _instance(rds, "p")["DBInstanceStatus"] == "available")
     rds.create_db_instance_read_replica(DBInstanceIdentifier="r", SourceDBInstanceIdentifier="p")
     assert _instance(rds, "r")["DBInstanceStatus"] == "creating"
-    _until(lambda: _instance(rds, "r")["DBInstanceStatus"] == "available")
+    until(lambda: _instance(rds, "r")["DBInstanceStatus"] == "available")
     rds.promote_read_replica(DBInstanceIdentifier="r")
     assert _instance(rds, "r")["DBInstanceStatus"] == "modifying"
-    _until(lambda: _instance(rds, "r")["DBInstanceStatus"] == "available")
+    until(lambda: _instance(rds, "r")["DBInstanceStatus"] == "available")
     assert not _instance(rds, "r").get("ReadReplicaSourceDBInstanceIdentifier")
     assert _instance(rds, "p")["ReadReplicaDBInstanceIdentifiers"] == []
     with pytest.raises(ClientError, match="not a read replica"):
@@ -157,7 +148,7 @@ def test_backtrack_inside_the_window_only(rds):
     answer = rds.backtrack_db_cluster(DBClusterIdentifier="bt", BacktrackTo=datetime.now(UTC))
     assert answer["Status"] == "applying"
     assert _cluster(rds, "bt")["Status"] == "backtracking"
-    _until(lambda: _cluster(rds, "bt")["Status"] == "available")
+    until(lambda: _cluster(rds, "bt")["Status"] == "available")
     listed = rds.describe_db_cluster_backtracks(DBClusterIdentifier="bt")["DBClusterBacktracks"]
     assert [(b["BacktrackIdentifier"], b["Status"]) for b in listed] == [
         (answer["BacktrackIdentifier"], "completed")
@@ -208,14 +199,14 @@ def test_serverless_v2_range_change_is_modifying_and_checked(rds):
         ApplyImmediately=True,
     )
     assert _cluster(rds, "sv")["Status"] == "modifying"
-    _until(lambda: _cluster(rds, "sv")["Status"] == "available")
+    until(lambda: _cluster(rds, "sv")["Status"] == "available")
 
 
 def test_reboot_cluster_is_rebooting_then_available(rds):
     _aurora(rds, "rb", instances=1)
     rds.reboot_db_cluster(DBClusterIdentifier="rb")
     assert _cluster(rds, "rb")["Status"] == "rebooting"
-    _until(lambda: _cluster(rds, "rb")["Status"] == "available")
+    until(lambda: _cluster(rds, "rb")["Status"] == "available")
 
 
 def test_call_log_records_mutating_calls_in_process_and_over_http(rds, sandbox):

@@ -1,6 +1,7 @@
 """Writing the audit trail.
 
-``record`` is the one way to append an event. Callers pass what happened; the actor and
+``record`` is the one way to append an event (``build`` makes the same event unsaved,
+for a caller that writes it in one statement with other rows). Callers pass what happened; the actor and
 the source IP come from the request when one is given. Details are redacted (passwords,
 secrets, tokens, DSNs) before they are stored, because an audit row can never be fixed
 afterwards.
@@ -86,6 +87,31 @@ def record(
     ARN or an object label; ``outcome`` one of success / failure / denied. Bad input
     raises ``ValueError`` and writes nothing.
     """
+    event = build(
+        action,
+        actor=actor,
+        target=target,
+        outcome=outcome,
+        details=details,
+        request=request,
+        target_url=target_url,
+    )
+    event.save()
+    return event
+
+
+def build(
+    action: str,
+    *,
+    actor: Any = None,
+    target: str = "",
+    outcome: str = "success",
+    details: dict | None = None,
+    request: HttpRequest | None = None,
+    target_url: str = "",
+) -> AuditEvent:
+    """The event ``record`` would append, validated and redacted but not saved: for a
+    caller that writes it together with other rows (the operations engine)."""
     if not isinstance(action, str) or not action.strip():
         raise ValueError("audit action must be a non-empty string")
     if len(action) > _MAX_ACTION:
@@ -104,7 +130,7 @@ def record(
         username = user.get_username()
     elif details and isinstance(details.get("username"), str):
         username = details["username"][:150]
-    return AuditEvent.objects.create(
+    return AuditEvent(
         actor=user if user is not None and user.pk is not None else None,
         username=username,
         action=action.strip(),

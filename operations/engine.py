@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from estate import aws
 from operations import kinds as kind_registry
+from operations import rows
 from operations.kinds.base import Done, Fail, Kind, LeaseLost, Outcome, Step, StepContext, Wait
 from operations.models import ACTIVE, TERMINAL, Operation, OperationEvent, State
 
@@ -91,12 +92,16 @@ def claim(op_id: int, *, force: bool = False) -> tuple[Operation, str] | None:
     """Take the operation's lease if it is active, due and not held by a live worker."""
     token = uuid.uuid4().hex
     now = timezone.now()
-    due = Q() if force else Q(next_run_at__isnull=True) | Q(next_run_at__lte=now)
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    until = now + timedelta(seconds=lease_seconds())
     # An operation awaiting approval is never run, whatever wakes it (four-eyes).
     runnable = ACTIVE - {State.AWAITING_APPROVAL}
+    if rows.single_statement():
+        op = rows.claim(op_id, token, until, now, runnable, due=not force)
+        return None if op is None else (op, token)
+    due = Q() if force else Q(next_run_at__isnull=True) | Q(next_run_at__lte=now)
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     taken = Operation.objects.filter(due & free, pk=op_id, state__in=runnable).update(
-        lease_token=token, lease_until=now + timedelta(seconds=lease_seconds())
+        lease_token=token, lease_until=until
     )
     if not taken:
         return None
@@ -134,28 +139,33 @@ def _checkpoint(op: Operation, token: str) -> bool:
     operations the round trips add up.)"""
     fields: dict[str, Any] = {name: getattr(op, name) for name in _CHECKPOINT_FIELDS}
     fields["lease_until"] = timezone.now() + timedelta(seconds=lease_seconds())
-    saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
+    saved = rows.update_if_leased(op.pk, token, fields)
     if not saved:
         log.warning("operation %s: lease lost at a checkpoint; another worker took over", op.pk)
-    return bool(saved)
+    return saved
 
 
 def _save(op: Operation, token: str) -> bool:
     """At the end of a run: every field, the pending timeline events and audit records,
-    in one transaction, releasing the lease, if we still hold it."""
+    all or nothing, releasing the lease, if we still hold it (one statement on
+    PostgreSQL, a transaction elsewhere)."""
     fields: dict[str, Any] = {name: getattr(op, name) for name in _SAVED_FIELDS}
     fields.update(lease_token="", lease_until=None)
     pending: list[OperationEvent] = op.__dict__.get("_pending_events", [])
-    audits: list[dict[str, Any]] = op.__dict__.get("_pending_audits", [])
-    with transaction.atomic():
-        saved = Operation.objects.filter(pk=op.pk, lease_token=token).update(**fields)
-        if not saved:
-            log.warning("operation %s: lease lost before saving; another worker took over", op.pk)
-            return False
-        if pending:
-            OperationEvent.objects.bulk_create(pending)
-        for record in audits:
-            audit(op, **record)
+    audits = [audit_event(op, **record) for record in op.__dict__.get("_pending_audits", [])]
+    audits = [event for event in audits if event is not None]
+    if rows.single_statement():
+        saved = rows.save_with_rows(op.pk, token, fields, [pending, audits])
+    else:
+        with transaction.atomic():
+            saved = rows.update_if_leased(op.pk, token, fields)
+            if saved:
+                OperationEvent.objects.bulk_create(pending)
+                for event in audits:
+                    event.save()
+    if not saved:
+        log.warning("operation %s: lease lost before saving; another worker took over", op.pk)
+        return False
     op.__dict__.pop("_pending_events", None)
     op.__dict__.pop("_pending_audits", None)
     return True
@@ -184,11 +194,25 @@ def audit(
     request: Any = None,
 ) -> None:
     """One audit event per operation transition (the audit app records it)."""
+    event = audit_event(op, transition, actor=actor, outcome=outcome, request=request)
+    if event is not None:
+        event.save()
+
+
+def audit_event(
+    op: Operation,
+    transition: str,
+    *,
+    actor: Any = None,
+    outcome: str = "success",
+    request: Any = None,
+) -> Any:
+    """The audit event of a transition, unsaved (None without the audit app)."""
     try:
-        from audit.services import record
+        from audit.services import build
     except ImportError:  # the audit app is optional in this module's own tests
-        return
-    record(
+        return None
+    return build(
         f"operation.{transition}",
         actor=actor if actor is not None else op.requested_by,
         target=op.target_arn,

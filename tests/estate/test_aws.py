@@ -101,3 +101,57 @@ def test_clients_can_be_built_from_many_threads_at_once(sandbox):
         clients = list(pool.map(lambda r: aws.client(ref, r, "rds"), regions))
     assert [c.meta.region_name for c in clients] == regions
     assert aws.call(clients[0], "describe_db_instances")["DBInstances"] == []
+
+
+def test_sessions_are_built_once_and_share_the_service_models(sandbox):
+    # Building a boto3 session parses every service model it uses anew (~100 ms of CPU):
+    # the base session is built once per process, and each account's assumed-role
+    # session reuses its model loader.
+    a = aws.AccountRef("111111111111", "arn:aws:iam::111111111111:role/EstateSync")
+    b = aws.AccountRef("222222222222", "arn:aws:iam::222222222222:role/EstateSync")
+    assert aws.session_for(aws.AccountRef("333333333333")) is aws.session_for(
+        aws.AccountRef("444444444444")
+    )
+    session_a, session_b = aws.session_for(a), aws.session_for(b)
+    assert session_a is not session_b
+    assert session_a.get_credentials().access_key != session_b.get_credentials().access_key
+    loader = aws.session_for(aws.AccountRef("333333333333"))._session.get_component("data_loader")
+    assert session_a._session.get_component("data_loader") is loader
+    assert session_b._session.get_component("data_loader") is loader
+    aws.forget_sessions()
+    assert aws.session_for(a) is not session_a
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-02T10:00:00Z",
+        "2026-12-02T10:00:00.123Z",
+        "2026-12-02T10:00:00.123456789Z",
+        "2026-12-02T10:00:00+02:00",
+        "2026-12-02T10:00:00",
+        "1700000000",
+        1700000000,
+        "Wed, 02 Dec 2026 10:00:00 GMT",
+    ],
+)
+def test_timestamps_parse_as_botocore_parses_them(value):
+    import botocore.utils
+
+    assert aws.parse_timestamp(value) == botocore.utils.parse_timestamp(value)
+
+
+def test_clients_parse_awss_timestamps_as_aware_datetimes(sandbox):
+    rds = aws.client(aws.AccountRef("123456789012"), "us-east-1", "rds")
+    aws.call(
+        rds,
+        "create_db_cluster",
+        DBClusterIdentifier="stamped",
+        Engine="aurora-postgresql",
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+    )
+    cluster = aws.call(rds, "describe_db_clusters")["DBClusters"][0]
+    created = cluster["ClusterCreateTime"]
+    assert created.utcoffset() is not None
+    assert created.utcoffset().total_seconds() == 0

@@ -1,0 +1,125 @@
+"""The sandbox's speed-ups keep moto's answers: cluster membership from an index, the
+serializer's memoized attribute names, the memoized routing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.sandbox.helpers import aurora_mysql_cluster, client, until
+
+
+@pytest.fixture
+def rds(sandbox):
+    return client("rds", "eu-west-1")
+
+
+def _members(rds, name: str) -> dict[str, bool]:
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=name)["DBClusters"][0]
+    return {m["DBInstanceIdentifier"]: m["IsClusterWriter"] for m in cluster["DBClusterMembers"]}
+
+
+def _backend():
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.rds.models import rds_backends
+
+    return rds_backends[DEFAULT_ACCOUNT_ID]["eu-west-1"]
+
+
+def test_membership_follows_instances_created_deleted_and_failed_over(rds):
+    aurora_mysql_cluster(rds, "orders", readers=1)
+    aurora_mysql_cluster(rds, "billing", readers=0)
+    assert _members(rds, "orders") == {"orders-0": True, "orders-1": False}
+    assert _members(rds, "billing") == {"billing-0": True}
+    # Describes reuse one index while nothing changes
+    index = _backend().__dict__["_estate_members"]
+    _members(rds, "billing")
+    assert _backend().__dict__["_estate_members"] is index
+    # A new member shows up, in its own cluster only
+    rds.create_db_instance(
+        DBInstanceIdentifier="orders-2",
+        DBClusterIdentifier="orders",
+        DBInstanceClass="db.r6g.large",
+        Engine="aurora-mysql",
+    )
+    assert set(_members(rds, "orders")) == {"orders-0", "orders-1", "orders-2"}
+    assert set(_members(rds, "billing")) == {"billing-0"}
+    # A failover moves the writer role; membership is unchanged
+    until(
+        lambda: (
+            rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]["Status"]
+            == "available"
+        )
+    )
+    rds.failover_db_cluster(DBClusterIdentifier="orders", TargetDBInstanceIdentifier="orders-1")
+    until(lambda: _members(rds, "orders").get("orders-1") is True)
+    assert _members(rds, "orders") == {"orders-0": False, "orders-1": True, "orders-2": False}
+    # Instances written outside any request (the seed, a transition finishing) count
+    import copy
+
+    written = copy.copy(_backend().databases["orders-2"])
+    written.db_instance_identifier = "orders-3"
+    _backend().databases["orders-3"] = written
+    assert set(_members(rds, "orders")) == {"orders-0", "orders-1", "orders-2", "orders-3"}
+    del _backend().databases["orders-3"]
+    assert "orders-3" not in _members(rds, "orders")
+    # A deleted member goes away
+    until(
+        lambda: (
+            rds.describe_db_instances(DBInstanceIdentifier="orders-2")["DBInstances"][0][
+                "DBInstanceStatus"
+            ]
+            == "available"
+        )
+    )
+    rds.delete_db_instance(DBInstanceIdentifier="orders-2")
+    until(lambda: "orders-2" not in _members(rds, "orders"), timeout=10)
+    assert _members(rds, "orders") == {"orders-0": False, "orders-1": True}
+
+
+def test_membership_seen_by_a_listing_matches_moto_scan(rds):
+    from moto.rds.models import DBCluster
+
+    from sandbox.extensions import rds_speed
+
+    for name in ("a", "b", "c"):
+        aurora_mysql_cluster(rds, name, readers=1)
+    listed = {
+        c["DBClusterIdentifier"]: sorted(m["DBInstanceIdentifier"] for m in c["DBClusterMembers"])
+        for c in rds.describe_db_clusters()["DBClusters"]
+    }
+    scanned = {
+        cluster.db_cluster_identifier: sorted(
+            i.db_instance_identifier for i in rds_speed._original_members.fget(cluster)
+        )
+        for cluster in _backend().clusters.values()
+        if isinstance(cluster, DBCluster)
+    }
+    assert listed == scanned == {"a": ["a-0", "a-1"], "b": ["b-0", "b-1"], "c": ["c-0", "c-1"]}
+
+
+def test_serialized_responses_keep_every_field(rds):
+    # The memoized attribute names must give what moto's own lookup gives, for objects
+    # of different classes sharing member names (clusters, instances, snapshots).
+    aurora_mysql_cluster(rds, "orders", readers=0)
+    cluster = rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]
+    instance = rds.describe_db_instances(DBInstanceIdentifier="orders-0")["DBInstances"][0]
+    assert cluster["DBClusterIdentifier"] == "orders"
+    assert cluster["Engine"] == "aurora-mysql"
+    assert cluster["Endpoint"].startswith("orders.")
+    assert instance["DBInstanceIdentifier"] == "orders-0"
+    assert instance["DBClusterIdentifier"] == "orders"
+    assert instance["DBInstanceClass"] == "db.r6g.large"
+    until(
+        lambda: (
+            rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]["Status"]
+            == "available"
+        )
+    )
+    rds.create_db_cluster_snapshot(
+        DBClusterIdentifier="orders", DBClusterSnapshotIdentifier="orders-snap"
+    )
+    snapshot = rds.describe_db_cluster_snapshots(DBClusterSnapshotIdentifier="orders-snap")[
+        "DBClusterSnapshots"
+    ][0]
+    assert snapshot["DBClusterSnapshotIdentifier"] == "orders-snap"
+    assert snapshot["DBClusterIdentifier"] == "orders"

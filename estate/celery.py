@@ -1,4 +1,5 @@
 import os
+import time
 from typing import Any
 
 from celery import Celery
@@ -10,16 +11,43 @@ app = Celery("estate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# A connection that served the previous task without error this recently is not
+# health-checked again: the check is a round trip (SELECT 1) per task, and at hundreds
+# of operation steps a second on a busy machine each round trip costs a context switch
+# to PostgreSQL and back. A connection idle for longer is checked as Django checks it.
+RECENTLY_USED_SECONDS = 5.0
+_last_ok: dict[str, float] = {}
+
+
+def _is_eager(sender: Any) -> bool:
+    return bool(getattr(getattr(sender, "request", None), "is_eager", False))
+
 
 @task_prerun.connect
-@task_postrun.connect
-def close_old_connections(sender: Any = None, **kwargs: Any) -> None:
+def before_task(sender: Any = None, **kwargs: Any) -> None:
     """Per task what Django does per request: close connections older than
     CONN_MAX_AGE or left broken. (Celery's own fixup would close them all, every task:
     see CELERY_DB_REUSE_MAX.) Eager tasks run inside the caller's transaction: skipped."""
-    request = getattr(sender, "request", None)
-    if getattr(request, "is_eager", False):
+    if _is_eager(sender):
         return
-    from django.db import close_old_connections as close
+    from django.db import close_old_connections, connections
 
-    close()
+    close_old_connections()
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        recent = now - _last_ok.get(conn.alias, float("-inf")) < RECENTLY_USED_SECONDS
+        if conn.connection is not None and not conn.errors_occurred and recent:
+            conn.health_check_done = True
+
+
+@task_postrun.connect
+def after_task(sender: Any = None, **kwargs: Any) -> None:
+    if _is_eager(sender):
+        return
+    from django.db import close_old_connections, connections
+
+    now = time.monotonic()
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and not conn.errors_occurred:
+            _last_ok[conn.alias] = now
+    close_old_connections()

@@ -41,6 +41,7 @@ from moto.rds.exceptions import (
 from moto.rds.models import DBCluster, DBInstance, RDSBackend
 from moto.rds.responses import RDSResponse
 
+from sandbox.extensions import rds_speed
 from sandbox.extensions.lifecycle_core import TRANSITION_KEY, begin, emit
 from sandbox.patching import add_action, now, state
 
@@ -546,6 +547,9 @@ def describe_db_instances(
         and not any(str(v).startswith("arn:") for v in filters["db-cluster-id"])
     ):
         wanted = {str(v).lower() for v in filters["db-cluster-id"]}
+        if len(wanted) == 1:
+            # A cluster's instances (operations poll them): from the membership index.
+            return rds_speed.instances_of_cluster(self, wanted.pop())
         return [
             db
             for db in self.databases.values()

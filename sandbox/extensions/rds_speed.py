@@ -64,16 +64,18 @@ def _init(self: RDSBackend, *args: Any, **kwargs: Any) -> None:
     self.resource_map[DBInstance] = counted
 
 
-def _index(backend: RDSBackend) -> dict[str, list[DBInstanceClustered]]:
+def _index(backend: RDSBackend) -> dict[str, list[DBInstance]]:
+    """Cluster identifier (lower case) -> the instances naming it, in moto's order."""
     databases = backend.databases
     writes = getattr(databases, "writes", None)
     cached = backend.__dict__.get("_estate_members")
     if cached is not None and writes is not None and cached[0] == writes:
         return cached[1]
-    groups: dict[str, list[DBInstanceClustered]] = defaultdict(list)
+    groups: dict[str, list[DBInstance]] = defaultdict(list)
     for instance in databases.values():
-        if isinstance(instance, DBInstanceClustered):
-            groups[instance.db_cluster_identifier].append(instance)
+        cluster = getattr(instance, "db_cluster_identifier", None)
+        if cluster:
+            groups[str(cluster).lower()].append(instance)
     backend.__dict__["_estate_members"] = (writes, groups)
     return groups
 
@@ -82,14 +84,26 @@ def forget_index(backend: RDSBackend) -> None:
     backend.__dict__.pop("_estate_members", None)
 
 
+def instances_of_cluster(backend: RDSBackend, cluster_identifier: str) -> list[DBInstance]:
+    """The instances whose DBClusterIdentifier is ``cluster_identifier`` (any case), as
+    a scan of the region's instances would find them."""
+    wanted = cluster_identifier.lower()
+    return [
+        instance
+        for instance in _index(backend).get(wanted, ())
+        # An instance moved to another cluster in place is not a member any more.
+        if str(getattr(instance, "db_cluster_identifier", None) or "").lower() == wanted
+    ]
+
+
 def _members(self: DBCluster) -> list[DBInstanceClustered]:
     if not getattr(_local, "indexed", False):
         return _original_members.fget(self)  # type: ignore[attr-defined]
     return [
         instance
-        for instance in _index(self.backend).get(self.resource_id, ())
-        # An instance moved to another cluster in place is not a member any more.
-        if instance.db_cluster_identifier == self.resource_id
+        for instance in _index(self.backend).get(str(self.resource_id).lower(), ())
+        if isinstance(instance, DBInstanceClustered)
+        and instance.db_cluster_identifier == self.resource_id
     ]
 
 

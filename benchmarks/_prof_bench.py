@@ -245,7 +245,8 @@ def main() -> None:
                 "ratio": round(wall / args.seconds, 3),
                 "failed": failed,
                 "all_asked_s": round(all_asked, 2),
-                "slowest_s": round(slowest, 2), "started_epoch": started_epoch,
+                "slowest_s": round(slowest, 2),
+                "started_epoch": started_epoch,
                 "worker_concurrency": 2,
                 "poll_s": float(os.environ.get("OPERATIONS_POLL_SECONDS") or 5.0),
             }

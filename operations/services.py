@@ -375,13 +375,26 @@ def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) 
     key = _resync_key(account_id, region, kinds)
     now = time.time()
     keep = max(1, int(delay + interval) + 60)
+    if not cache.add(key, now, timeout=keep):
+        # A sync of this scope is pending (it has not started: a started one deletes
+        # the key before reading AWS, so it sees this operation's change): push it
+        # back, unless this process just did. In a burst, one cache round trip per
+        # operation instead of three; the sync starts at most QUIET_SLACK early.
+        if time.monotonic() - _quiet_pushed.get(key, float("-inf")) >= QUIET_SLACK_SECONDS:
+            cache.set(f"{key}:quiet", now + delay, timeout=keep)
+            _quiet_pushed[key] = time.monotonic()
+        return
     cache.set(f"{key}:quiet", now + delay, timeout=keep)
+    _quiet_pushed[key] = time.monotonic()
     last = cache.get(f"{key}:last")
     if last is not None:
         delay = max(delay, float(last) + interval - now)
-    if not cache.add(key, now, timeout=keep):
-        return
     resync_scope_task.apply_async((account_id, region, sorted(kinds), op_id), countdown=delay)
+
+
+# How stale a pending sync's "quiet" time may be left by one process during a burst.
+QUIET_SLACK_SECONDS = 0.1
+_quiet_pushed: dict[str, float] = {}
 
 
 # A targeted resync skipped because another sync held its scope is tried again, every

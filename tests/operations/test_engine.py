@@ -199,6 +199,8 @@ def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
     settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
     clock = [1_000.0]
     monkeypatch.setattr(services.time, "time", lambda: clock[0])
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(services, "_quiet_pushed", {})
     rescheduled: list[float] = []
     monkeypatch.setattr(
         tasks.resync_scope_task,
@@ -234,6 +236,43 @@ def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
             task_runs()
     assert len(synced) == 2
     assert clock[0] - start <= 15.5
+    cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
+
+
+def test_a_burst_costs_one_cache_round_trip_per_success(monkeypatch, settings, db):
+    from django.core.cache import cache
+
+    from operations import tasks
+
+    scope = ("111111111111", "us-east-1", ["clusters"])
+    key = services._resync_key(*scope)
+    cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
+    monkeypatch.setattr(services, "_quiet_pushed", {})
+    settings.OPERATIONS_RESYNC_DELAY_SECONDS = 1
+    clock = [1_000.0]
+    monkeypatch.setattr(services.time, "time", lambda: clock[0])
+    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(tasks.resync_scope_task, "apply_async", lambda args, countdown: None)
+    calls: list[str] = []
+    for name in ("add", "set", "get"):
+        real = getattr(cache, name)
+        monkeypatch.setattr(
+            cache,
+            name,
+            lambda *a, _real=real, _name=name, **kw: calls.append(_name) or _real(*a, **kw),
+        )
+    services.schedule_resync(*scope, 1)  # schedules: add, set quiet, get last
+    assert calls == ["add", "set", "get"]
+    calls.clear()
+    for op_id in range(2, 12):  # ten more successes within 50 ms
+        clock[0] += 0.005
+        services.schedule_resync(*scope, op_id)
+    assert calls == ["add"] * 10
+    # The pending sync's quiet time is still pushed back, a little late at most
+    clock[0] += services.QUIET_SLACK_SECONDS
+    services.schedule_resync(*scope, 12)
+    assert calls[-2:] == ["add", "set"]
+    assert float(cache.get(f"{key}:quiet")) == pytest.approx(clock[0] + 1)
     cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
 
 

@@ -8,7 +8,8 @@ from botocore.exceptions import ClientError
 from sandbox.extensions import lifecycle_core
 from tests.sandbox.helpers import aurora_mysql_cluster, client, until
 
-ENDPOINT_SECONDS = 0.5
+# Long enough for a test to make its calls inside a transition on a busy CI machine.
+ENDPOINT_SECONDS = 1.5
 
 
 @pytest.fixture

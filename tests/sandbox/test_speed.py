@@ -123,3 +123,71 @@ def test_serialized_responses_keep_every_field(rds):
     ][0]
     assert snapshot["DBClusterSnapshotIdentifier"] == "orders-snap"
     assert snapshot["DBClusterIdentifier"] == "orders"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"R": {"A": "x", "B": None, "C": "", "D": [], "E": ["1", "2"], "@xmlns": "urn:x"}},
+        {"R": {"Flag": True, "Off": False, "N": 3, "F": 1.5, "Text": "a<b>&'\"c"}},
+        {"R": {"L": [{"M": "1"}, None, "", {"#text": "t", "@a": "q\"'<&>\n"}]}},
+        {"R": {"Empty": {}, "Only": {"@id": "1"}, "Nested": {"Inner": {"Deep": []}}}},
+        {"R": {"T": ()}, "S": "second root"},
+        {"R": {"#text": "", "Child": "c"}},
+    ],
+)
+def test_xml_bodies_are_written_as_xmltodict_writes_them(body):
+    import xmltodict
+
+    from sandbox.extensions.serialize_speed import render_xml
+
+    expected = xmltodict.unparse(body, full_document=False, short_empty_elements=True)
+    assert render_xml(body) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"R": {"#comment": "note", "A": "x"}},
+        {"R": {"A": b"bytes"}},
+        {"R": {"A": {1, 2}}},
+        {"R": {"A": [["nested"]]}},
+        {"R": {"ns:A": "x"}},
+    ],
+)
+def test_unusual_xml_bodies_are_left_to_xmltodict(body):
+    from sandbox.extensions.serialize_speed import _Unusual, render_xml
+
+    with pytest.raises(_Unusual):
+        render_xml(body)
+
+
+def test_real_responses_render_the_same_xml(rds, monkeypatch):
+    import xmltodict
+    from moto.core.serialize import BaseXMLSerializer
+
+    from sandbox.extensions import serialize_speed
+
+    compared: list[str] = []
+
+    def both(self, body):
+        fast = serialize_speed.render_xml(body)  # no fallback: the fast path itself
+        assert fast == xmltodict.unparse(body, full_document=False, short_empty_elements=True)
+        compared.append(fast)
+        return fast
+
+    monkeypatch.setattr(BaseXMLSerializer, "_serialize_body", both)
+    aurora_mysql_cluster(rds, "orders", readers=1)
+    rds.add_tags_to_resource(
+        ResourceName=rds.describe_db_clusters()["DBClusters"][0]["DBClusterArn"],
+        Tags=[{"Key": "team", "Value": "<payments & co>"}],
+    )
+    rds.describe_db_clusters()
+    rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": ["orders"]}])
+    rds.describe_events()
+    with pytest.raises(rds.exceptions.DBClusterNotFoundFault):
+        rds.describe_db_clusters(DBClusterIdentifier="missing")
+    cache = client("elasticache", "eu-west-1")
+    cache.describe_replication_groups()
+    assert len(compared) >= 8
+    assert any("&lt;payments &amp; co&gt;" in xml for xml in compared)

@@ -70,8 +70,9 @@ class OperationQuerySet(models.QuerySet):
 
 
 class Operation(models.Model):
-    kind = models.CharField(max_length=64, db_index=True)
-    target_arn = models.CharField(max_length=1024, db_index=True)
+    # Indexed in Meta.indexes (plain btrees: no LIKE-pattern twins on a hot table).
+    kind = models.CharField(max_length=64)
+    target_arn = models.CharField(max_length=1024)
     # A human label for the target (its identifier) and where it lives.
     target_label = models.CharField(max_length=255, blank=True)
     account = models.ForeignKey(
@@ -84,9 +85,8 @@ class Operation(models.Model):
     mutating = models.BooleanField(default=True)
     destructive = models.BooleanField(default=False)
     params = models.JSONField(default=dict, blank=True)
-    state = models.CharField(
-        max_length=20, choices=State.choices, default=State.QUEUED, db_index=True
-    )
+    # Indexed with next_run_at (op_state_due), which serves lookups by state alone.
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -104,7 +104,7 @@ class Operation(models.Model):
     step_started_at = models.DateTimeField(null=True, blank=True)
     step_attempts = models.PositiveIntegerField(default=0)
     # When the next step is due; the reaper re-enqueues operations left overdue.
-    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_run_at = models.DateTimeField(null=True, blank=True)
     # A worker holds the operation while it runs a step; a lease that ran out means
     # the worker died and another may take over.
     lease_token = models.CharField(max_length=64, blank=True)
@@ -118,6 +118,7 @@ class Operation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # never looked up by; a user's deletion may scan
     )
     # Four-eyes (issue 6): who approved (or rejected), when, why, and until when a
     # request may wait for that decision.
@@ -127,6 +128,7 @@ class Operation(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,  # never looked up by; a user's deletion may scan
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_comment = models.TextField(blank=True)
@@ -150,7 +152,14 @@ class Operation(models.Model):
                 name="one_active_mutating_operation_per_target",
             )
         ]
-        indexes = [models.Index(fields=["state", "next_run_at"], name="op_state_due")]
+        # Every step rewrites the row and a change of state cannot be a HOT update: each
+        # index is written again, so there are no more of them than the lookups need
+        # (the list's filters, a resource's operations, the reaper's due scan).
+        indexes = [
+            models.Index(fields=["state", "next_run_at"], name="op_state_due"),
+            models.Index(fields=["kind"], name="op_kind"),
+            models.Index(fields=["target_arn"], name="op_target"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.target_label or self.target_arn} ({self.state})"

@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 from operations.models import Operation
@@ -47,17 +47,19 @@ def _fields(model: type[Model]) -> tuple[Any, ...]:
     return tuple(model._meta.concrete_fields)
 
 
-@cache
-def _converters(model: type[Model], vendor: str) -> tuple[tuple[Any, list[Any]], ...]:
+def _converters(model: type[Model]) -> tuple[tuple[Any, list[Any]], ...]:
     """Per concrete field, what the ORM applies to a value read from the database: the
-    column expression and its converters (the backend's, then the field's)."""
-    out = []
-    for field in _fields(model):
-        col = field.get_col(model._meta.db_table)
-        out.append(
-            (col, connection.ops.get_db_converters(col) + field.get_db_converters(connection))
-        )
-    return tuple(out)
+    column expression and its converters (the backend's, then the field's). Kept on
+    this thread's connection: backend converters are bound to it."""
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    cached = wrapper.__dict__.setdefault("_estate_row_converters", {})
+    if model not in cached:
+        out = []
+        for field in _fields(model):
+            col = field.get_col(model._meta.db_table)
+            out.append((col, wrapper.ops.get_db_converters(col) + field.get_db_converters(wrapper)))
+        cached[model] = tuple(out)
+    return cached[model]
 
 
 def _load(model: type[Model], values: Sequence[Any]) -> Model | None:
@@ -67,7 +69,7 @@ def _load(model: type[Model], values: Sequence[Any]) -> Model | None:
     if values[pk_index] is None:
         return None
     converted = []
-    for value, (col, converters) in zip(values, _converters(model, connection.vendor), strict=True):
+    for value, (col, converters) in zip(values, _converters(model), strict=True):
         for converter in converters:
             value = converter(value, col, connection)
         converted.append(value)

@@ -17,30 +17,36 @@ import threading
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from moto.core.serialize import AttributePicker, BaseXMLSerializer, XFormedAttributePicker
+from moto.core.serialize import (
+    AttributePicker,
+    BaseXMLSerializer,
+    ResponseSerializer,
+    XFormedAttributePicker,
+)
+from moto.core.utils import MISSING
+from moto.core.utils import get_value as moto_get_value
 
 # Bounded: keys are (picker, shape, class, member), a few thousand per service in use.
 _MAX_ENTRIES = 200_000
 _lock = threading.Lock()
 
 
-def _memoized(original: Any) -> Any:
-    memo: dict[tuple[Any, ...], tuple[tuple[str, ...], Any]] = {}
+_memo: dict[tuple[Any, ...], tuple[tuple[str, ...], Any]] = {}
 
+
+def _memo_key(picker: AttributePicker, shape: Any, obj: Any, key: str) -> tuple[Any, ...]:
+    return (type(picker), tuple(picker.alias_providers), id(shape), type(obj), key)
+
+
+def _memoized(original: Any) -> Any:
     def get_possible_keys(self: AttributePicker, context: Any) -> tuple[str, ...]:
-        key = (
-            type(self),
-            tuple(self.alias_providers),
-            id(context.shape),
-            type(context.obj),
-            context.key,
-        )
-        hit = memo.get(key)
+        key = _memo_key(self, context.shape, context.obj, context.key)
+        hit = _memo.get(key)
         if hit is None:
             hit = (tuple(original(self, context)), context.shape)
             with _lock:
-                if len(memo) < _MAX_ENTRIES:
-                    memo[key] = hit
+                if len(_memo) < _MAX_ENTRIES:
+                    _memo[key] = hit
         return hit[0]
 
     return get_possible_keys
@@ -50,6 +56,29 @@ AttributePicker.get_possible_keys = _memoized(AttributePicker.get_possible_keys)
 XFormedAttributePicker.get_possible_keys = _memoized(  # type: ignore[method-assign]
     XFormedAttributePicker.get_possible_keys
 )
+
+# The serializer builds a context object, with the member's dotted path, for every
+# member of every structure, only for the picker to look the names up. When the names
+# are memoized and the picker has no response transformers (which need the path), the
+# value is read directly, as AttributePicker.__call__ reads it.
+_original_get_value = ResponseSerializer.get_value
+_PICKERS = (AttributePicker, XFormedAttributePicker)
+
+
+def get_value(self: ResponseSerializer, value: Any, key: str, shape: Any) -> Any:
+    picker = self._value_picker
+    if type(picker) in _PICKERS and not picker.response_transformers:
+        hit = _memo.get(_memo_key(picker, shape, value, key))
+        if hit is not None:
+            for possible_key in hit[0]:
+                found = moto_get_value(value, possible_key, MISSING)
+                if found is not MISSING:
+                    return found
+            return None
+    return _original_get_value(self, value, key, shape)
+
+
+ResponseSerializer.get_value = get_value  # type: ignore[method-assign]
 
 
 # --- XML bodies ----------------------------------------------------------------------

@@ -191,3 +191,11 @@ def test_real_responses_render_the_same_xml(rds, monkeypatch):
     cache.describe_replication_groups()
     assert len(compared) >= 8
     assert any("&lt;payments &amp; co&gt;" in xml for xml in compared)
+
+
+def test_backend_apps_run_outside_flasks_debug_mode_and_still_propagate_errors():
+    from sandbox.server import _backend_app
+
+    app = _backend_app("rds")
+    assert app.debug is False
+    assert app.config["PROPAGATE_EXCEPTIONS"] is True

@@ -56,6 +56,16 @@ def rds(account, fast_sandbox):
     return aws.client(account, REGION, "rds")
 
 
+@pytest.fixture
+def cluster(account, rds):
+    """Aurora cluster "orders" (a writer and a reader), available and mirrored. Test
+    modules that need another shape define their own."""
+    create_cluster(rds, "orders", instances=2)
+    wait_available(rds, clusters=["orders"])
+    mirror(account, rds)
+    return DbCluster.objects.get(identifier="orders")
+
+
 def _role(name: str) -> Group:
     """The role's group (a transactional test's flush removes the data migration's)."""
     from django.contrib.auth.models import Permission

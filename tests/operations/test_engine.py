@@ -5,21 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from estate.models import DbCluster
 from operations import engine, services
 from operations.models import Operation, State
 from operations.services import OperationRefused, cancel_operation, start_operation
-from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
+from tests.operations.conftest import mutating_calls
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cluster(account, rds):
-    create_cluster(rds, "orders", instances=2)
-    wait_available(rds, clusters=["orders"])
-    mirror(account, rds)
-    return DbCluster.objects.get(identifier="orders")
 
 
 def test_cancel_before_any_change_ends_cancelled_without_aws_call(cluster, operator):

@@ -6,22 +6,13 @@ import pytest
 from django.db import connection
 
 from audit.models import AuditEvent
-from estate.models import DbCluster
 from operations import engine, rows
 from operations.kinds.base import LeaseLost, StepContext
 from operations.models import Operation, OperationEvent, State
 from operations.services import start_operation
-from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
+from tests.operations.conftest import mutating_calls
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cluster(account, rds):
-    create_cluster(rds, "orders", instances=2)
-    wait_available(rds, clusters=["orders"])
-    mirror(account, rds)
-    return DbCluster.objects.get(identifier="orders")
 
 
 @pytest.fixture(params=["single statement", "orm"])

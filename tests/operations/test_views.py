@@ -11,14 +11,6 @@ from tests.operations.conftest import create_cluster, mirror, mutating_calls, wa
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def cluster(account, rds):
-    create_cluster(rds, "orders", instances=2)
-    wait_available(rds, clusters=["orders"])
-    mirror(account, rds)
-    return DbCluster.objects.get(identifier="orders")
-
-
 def _new_url(kind: str, target: DbCluster) -> str:
     return reverse("operations:new", args=[kind]) + f"?target={target.arn}"
 

@@ -16,7 +16,8 @@ app.autodiscover_tasks()
 # of operation steps a second on a busy machine each round trip costs a context switch
 # to PostgreSQL and back. A connection idle for longer is checked as Django checks it.
 RECENTLY_USED_SECONDS = 5.0
-_last_ok: dict[str, float] = {}
+# Kept on each connection (per thread: the demo's worker runs a thread pool).
+_LAST_OK = "_estate_last_ok"
 
 
 def _is_eager(sender: Any) -> bool:
@@ -35,7 +36,7 @@ def before_task(sender: Any = None, **kwargs: Any) -> None:
     close_old_connections()
     now = time.monotonic()
     for conn in connections.all(initialized_only=True):
-        recent = now - _last_ok.get(conn.alias, float("-inf")) < RECENTLY_USED_SECONDS
+        recent = now - conn.__dict__.get(_LAST_OK, float("-inf")) < RECENTLY_USED_SECONDS
         if conn.connection is not None and not conn.errors_occurred and recent:
             conn.health_check_done = True
 
@@ -49,5 +50,5 @@ def after_task(sender: Any = None, **kwargs: Any) -> None:
     now = time.monotonic()
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and not conn.errors_occurred:
-            _last_ok[conn.alias] = now
+            conn.__dict__[_LAST_OK] = now
     close_old_connections()

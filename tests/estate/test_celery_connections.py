@@ -2,7 +2,7 @@
 when old or broken, and health-checked only when they have been idle."""
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from estate import celery as worker
 
@@ -28,7 +28,7 @@ def health_checks(monkeypatch):
         return real()
 
     monkeypatch.setattr(connection, "is_usable", is_usable)
-    monkeypatch.setattr(worker, "_last_ok", {})
+    connections["default"].__dict__.pop(worker._LAST_OK, None)
     connection.ensure_connection()
     connection.health_check_enabled = True
     connection.close_at = None

@@ -1,8 +1,8 @@
 """Writing the audit trail.
 
-``record`` is the one way to append an event (``build`` makes the same event unsaved,
-for a caller that writes it in one statement with other rows). Callers pass what happened; the actor and
-the source IP come from the request when one is given. Details are redacted (passwords,
+``record`` is the one way to append an event (``build`` makes it unsaved, for a caller
+that writes it in one statement with other rows). Callers pass what happened; the actor
+and the source IP come from the request when one is given. Details are redacted (passwords,
 secrets, tokens, DSNs) before they are stored, because an audit row can never be fixed
 afterwards.
 """
@@ -71,31 +71,10 @@ def _actor_of(actor: Any, request: HttpRequest | None) -> Any:
     return None
 
 
-def record(
-    action: str,
-    *,
-    actor: Any = None,
-    target: str = "",
-    outcome: str = "success",
-    details: dict | None = None,
-    request: HttpRequest | None = None,
-    target_url: str = "",
-) -> AuditEvent:
-    """Append one audit event and return it.
-
-    ``actor`` is a user (defaults to ``request.user`` when authenticated); ``target`` an
-    ARN or an object label; ``outcome`` one of success / failure / denied. Bad input
-    raises ``ValueError`` and writes nothing.
-    """
-    event = build(
-        action,
-        actor=actor,
-        target=target,
-        outcome=outcome,
-        details=details,
-        request=request,
-        target_url=target_url,
-    )
+def record(action: str, **fields: Any) -> AuditEvent:
+    """Append one audit event and return it: the event ``build(action, **fields)``
+    makes, saved. Bad input raises ``ValueError`` and writes nothing."""
+    event = build(action, **fields)
     event.save()
     return event
 
@@ -110,8 +89,13 @@ def build(
     request: HttpRequest | None = None,
     target_url: str = "",
 ) -> AuditEvent:
-    """The event ``record`` would append, validated and redacted but not saved: for a
-    caller that writes it together with other rows (the operations engine)."""
+    """One audit event, validated and redacted, not saved (``record`` saves it; the
+    operations engine writes it in one statement with other rows).
+
+    ``actor`` is a user (defaults to ``request.user`` when authenticated); ``target`` an
+    ARN or an object label; ``outcome`` one of success / failure / denied. Bad input
+    raises ``ValueError``.
+    """
     if not isinstance(action, str) or not action.strip():
         raise ValueError("audit action must be a non-empty string")
     if len(action) > _MAX_ACTION:

@@ -152,8 +152,11 @@ def _save(op: Operation, token: str) -> bool:
     fields: dict[str, Any] = {name: getattr(op, name) for name in _SAVED_FIELDS}
     fields.update(lease_token="", lease_until=None)
     pending: list[OperationEvent] = op.__dict__.get("_pending_events", [])
-    audits = [audit_event(op, **record) for record in op.__dict__.get("_pending_audits", [])]
-    audits = [event for event in audits if event is not None]
+    audits = [
+        event
+        for record in op.__dict__.get("_pending_audits", [])
+        if (event := audit_event(op, **record)) is not None
+    ]
     if rows.single_statement():
         saved = rows.save_with_rows(op.pk, token, fields, [pending, audits])
     else:
@@ -185,16 +188,9 @@ def _set_state(op: Operation, state: str) -> None:
 # --- audit ---------------------------------------------------------------------------
 
 
-def audit(
-    op: Operation,
-    transition: str,
-    *,
-    actor: Any = None,
-    outcome: str = "success",
-    request: Any = None,
-) -> None:
+def audit(op: Operation, transition: str, **kwargs: Any) -> None:
     """One audit event per operation transition (the audit app records it)."""
-    event = audit_event(op, transition, actor=actor, outcome=outcome, request=request)
+    event = audit_event(op, transition, **kwargs)
     if event is not None:
         event.save()
 

@@ -47,6 +47,13 @@ def _fields(model: type[Model]) -> tuple[Any, ...]:
     return tuple(model._meta.concrete_fields)
 
 
+@cache
+def _attnames(model: type[Model]) -> tuple[list[str], int]:
+    """The concrete fields' attribute names, and where the primary key is among them."""
+    names = [f.attname for f in _fields(model)]
+    return names, names.index(model._meta.pk.attname)
+
+
 def _converters(model: type[Model]) -> tuple[tuple[Any, list[Any]], ...]:
     """Per concrete field, what the ORM applies to a value read from the database: the
     column expression and its converters (the backend's, then the field's). Kept on
@@ -64,8 +71,7 @@ def _converters(model: type[Model]) -> tuple[tuple[Any, list[Any]], ...]:
 
 def _load(model: type[Model], values: Sequence[Any]) -> Model | None:
     """A model instance from one row's values (None for a LEFT JOIN that found nothing)."""
-    fields = _fields(model)
-    pk_index = [f.attname for f in fields].index(model._meta.pk.attname)
+    attnames, pk_index = _attnames(model)
     if values[pk_index] is None:
         return None
     converted = []
@@ -73,7 +79,7 @@ def _load(model: type[Model], values: Sequence[Any]) -> Model | None:
         for converter in converters:
             value = converter(value, col, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+    return model.from_db(connection.alias, attnames, converted)
 
 
 # --- the claim -----------------------------------------------------------------------
@@ -136,26 +142,26 @@ def claim(
 # --- writing -------------------------------------------------------------------------
 
 
-def _assignments(values: dict[str, Any]) -> tuple[str, list[Any]]:
+def _leased_update(values: dict[str, Any], op_id: int, token: str) -> tuple[str, list[Any]]:
+    """``UPDATE`` of the operation's ``values`` where ``token`` still holds its lease."""
     meta = Operation._meta
     parts, params = [], []
     for name, value in values.items():
         field = meta.get_field(name)
         parts.append(f"{_qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
-    return ", ".join(parts), params
+    sql = (
+        f"UPDATE {_qn(meta.db_table)} SET {', '.join(parts)} "
+        f"WHERE {_qn(meta.pk.column)} = %s AND {_qn(meta.get_field('lease_token').column)} = %s"
+    )
+    return sql, [*params, op_id, token]
 
 
 def update_if_leased(op_id: int, token: str, values: dict[str, Any]) -> bool:
     """``UPDATE`` the operation's ``values`` if ``token`` still holds its lease."""
-    meta = Operation._meta
-    assignments, params = _assignments(values)
-    sql = (
-        f"UPDATE {_qn(meta.db_table)} SET {assignments} "
-        f"WHERE {_qn(meta.pk.column)} = %s AND {_qn(meta.get_field('lease_token').column)} = %s"
-    )
+    sql, params = _leased_update(values, op_id, token)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, op_id, token])
+        cursor.execute(sql, params)
         return cursor.rowcount == 1
 
 
@@ -189,14 +195,8 @@ def save_with_rows(
     """One statement: update the operation if ``token`` still holds its lease, and only
     then insert each group of rows in ``inserts`` (timeline events, audit records).
     All or nothing, like the transaction it replaces."""
-    meta = Operation._meta
-    assignments, params = _assignments(values)
-    parts = [
-        f"u AS (UPDATE {_qn(meta.db_table)} SET {assignments} "
-        f"WHERE {_qn(meta.pk.column)} = %s AND {_qn(meta.get_field('lease_token').column)} = %s "
-        f"RETURNING {_qn(meta.pk.column)})"
-    ]
-    params += [op_id, token]
+    update, params = _leased_update(values, op_id, token)
+    parts = [f"u AS ({update} RETURNING {_qn(Operation._meta.pk.column)})"]
     for index, objs in enumerate(group for group in inserts if group):
         sql, group_params = _insert_rows(objs, "u")
         parts.append(f"i{index} AS ({sql})")

@@ -381,11 +381,9 @@ def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) 
         # back, unless this process just did. In a burst, one cache round trip per
         # operation instead of three; the sync starts at most QUIET_SLACK early.
         if time.monotonic() - _quiet_pushed.get(key, float("-inf")) >= QUIET_SLACK_SECONDS:
-            cache.set(f"{key}:quiet", now + delay, timeout=keep)
-            _quiet_pushed[key] = time.monotonic()
+            _push_quiet(key, now + delay, keep)
         return
-    cache.set(f"{key}:quiet", now + delay, timeout=keep)
-    _quiet_pushed[key] = time.monotonic()
+    _push_quiet(key, now + delay, keep)
     last = cache.get(f"{key}:last")
     if last is not None:
         delay = max(delay, float(last) + interval - now)
@@ -395,6 +393,11 @@ def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) 
 # How stale a pending sync's "quiet" time may be left by one process during a burst.
 QUIET_SLACK_SECONDS = 0.1
 _quiet_pushed: dict[str, float] = {}
+
+
+def _push_quiet(key: str, until: float, keep: int) -> None:
+    cache.set(f"{key}:quiet", until, timeout=keep)
+    _quiet_pushed[key] = time.monotonic()
 
 
 # A targeted resync skipped because another sync held its scope is tried again, every

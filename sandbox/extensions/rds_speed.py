@@ -101,7 +101,7 @@ def _members(self: DBCluster) -> list[DBInstanceClustered]:
         return _original_members.fget(self)  # type: ignore[attr-defined]
     return [
         instance
-        for instance in _index(self.backend).get(str(self.resource_id).lower(), ())
+        for instance in instances_of_cluster(self.backend, str(self.resource_id))
         if isinstance(instance, DBInstanceClustered)
         and instance.db_cluster_identifier == self.resource_id
     ]

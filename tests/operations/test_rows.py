@@ -147,7 +147,7 @@ def test_a_save_refuses_a_value_too_long_for_its_column_and_writes_nothing(clust
 
 def test_an_operation_runs_to_the_end_on_either_path(cluster, operator, path):
     op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
-    assert op.state == State.SUCCEEDED
+    assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("FailoverDBCluster")) == 1
     actions = list(
         AuditEvent.objects.filter(target=op.target_arn)

@@ -179,6 +179,10 @@ def _aurora_cluster(
 def _instance(rds: Any, summary: SeedSummary, name: str, **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("MasterUsername", "dbadmin")
     kwargs.setdefault("MasterUserPassword", PASSWORD)
+    # Night-time windows, as a team would set them (moto's default backup window,
+    # 13:14-13:44 UTC, would make the demo's drills refuse to run in the afternoon).
+    kwargs.setdefault("PreferredBackupWindow", "04:00-04:30")
+    kwargs.setdefault("PreferredMaintenanceWindow", "sun:05:00-sun:05:30")
     created = rds.create_db_instance(DBInstanceIdentifier=name, **kwargs)["DBInstance"]
     summary.add("db instance")
     return created

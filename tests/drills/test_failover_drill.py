@@ -18,6 +18,7 @@ from tests.operations.conftest import (
     create_instance,
     mirror,
     mutating_calls,
+    quiet_windows,
     wait_available,
 )
 
@@ -311,6 +312,47 @@ def test_an_active_operation_on_a_member_fails_preflight(cluster, operator, rds)
     assert not check["ok"]
     assert f"#{busy.pk} snapshot_instance" in check["detail"]
     assert mutating_calls("FailoverDBCluster") == []
+
+
+def test_a_drill_inside_the_backup_window_stops_in_preflight(account, rds, operator):
+    # Given a Multi-AZ instance whose daily backup window is running right now
+    from datetime import timedelta
+
+    now = timezone.now()
+    window = f"{now - timedelta(minutes=10):%H:%M}-{now + timedelta(minutes=20):%H:%M}"
+    create_instance(rds, "busy", multi_az=True, PreferredBackupWindow=window)
+    wait_available(rds, instances=["busy"])
+    mirror(account, rds)
+    instance = DbInstance.objects.get(identifier="busy")
+    with LoopbackListener() as endpoint:
+        op = start_operation(
+            "instance_failover_drill",
+            instance,
+            _params(_endpoint("direct", endpoint)),
+            requested_by=operator,
+        )
+        op = engine.drive(op.pk, timeout=10)
+    # Then the drill failed in preflight naming the window, and nothing was asked of AWS
+    assert op.state == State.FAILED
+    assert "Preflight failed (outside the backup window)" in op.error
+    run = DrillRun.objects.get(operation=op)
+    check = next(c for c in run.preflight if c["check"] == "outside the backup window")
+    assert check["detail"] == f"backup window {window} (UTC)"
+    assert mutating_calls("RebootDBInstance") == []
+
+
+@pytest.mark.parametrize("hour", range(0, 24, 3))
+def test_the_test_helpers_windows_never_contain_the_time_they_were_made_for(hour):
+    from datetime import UTC, datetime, timedelta
+
+    from drills.kinds import _window_contains
+
+    for day in range(7):
+        now = datetime(2026, 11, 23, hour, 50, tzinfo=UTC) + timedelta(days=day)
+        windows = quiet_windows(now)
+        for later in (now, now + timedelta(hours=2)):
+            assert not _window_contains(windows["PreferredBackupWindow"], later, weekly=False)
+            assert not _window_contains(windows["PreferredMaintenanceWindow"], later, weekly=True)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ the few columns the operation kinds read)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -105,6 +105,24 @@ def viewer(db) -> User:
 # --- sandbox builders ----------------------------------------------------------------
 
 
+def quiet_windows(now: datetime | None = None) -> dict[str, str]:
+    """A daily backup window and a weekly maintenance window that do not contain ``now``
+    (UTC) nor the next few hours: a drill's preflight refuses to run inside either, and
+    moto's fixed defaults (an instance's backup window is 13:14-13:44) would make tests
+    fail at those times of day."""
+    now = now or datetime.now(UTC)
+    backup = now + timedelta(hours=12)
+    maintenance = now + timedelta(days=3, hours=6)
+
+    def span(start: datetime, fmt: str) -> str:
+        return f"{start:{fmt}}-{start + timedelta(minutes=30):{fmt}}".lower()
+
+    return {
+        "PreferredBackupWindow": span(backup, "%H:%M"),
+        "PreferredMaintenanceWindow": span(maintenance, "%a:%H:%M"),
+    }
+
+
 def create_cluster(
     rds: Any,
     name: str,
@@ -118,6 +136,7 @@ def create_cluster(
         "Engine": engine,
         "MasterUsername": "admin",
         "MasterUserPassword": "password123",
+        **quiet_windows(),
     }
     if backtrack_window:
         kwargs["BacktrackWindow"] = backtrack_window
@@ -141,7 +160,7 @@ def create_instance(rds: Any, name: str, *, multi_az: bool = True, **kw: Any) ->
         MasterUserPassword="password123",
         MultiAZ=multi_az,
         BackupRetentionPeriod=7,
-        **kw,
+        **{**quiet_windows(), **kw},
     )
 
 

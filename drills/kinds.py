@@ -270,9 +270,12 @@ class FailoverDrill(Kind):
     def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
         raise NotImplementedError
 
-    def windows(self, live: dict[str, Any]) -> tuple[str, str]:
-        """(daily backup window, weekly maintenance window) as AWS writes them."""
-        return live.get("PreferredBackupWindow", ""), live.get("PreferredMaintenanceWindow", "")
+    def windows(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """[(whose, daily backup window, weekly maintenance window)] as AWS writes them:
+        the target's own (``whose`` empty), or its members' where it has none."""
+        return [
+            ("", live.get("PreferredBackupWindow", ""), live.get("PreferredMaintenanceWindow", ""))
+        ]
 
     def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -307,21 +310,18 @@ class FailoverDrill(Kind):
                 ", ".join(f"#{pk} {kind}" for pk, kind in others) or "none",
             )
         )
-        backup, maint = self.windows(live)
-        checks.append(
-            (
-                "outside the backup window",
-                not _window_contains(backup, now, weekly=False),
-                f"backup window {backup or 'none'} (UTC)",
+        windows = self.windows(ctx, live)
+        for column, name, weekly in ((1, "backup", False), (2, "maintenance", True)):
+            spans = [(w[0], w[column]) for w in windows]
+            inside = [
+                (whose, span) for whose, span in spans if _window_contains(span, now, weekly=weekly)
+            ]
+            detail = "; ".join(
+                f"{whose}: " * bool(whose)
+                + (f"{name} window {span} (UTC)" if span else f"no {name} window")
+                for whose, span in inside or spans
             )
-        )
-        checks.append(
-            (
-                "outside the maintenance window",
-                not _window_contains(maint, now, weekly=True),
-                f"maintenance window {maint or 'none'} (UTC)",
-            )
-        )
+            checks.append((f"outside the {name} window", not inside, detail or f"no {name} window"))
         limit = float(ctx.params.get("max_replica_lag_seconds") or 30.0)
         lag, note = replica_lag_seconds(self.member_arns(ctx))
         checks.append(
@@ -758,8 +758,26 @@ class GlobalSwitchoverDrill(FailoverDrill):
     def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
         return global_db._region_of(global_db._writer_arn(live))
 
-    def windows(self, live: dict[str, Any]) -> tuple[str, str]:
-        return "", ""  # the member clusters' windows apply; the group has none
+    def windows(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """The group has no windows of its own: its member clusters' apply (as last
+        synced: they are in other regions, and windows seldom change)."""
+        arns = [m["DBClusterArn"] for m in live.get("GlobalClusterMembers", [])]
+        known = {c.arn: c for c in DbCluster.objects.filter(arn__in=arns)}
+        windows = []
+        for arn in sorted(arns):
+            cluster = known.get(arn)
+            if cluster is None:  # ARN: arn:aws:rds:<region>:<account>:cluster:<name>
+                parts = arn.split(":")
+                windows.append((f"{parts[-1]} ({parts[3]}, not synced yet)", "", ""))
+                continue
+            windows.append(
+                (
+                    f"{cluster.identifier} ({cluster.region})",
+                    cluster.preferred_backup_window,
+                    cluster.preferred_maintenance_window,
+                )
+            )
+        return windows
 
     def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
         member = self._target_member(ctx, live)
@@ -888,8 +906,8 @@ class CacheFailoverDrill(FailoverDrill):
     def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
         return cache_failover._primary(live, ctx.params.get("node_group_id", ""))
 
-    def windows(self, live: dict[str, Any]) -> tuple[str, str]:
-        return live.get("SnapshotWindow", ""), ""
+    def windows(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [("", live.get("SnapshotWindow", ""), "")]
 
     def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
         ctx.memory["old_primary"] = self.writer_of(ctx, live)

@@ -172,6 +172,57 @@ def test_global_switchover_drill_to_a_region_without_secondary_fails_preflight(
     assert mutating_calls("SwitchoverGlobalCluster") == []
 
 
+def test_global_drill_stops_in_preflight_inside_a_member_clusters_backup_window(
+    account, global_db, operator, listeners
+):
+    # Given the secondary cluster (as last synced) is inside its daily backup window,
+    # and the primary has not been synced yet
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from estate.models import DbCluster
+
+    now = timezone.now()
+    window = f"{now - timedelta(minutes=10):%H:%M}-{now + timedelta(minutes=20):%H:%M}"
+    live = aws.client(account, "eu-west-1", "rds").describe_db_clusters(
+        DBClusterIdentifier="payments-euw1"
+    )["DBClusters"][0]
+    DbCluster.objects.create(
+        account=account,
+        region="eu-west-1",
+        arn=live["DBClusterArn"],
+        identifier="payments-euw1",
+        status="available",
+        engine="aurora-postgresql",
+        preferred_backup_window=window,
+        preferred_maintenance_window="sun:05:00-sun:05:30",
+    )
+    writer = listeners.back_endpoint("payments")
+    op = start_operation(
+        "global_switchover_drill",
+        global_db,
+        _params(writer, "writer", target_region="eu-west-1"),
+        requested_by=operator,
+    )
+    op = engine.drive(op.pk, timeout=10)
+    # Then the drill failed before touching anything, naming the member and its window
+    assert op.state == State.FAILED
+    assert "Preflight failed (outside the backup window)" in op.error
+    run = DrillRun.objects.get(operation=op)
+    checks = {c["check"]: c for c in run.preflight}
+    assert checks["outside the backup window"]["detail"] == (
+        f"payments-euw1 (eu-west-1): backup window {window} (UTC)"
+    )
+    # (the unsynced primary is named as such where nothing is inside a window)
+    assert checks["outside the maintenance window"]["ok"]
+    assert (
+        "payments-use1 (us-east-1, not synced yet): no maintenance window"
+        in (checks["outside the maintenance window"]["detail"])
+    )
+    assert mutating_calls("SwitchoverGlobalCluster") == []
+
+
 def test_cache_shard_drill_changes_the_primary_and_measures_the_outage(
     sessions, operator, listeners
 ):

@@ -293,6 +293,7 @@ def make_global_database(account) -> GlobalCluster:
             GlobalClusterIdentifier="payments",
             MasterUsername="admin",
             MasterUserPassword="password123",
+            **quiet_windows(),
         )
     live = primary.describe_global_clusters()["GlobalClusters"][0]
     return GlobalCluster.objects.create(

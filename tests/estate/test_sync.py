@@ -514,3 +514,33 @@ def test_concurrent_syncs_of_one_account_and_region_share_one_pacer(sandbox, set
     assert sorted(r.status for r in runs) == [SyncRun.Status.SUCCEEDED] * 2
     assert sum(r.throttle_retries for r in runs) == 0
     assert sandbox.faults.throttled_requests == 0
+
+
+def _synchronous_commit() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mirror_writes_do_not_wait_for_the_disk_but_nothing_else_changes(rds):
+    from django.db import connection, transaction
+
+    from estate.sync.store import mirror_transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    # The mirror's own transaction commits without waiting for the WAL flush ...
+    with mirror_transaction():
+        assert _synchronous_commit() == "off"
+    # ... only that transaction: the session is back to the server's setting after it
+    assert _synchronous_commit() == "on"
+    # and a mirror write inside someone else's transaction leaves that one as it is
+    with transaction.atomic(), mirror_transaction():
+        assert _synchronous_commit() == "on"
+    # A sync through it still writes what it saw
+    create_aurora(rds, "orders")
+    assert sync_scope(triggered_by="test").status == SyncRun.Status.SUCCEEDED
+    assert DbCluster.objects.filter(identifier="orders").exists()

@@ -52,24 +52,55 @@ from operations.probes import ProbeConfigError, ProbeTarget
 # --- parameters ----------------------------------------------------------------------
 
 
+class _EndpointsField(forms.JSONField):
+    """JSON whose empty value shows as an empty box (Django's shows ``null``)."""
+
+    def prepare_value(self, value: Any) -> Any:
+        return "" if value in (None, "", "null") else super().prepare_value(value)
+
+
 class DrillForm(KindForm):
     slo_seconds = forms.FloatField(
-        min_value=0.1, initial=35.0, required=False, help_text="Maximum client downtime."
+        label="Downtime SLO (s)",
+        min_value=0.1,
+        initial=35.0,
+        required=False,
+        help_text="The drill fails when clients are cut off for longer than this.",
     )
-    baseline_seconds = forms.FloatField(min_value=0.0, max_value=300, initial=5.0, required=False)
+    baseline_seconds = forms.FloatField(
+        label="Baseline (s)",
+        min_value=0.0,
+        max_value=300,
+        initial=5.0,
+        required=False,
+        help_text="Probe this long before the failover, to know the endpoints were healthy.",
+    )
     consecutive_successes = forms.IntegerField(
-        min_value=1, max_value=100, initial=5, required=False
+        label="Recovered after",
+        min_value=1,
+        max_value=100,
+        initial=5,
+        required=False,
+        help_text="Successful probes in a row that count as recovered.",
     )
     probe_interval_ms = forms.IntegerField(
-        min_value=50, max_value=10_000, initial=200, required=False
+        label="Probe interval (ms)", min_value=50, max_value=10_000, initial=200, required=False
     )
-    probe_endpoints = forms.JSONField(
+    probe_endpoints = _EndpointsField(
+        label="Probe endpoints",
         required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "empty: the mirrored endpoints"}),
         help_text='[{"label": "direct", "host": "...", "port": 5432, "kind": "postgres", '
         '"dsn_env": "ORDERS_DSN"}, {"label": "proxy", ...}] — empty: the mirrored endpoints '
         "(TCP).",
     )
-    max_replica_lag_seconds = forms.FloatField(min_value=0, initial=30.0, required=False)
+    max_replica_lag_seconds = forms.FloatField(
+        label="Max replica lag (s)",
+        min_value=0,
+        initial=30.0,
+        required=False,
+        help_text="Preflight refuses to start while replica lag is above this.",
+    )
     schedule_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     DEFAULTS: ClassVar[dict[str, Any]] = {

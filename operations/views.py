@@ -34,6 +34,70 @@ from operations.services import (
 PAGE_SIZE = 50
 
 
+def _shown(value: Any) -> str:
+    """A parameter or result value as an operator reads it."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}".rstrip("0").rstrip(".")
+    if isinstance(value, list | dict):
+        import json
+
+        return json.dumps(value)
+    return str(value)
+
+
+_ACRONYMS = {"acu": "ACU", "arn": "ARN", "az": "AZ", "id": "ID", "kms": "KMS", "slo": "SLO"}
+
+
+def _humanized(key: str) -> str:
+    """``new_primary_az`` -> "New primary AZ"."""
+    words = [_ACRONYMS.get(word, word) for word in key.split("_") if word]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0].capitalize()
+    return " ".join(words)
+
+
+def _param_rows(kind: Any, params: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(label, key, value) per parameter, labelled as the kind's form labels them; an
+    unset hidden field (a drill's schedule id) is left out."""
+    fields = getattr(getattr(kind, "form_class", None), "base_fields", {})
+    rows = []
+    for key, value in params.items():
+        field = fields.get(key)
+        if field is not None and field.widget.is_hidden and value in (None, ""):
+            continue
+        label = field.label if field is not None and field.label else _humanized(key)
+        rows.append((label, key, _shown(value)))
+    return rows
+
+
+# Result keys that name another page: the drill run's report.
+_RESULT_LINKS = {"drill_run": "drills:run"}
+
+
+def _result_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(label, key, value, url) per result entry (the DMS table statistics have their
+    own table)."""
+    from django.urls import NoReverseMatch, reverse
+
+    rows = []
+    for key, value in result.items():
+        if key == "tables":
+            continue
+        url = ""
+        if key in _RESULT_LINKS and value:
+            try:
+                url = reverse(_RESULT_LINKS[key], args=[value])
+            except NoReverseMatch:  # the drills app is optional
+                url = ""
+        shown = "unknown" if value is None else _shown(value)
+        rows.append((_humanized(key), key, shown, url))
+    return rows
+
+
 def _operation(pk: int) -> Operation:
     return get_object_or_404(
         Operation.objects.select_related(
@@ -100,6 +164,8 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "kind": kind,
         "events": op.events.all(),
         "steps": kind.steps if kind else (),
+        "param_rows": _param_rows(kind, op.params),
+        "result_rows": _result_rows(op.result),
         "can_cancel": op.can_cancel
         and kind is not None
         and request.user.has_perm(kind.permission()),

@@ -3,6 +3,8 @@ listeners, preflight failures that touch nothing, SLO breaches that call the web
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -421,7 +423,20 @@ def test_the_operations_page_starts_a_drill_with_its_form(cluster, operator, rds
     url = reverse("operations:new", args=["cluster_failover_drill"]) + f"?target={cluster.arn}"
     page = client.get(url)
     assert page.status_code == 200
-    assert 'name="probe_endpoints"' in page.content.decode()
+    body = page.content.decode()
+    assert 'name="probe_endpoints"' in body
+    # (an empty endpoints box, not "null"; the hidden schedule id has no label)
+    assert re.search(r'<textarea name="probe_endpoints"[^>]*>\s*</textarea>', body)
+    assert 'label for="id_schedule_id"' not in body
+    assert '<input type="hidden" name="schedule_id"' in body
+    assert ">Downtime SLO (s)</label>" in body
+    # A malformed endpoints list is refused on the page, and nothing is queued
+    bad = client.post(url, {"target": cluster.arn, "probe_endpoints": "[{"})
+    assert bad.status_code == 422
+    assert "Enter a valid JSON." in bad.content.decode()
+    assert re.search(
+        r'<textarea name="probe_endpoints"[^>]*>\s*\[\{</textarea>', bad.content.decode()
+    )
     # When the form is posted with a probe endpoint as JSON text
     response = client.post(
         url,

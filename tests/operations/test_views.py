@@ -213,3 +213,44 @@ def test_detail_shows_per_table_statistics_of_a_dms_result(client, operator, clu
     body = client.get(reverse("operations:detail", args=[op.pk])).content.decode()
     assert '<td class="mono">shop.orders</td>' in body
     assert "Table completed" in body
+
+
+def test_detail_labels_parameters_and_results_as_the_form_does(client, operator, cluster):
+    # Given a finished failover drill with its parameters and result as stored
+    op = Operation.objects.create(
+        kind="cluster_failover_drill",
+        target_arn=cluster.arn,
+        target_label=cluster.identifier,
+        state=State.SUCCEEDED,
+        requested_by=operator,
+        params={
+            "slo_seconds": 35.0,
+            "probe_endpoints": None,
+            "schedule_id": None,
+            "target_instance": "orders-2",
+        },
+        result={
+            "drill_run": 7,
+            "client_downtime_seconds": 20.000028,
+            "slo_met": True,
+            "new_primary_az": "us-east-1b",
+        },
+    )
+    client.force_login(operator)
+    body = client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    # Then parameters carry the form's labels (the key stays as a tooltip), an unset
+    # hidden field is left out, and an unset one reads as a dash
+    assert '<span title="slo_seconds">Downtime SLO (s)</span>: 35<br>' in body
+    assert '<span title="target_instance">Promote this reader</span>: orders-2' in body
+    assert '<span title="probe_endpoints">Probe endpoints</span>: —' in body
+    assert "schedule_id" not in body
+    # and results read as sentences: rounded seconds, yes/no, the drill run's report linked
+    assert '<dt title="client_downtime_seconds">Client downtime seconds</dt><dd>20</dd>' in body
+    assert '<dt title="slo_met">SLO met</dt><dd>yes</dd>' in body
+    assert f'<a href="{reverse("drills:run", args=[7])}">7</a>' in body
+    assert '<dt title="new_primary_az">New primary AZ</dt><dd>us-east-1b</dd>' in body
+    # and the live status part renders the same result
+    part = client.get(
+        reverse("operations:detail", args=[op.pk]) + "?part=status", HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert '<dt title="slo_met">SLO met</dt><dd>yes</dd>' in part

@@ -973,12 +973,18 @@ class CacheFailoverDrill(FailoverDrill):
 
 class RestoreDrillForm(KindForm):
     method = forms.ChoiceField(
+        label="Restore from",
         choices=[("snapshot", "Latest snapshot"), ("pitr", "Latest restorable time")],
         initial="snapshot",
         required=False,
     )
-    instance_class = forms.CharField(required=False, initial="db.t3.micro")
+    instance_class = forms.CharField(
+        required=False,
+        initial="db.t3.micro",
+        help_text="Of the temporary instance (the restore time does not depend on it much).",
+    )
     check_dsn_env = forms.CharField(
+        label="Connection check: DSN variable",
         required=False,
         help_text="Run SELECT 1 with the DSN in this environment variable once restored "
         "({host} and {port} in it are replaced by the restored resource's address).",

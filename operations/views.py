@@ -36,7 +36,7 @@ PAGE_SIZE = 50
 
 def _shown(value: Any) -> str:
     """A parameter or result value as an operator reads it."""
-    if value is None or value == "":
+    if value is None or value in ("", [], {}):
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"

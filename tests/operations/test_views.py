@@ -225,7 +225,7 @@ def test_detail_labels_parameters_and_results_as_the_form_does(client, operator,
         requested_by=operator,
         params={
             "slo_seconds": 35.0,
-            "probe_endpoints": None,
+            "probe_endpoints": [],
             "schedule_id": None,
             "target_instance": "orders-2",
         },

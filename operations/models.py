@@ -51,6 +51,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
+# The page of each kind of mirrored resource an operation can target (by model label).
+RESOURCE_PAGES = {
+    "estate.DbInstance": "instance",
+    "estate.DbCluster": "cluster",
+    "estate.GlobalCluster": "global_cluster",
+    "estate.DbProxy": "proxy",
+    "estate.CacheReplicationGroup": "cache_group",
+    "estate.DmsReplicationTask": "dms_task",
+}
+
+
 class OperationQuerySet(models.QuerySet):
     def active(self) -> OperationQuerySet:
         return self.filter(state__in=ACTIVE)
@@ -166,6 +177,12 @@ class Operation(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("operations:detail", args=[self.pk])
+
+    @property
+    def target_url(self) -> str:
+        """The mirrored target's page, where it has one ("" otherwise)."""
+        name = RESOURCE_PAGES.get(self.target_model)
+        return reverse(name, args=[self.target_pk]) if name and self.target_pk else ""
 
     @property
     def is_active(self) -> bool:

@@ -78,16 +78,38 @@ def _param_rows(kind: Any, params: dict[str, Any]) -> list[tuple[str, str, str]]
 _RESULT_LINKS = {"drill_run": "drills:run"}
 
 
+def _mirrored_pages(values: list[Any]) -> dict[str, str]:
+    """ARN -> page of the mirrored instances and clusters among ``values`` (what an
+    operation created: a restored instance, a clone), two queries at most."""
+    from django.urls import reverse
+
+    from estate.models import DbCluster, DbInstance
+
+    arns = [v for v in values if isinstance(v, str) and v.startswith("arn:aws:rds:")]
+    pages: dict[str, str] = {}
+    # arn:aws:rds:<region>:<account>:db:<name> (an instance) or ...:cluster:<name>
+    for model, arn_type, name in (
+        (DbInstance, "db", "instance"),
+        (DbCluster, "cluster", "cluster"),
+    ):
+        wanted = [a for a in arns if a.split(":")[5:6] == [arn_type]]
+        if wanted:
+            for pk, arn in model.objects.filter(arn__in=wanted).values_list("pk", "arn"):
+                pages[arn] = reverse(name, args=[pk])
+    return pages
+
+
 def _result_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(label, key, value, url) per result entry (the DMS table statistics have their
-    own table)."""
+    own table); a drill run and a mirrored resource link to their pages."""
     from django.urls import NoReverseMatch, reverse
 
+    pages = _mirrored_pages(list(result.values()))
     rows = []
     for key, value in result.items():
         if key == "tables":
             continue
-        url = ""
+        url = pages.get(value, "") if isinstance(value, str) else ""
         if key in _RESULT_LINKS and value:
             try:
                 url = reverse(_RESULT_LINKS[key], args=[value])

@@ -221,6 +221,8 @@ def test_detail_labels_parameters_and_results_as_the_form_does(client, operator,
         kind="cluster_failover_drill",
         target_arn=cluster.arn,
         target_label=cluster.identifier,
+        target_model="estate.DbCluster",
+        target_pk=cluster.pk,
         state=State.SUCCEEDED,
         requested_by=operator,
         params={
@@ -234,6 +236,8 @@ def test_detail_labels_parameters_and_results_as_the_form_does(client, operator,
             "client_downtime_seconds": 20.000028,
             "slo_met": True,
             "new_primary_az": "us-east-1b",
+            "cluster_arn": cluster.arn,
+            "instance_arn": "arn:aws:rds:us-east-1:111111111111:db:not-synced-yet",
         },
     )
     client.force_login(operator)
@@ -249,6 +253,14 @@ def test_detail_labels_parameters_and_results_as_the_form_does(client, operator,
     assert '<dt title="slo_met">SLO met</dt><dd>yes</dd>' in body
     assert f'<a href="{reverse("drills:run", args=[7])}">7</a>' in body
     assert '<dt title="new_primary_az">New primary AZ</dt><dd>us-east-1b</dd>' in body
+    # and the target, and a mirrored resource the result names, link to their pages (one
+    # not mirrored yet is plain text)
+    cluster_page = reverse("cluster", args=[cluster.pk])
+    assert f'<dt>Target</dt><dd><a href="{cluster_page}">orders</a></dd>' in body
+    assert f'<dd><a href="{cluster_page}">{cluster.arn}</a></dd>' in body
+    assert "<dd>arn:aws:rds:us-east-1:111111111111:db:not-synced-yet</dd>" in body
+    listing = client.get(reverse("operations:list")).content.decode()
+    assert f'<a href="{cluster_page}">orders</a>' in listing
     # and the live status part renders the same result
     part = client.get(
         reverse("operations:detail", args=[op.pk]) + "?part=status", HTTP_HX_REQUEST="true"

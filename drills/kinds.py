@@ -27,6 +27,7 @@ from django.utils import timezone
 from drills.models import DrillRun, DrillType, ProbeSample, RunStatus
 from estate import aws
 from estate.models import CacheReplicationGroup, DbCluster, DbInstance, GlobalCluster
+from estate.windows import contains as window_contains
 from operations.kinds import cache_failover, global_db
 from operations.kinds.base import (
     Done,
@@ -152,34 +153,6 @@ class ClusterDrillForm(DrillForm):
 
 def _now() -> datetime:
     return timezone.now()
-
-
-def _window_contains(window: str, now: datetime, *, weekly: bool) -> bool:
-    """Whether ``now`` (UTC) is inside an AWS window: "hh:mm-hh:mm" (daily) or
-    "ddd:hh:mm-ddd:hh:mm" (weekly). Malformed windows count as outside."""
-    if not window or "-" not in window:
-        return False
-    start_s, end_s = window.lower().split("-", 1)
-    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    try:
-        if weekly:
-            sd, sh, sm = start_s.split(":")
-            ed, eh, em = end_s.split(":")
-            start = days.index(sd) * 1440 + int(sh) * 60 + int(sm)
-            end = days.index(ed) * 1440 + int(eh) * 60 + int(em)
-            cur = now.weekday() * 1440 + now.hour * 60 + now.minute
-            span = 7 * 1440
-        else:
-            sh, sm = start_s.split(":")
-            eh, em = end_s.split(":")
-            start, end = int(sh) * 60 + int(sm), int(eh) * 60 + int(em)
-            cur = now.hour * 60 + now.minute
-            span = 1440
-    except ValueError:
-        return False
-    if start <= end:
-        return start <= cur < end
-    return cur >= start or cur < end or span == 0
 
 
 def replica_lag_seconds(arns: list[str]) -> tuple[float | None, str]:
@@ -341,11 +314,11 @@ class FailoverDrill(Kind):
                 ", ".join(f"#{pk} {kind}" for pk, kind in others) or "none",
             )
         )
-        windows = self.windows(ctx, live)
+        owned = self.windows(ctx, live)
         for column, name, weekly in ((1, "backup", False), (2, "maintenance", True)):
-            spans = [(w[0], w[column]) for w in windows]
+            spans = [(w[0], w[column]) for w in owned]
             inside = [
-                (whose, span) for whose, span in spans if _window_contains(span, now, weekly=weekly)
+                (whose, span) for whose, span in spans if window_contains(span, now, weekly=weekly)
             ]
             detail = "; ".join(
                 f"{whose}: " * bool(whose)

@@ -133,3 +133,20 @@ def sort_aria(context: template.Context, field: str) -> str:
     if current == f"-{field}":
         return "descending"
     return "none"
+
+
+@register.filter
+def aws_window(window: str | None, kind: str = "daily") -> str:
+    """An AWS window ("03:00-03:30" daily, "sun:05:00-sun:05:30" weekly, UTC) with a
+    "now" badge while it is running: no time for a failover drill or a risky change."""
+    from estate.windows import contains
+
+    if not window:
+        return format_html('<span class="muted">{}</span>', "—")
+    if contains(window, timezone.now(), weekly=kind == "weekly"):
+        return format_html(
+            '{} UTC <span class="badge tone-warn" title="{}">now</span>',
+            window,
+            "This window is running right now",
+        )
+    return format_html("{} UTC", window)

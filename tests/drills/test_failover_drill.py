@@ -347,7 +347,7 @@ def test_a_drill_inside_the_backup_window_stops_in_preflight(account, rds, opera
 def test_the_test_helpers_windows_never_contain_the_time_they_were_made_for(hour):
     from datetime import UTC, datetime, timedelta
 
-    from drills.kinds import _window_contains
+    from estate.windows import contains as _window_contains
 
     for day in range(7):
         now = datetime(2026, 11, 23, hour, 50, tzinfo=UTC) + timedelta(days=day)
@@ -371,7 +371,7 @@ def test_the_test_helpers_windows_never_contain_the_time_they_were_made_for(hour
 def test_backup_and_maintenance_windows(window, weekly, inside):
     from datetime import UTC, datetime
 
-    from drills.kinds import _window_contains
+    from estate.windows import contains as _window_contains
 
     now = datetime(2026, 11, 27, 3, 30, tzinfo=UTC)
     assert _window_contains(window, now, weekly=weekly) is inside

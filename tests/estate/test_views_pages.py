@@ -312,6 +312,38 @@ def test_cluster_page_shows_members_endpoints_proxies_and_facts(client, viewer, 
     assert "operations/_resource_actions.html" in [t.name for t in response.templates]
 
 
+def _window_around_now(weekly: bool = False) -> str:
+    now = timezone.now()
+    fmt = "%a:%H:%M" if weekly else "%H:%M"
+    start, end = now - timedelta(minutes=10), now + timedelta(minutes=20)
+    return f"{start:{fmt}}-{end:{fmt}}".lower()
+
+
+def test_resource_pages_show_their_windows_and_flag_one_that_is_running(client, viewer, estate):
+    # Given a cluster whose backup window is running now and whose maintenance window
+    # is not, and a standalone instance whose maintenance window is running now
+    cluster = estate["orders"]["cluster"]
+    cluster.preferred_backup_window = _window_around_now()
+    cluster.preferred_maintenance_window = "sun:05:00-sun:05:30"
+    if timezone.now().weekday() == 6:  # (a Sunday: keep it away from now)
+        cluster.preferred_maintenance_window = "wed:05:00-wed:05:30"
+    cluster.save()
+    html = client.get(reverse("cluster", args=[cluster.pk])).content.decode()
+    # Then the cluster page shows both, the backup one marked as running
+    now_badge = '<span class="badge tone-warn" title="This window is running right now">now</span>'
+    assert (
+        f"<dt>Backup window</dt><dd>{cluster.preferred_backup_window} UTC {now_badge}</dd>" in html
+    )
+    assert f"<dt>Maintenance</dt><dd>{cluster.preferred_maintenance_window} UTC</dd>" in html
+    instance = models.DbInstance.objects.filter(cluster__isnull=True).first()
+    instance.preferred_maintenance_window = _window_around_now(weekly=True)
+    instance.preferred_backup_window = ""
+    instance.save()
+    html = client.get(reverse("instance", args=[instance.pk])).content.decode()
+    assert f"{instance.preferred_maintenance_window} UTC {now_badge}" in html
+    assert '<dt>Backup window</dt><dd><span class="muted">—</span></dd>' in html
+
+
 def test_instance_page_marks_cross_region_replicas_and_responsibility(client, viewer, estate):
     legacy = client.get(reverse("instance", args=[estate["legacy"].pk])).content.decode()
     replica = client.get(reverse("instance", args=[estate["replica"].pk])).content.decode()

@@ -120,6 +120,26 @@ def _result_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _open_windows(target: Any) -> list[str]:
+    """The target's AWS windows running right now (as last synced), said so on the form:
+    a backup or maintenance in progress is a poor moment for a failover or a change."""
+    from django.utils import timezone
+
+    from estate.windows import contains
+
+    now = timezone.now()
+    found = []
+    for field, what, weekly in (
+        ("preferred_backup_window", "backup", False),
+        ("snapshot_window", "snapshot", False),
+        ("preferred_maintenance_window", "maintenance", True),
+    ):
+        window = getattr(target, field, "") or ""
+        if contains(window, now, weekly=weekly):
+            found.append(f"its {what} window ({window} UTC) is running now")
+    return found
+
+
 def _operation(pk: int) -> Operation:
     return get_object_or_404(
         Operation.objects.select_related(
@@ -237,6 +257,7 @@ def operation_new(request: HttpRequest, kind: str) -> HttpResponse:
         "errors": errors,
         "non_field_errors": errors.get("__all__", []),
         "running": Operation.objects.active().filter(target_arn=target.arn).first(),
+        "open_windows": _open_windows(target),
     }
     status = 422 if errors else 200
     template = "operations/new.html#form" if request.htmx else "operations/new.html"

@@ -266,3 +266,21 @@ def test_detail_labels_parameters_and_results_as_the_form_does(client, operator,
         reverse("operations:detail", args=[op.pk]) + "?part=status", HTTP_HX_REQUEST="true"
     ).content.decode()
     assert '<dt title="slo_met">SLO met</dt><dd>yes</dd>' in part
+
+
+def test_the_form_says_when_a_targets_window_is_running(client, operator, cluster):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    client.force_login(operator)
+    # Outside every window: no notice
+    body = client.get(_new_url("cluster_failover", cluster)).content.decode()
+    assert "window (" not in body
+    # Inside the backup window (as last synced): the form says so, and still works
+    window = f"{now - timedelta(minutes=5):%H:%M}-{now + timedelta(minutes=25):%H:%M}"
+    DbCluster.objects.filter(pk=cluster.pk).update(preferred_backup_window=window)
+    body = client.get(_new_url("cluster_failover", cluster)).content.decode()
+    assert f"orders: its backup window ({window} UTC) is running now." in body
+    assert 'class="primary"' in body

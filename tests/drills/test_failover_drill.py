@@ -125,12 +125,13 @@ def test_instance_drill_fails_over_a_multi_az_instance(
     assert len(mutating_calls("RebootDBInstance")) == 1
 
 
-def test_preflight_failure_stops_the_drill_before_anything_is_touched(account, rds, operator):
-    # Given a Single-AZ instance (no standby)
-    create_instance(rds, "solo", multi_az=False)
-    wait_available(rds, instances=["solo"])
+def _instance_drill(account, rds, operator, name: str, **create: object):
+    """A drill of a new instance ``name`` whose endpoint is a loopback listener, driven
+    until it ends."""
+    create_instance(rds, name, **create)
+    wait_available(rds, instances=[name])
     mirror(account, rds)
-    instance = DbInstance.objects.get(identifier="solo")
+    instance = DbInstance.objects.get(identifier=name)
     with LoopbackListener() as endpoint:
         op = start_operation(
             "instance_failover_drill",
@@ -138,7 +139,12 @@ def test_preflight_failure_stops_the_drill_before_anything_is_touched(account, r
             _params(_endpoint("direct", endpoint)),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=10)
+        return engine.drive(op.pk, timeout=10)
+
+
+def test_preflight_failure_stops_the_drill_before_anything_is_touched(account, rds, operator):
+    # Given a Single-AZ instance (no standby)
+    op = _instance_drill(account, rds, operator, "solo", multi_az=False)
     # Then the drill failed in preflight with the failed check shown, nothing was asked
     # of AWS, and no probe ever started
     assert op.state == State.FAILED
@@ -322,18 +328,7 @@ def test_a_drill_inside_the_backup_window_stops_in_preflight(account, rds, opera
 
     now = timezone.now()
     window = f"{now - timedelta(minutes=10):%H:%M}-{now + timedelta(minutes=20):%H:%M}"
-    create_instance(rds, "busy", multi_az=True, PreferredBackupWindow=window)
-    wait_available(rds, instances=["busy"])
-    mirror(account, rds)
-    instance = DbInstance.objects.get(identifier="busy")
-    with LoopbackListener() as endpoint:
-        op = start_operation(
-            "instance_failover_drill",
-            instance,
-            _params(_endpoint("direct", endpoint)),
-            requested_by=operator,
-        )
-        op = engine.drive(op.pk, timeout=10)
+    op = _instance_drill(account, rds, operator, "busy", PreferredBackupWindow=window)
     # Then the drill failed in preflight naming the window, and nothing was asked of AWS
     assert op.state == State.FAILED
     assert "Preflight failed (outside the backup window)" in op.error

@@ -11,7 +11,7 @@ from estate.models import CacheReplicationGroup
 from operations import engine
 from operations.models import State
 from operations.services import start_operation
-from tests.operations.conftest import REGION, make_global_database, mutating_calls
+from tests.operations.conftest import REGION, make_global_database, mutating_calls, quiet_windows
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +41,16 @@ def _params(listener, label: str, **kw) -> dict:
         "slo_seconds": 30,
         **kw,
     }
+
+
+def _switchover_drill(global_db, operator, writer):
+    """A switchover drill of ``global_db`` to eu-west-1, probing ``writer``."""
+    return start_operation(
+        "global_switchover_drill",
+        global_db,
+        _params(writer, "writer", target_region="eu-west-1"),
+        requested_by=operator,
+    )
 
 
 @pytest.fixture
@@ -86,12 +96,7 @@ def test_global_switchover_drill_moves_the_writer_and_measures_the_outage(
     # Given the global writer endpoint backed by a listener dark during the switchover
     writer = listeners.back_endpoint("payments")
     # When a switchover drill to eu-west-1 runs
-    op = start_operation(
-        "global_switchover_drill",
-        global_db,
-        _params(writer, "writer", target_region="eu-west-1"),
-        requested_by=operator,
-    )
+    op = _switchover_drill(global_db, operator, writer)
     op = engine.drive(op.pk, timeout=30, interval=0.05)
     # Then the writer moved and the probe measured the switchover's outage
     assert op.state == State.SUCCEEDED, op.error
@@ -157,12 +162,7 @@ def test_global_switchover_drill_to_a_region_without_secondary_fails_preflight(
     global_db, operator, listeners
 ):
     writer = listeners.back_endpoint("payments")
-    op = start_operation(
-        "global_switchover_drill",
-        global_db,
-        _params(writer, "writer", target_region="eu-west-1"),
-        requested_by=operator,
-    )
+    op = _switchover_drill(global_db, operator, writer)
     # (the secondary vanished between the request and the drill)
     op.params["target_region"] = "ap-south-1"
     op.save(update_fields=["params"])
@@ -196,15 +196,10 @@ def test_global_drill_stops_in_preflight_inside_a_member_clusters_backup_window(
         status="available",
         engine="aurora-postgresql",
         preferred_backup_window=window,
-        preferred_maintenance_window="sun:05:00-sun:05:30",
+        preferred_maintenance_window=quiet_windows()["PreferredMaintenanceWindow"],
     )
     writer = listeners.back_endpoint("payments")
-    op = start_operation(
-        "global_switchover_drill",
-        global_db,
-        _params(writer, "writer", target_region="eu-west-1"),
-        requested_by=operator,
-    )
+    op = _switchover_drill(global_db, operator, writer)
     op = engine.drive(op.pk, timeout=10)
     # Then the drill failed before touching anything, naming the member and its window
     assert op.state == State.FAILED

@@ -104,13 +104,6 @@ class DrillForm(KindForm):
     )
     schedule_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
-    DEFAULTS: ClassVar[dict[str, Any]] = {
-        "slo_seconds": 35.0,
-        "baseline_seconds": 5.0,
-        "consecutive_successes": 5,
-        "probe_interval_ms": 200,
-        "max_replica_lag_seconds": 30.0,
-    }
 
     def clean_probe_endpoints(self) -> list[dict[str, Any]]:
         value = self.cleaned_data.get("probe_endpoints") or []
@@ -132,10 +125,11 @@ class DrillForm(KindForm):
         return value
 
     def clean(self) -> dict[str, Any]:
+        # A field left empty takes its shown default (the form's initial value).
         cleaned = super().clean() or {}
-        for key, default in self.DEFAULTS.items():
-            if cleaned.get(key) is None:
-                cleaned[key] = default
+        for key, field in self.fields.items():
+            if cleaned.get(key) is None and field.initial is not None:
+                cleaned[key] = field.initial
         return cleaned
 
 

@@ -104,7 +104,6 @@ class DrillForm(KindForm):
     )
     schedule_id = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
-
     def clean_probe_endpoints(self) -> list[dict[str, Any]]:
         value = self.cleaned_data.get("probe_endpoints") or []
         if not isinstance(value, list):

@@ -189,6 +189,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
         .order_by("username")
         .values_list("username", flat=True),
         "filters": f,
+        "filtered": any(f.get(k) for k in ("kind", "state", "target", "requester", "from", "to")),
         "querystring": f.copy().urlencode() if f else "",
     }
     template = "operations/list.html#table" if request.htmx else "operations/list.html"

@@ -284,3 +284,16 @@ def test_the_form_says_when_a_targets_window_is_running(client, operator, cluste
     body = client.get(_new_url("cluster_failover", cluster)).content.decode()
     assert f"orders: its backup window ({window} UTC) is running now." in body
     assert 'class="primary"' in body
+
+
+def test_an_empty_list_says_how_to_start_one_or_to_clear_the_filters(client, viewer):
+    client.force_login(viewer)
+    url = reverse("operations:list")
+    body = client.get(url).content.decode()
+    assert "<strong>No operations</strong> yet. Start one from the <em>Actions</em> menu" in body
+    # (an empty filter form submitted is no filter)
+    body = client.get(url, {"kind": "", "state": "", "target": ""}).content.decode()
+    assert "<strong>No operations</strong> yet." in body
+    body = client.get(url, {"state": "failed"}).content.decode()
+    assert "<strong>No operations</strong> match these filters." in body
+    assert f'<a href="{url}">Clear the filters</a>' in body

@@ -58,6 +58,10 @@ class BackupRow:
         return [r for r in self.rules if not r.ok]
 
     @property
+    def passes(self) -> list[RuleResult]:
+        return [r for r in self.rules if r.ok]
+
+    @property
     def manual_snapshot_age(self) -> timedelta | None:
         if self.last_manual_snapshot_at is None:
             return None
@@ -99,7 +103,8 @@ def evaluate(row: BackupRow, policy: BackupPolicy, now: datetime) -> list[RuleRe
             RuleResult(
                 "retention",
                 retention >= policy.min_retention_days,
-                f"{retention} days kept; the policy asks for at least {policy.min_retention_days}.",
+                f"{retention} day{'s' * (retention != 1)} kept; the policy asks for at least "
+                f"{policy.min_retention_days}.",
             )
         )
     newest = max(

@@ -50,8 +50,10 @@ def test_short_retention_fails_in_production_and_passes_in_development(prod):
     factories.make_instance(prod, identifier="p7", backup_retention_period=7)
     factories.make_instance(identifier="d7", backup_retention_period=7)
     assert not _rule(_row("p7"), "retention").ok
-    assert "at least 35" in _rule(_row("p7"), "retention").reason
+    assert "7 days kept; the policy asks for at least 35." in _rule(_row("p7"), "retention").reason
     assert _rule(_row("d7"), "retention").ok
+    factories.make_instance(prod, identifier="p1", backup_retention_period=1)
+    assert _rule(_row("p1"), "retention").reason.startswith("1 day kept;")
 
 
 def test_no_snapshots_and_no_backups_has_no_restorable_point():

@@ -285,3 +285,17 @@ def test_drill_summary_tag_shows_last_drills_for_a_resource(rf, run):
     assert "4.2 s client downtime" in html
     assert "Last restore drill" in html
     assert "Schedule a drill" in html
+
+
+def test_backup_page_loads_its_styles_and_lists_only_the_failing_rules(client):
+    factories.make_instance(identifier="nobackup", backup_retention_period=0)
+    client.force_login(factories.make_user("v", role=roles.VIEWER))
+    page = client.get(reverse("drills:backups")).content.decode()
+    # The page's own stylesheet is there (the policy column was unstyled without it)
+    assert "drills/drills.css" in page
+    # A failing resource lists its failed rules, and counts the ones that pass
+    assert (
+        '<li class="fail">✘ retention: <span class="small">Automated backups are disabled' in page
+    )
+    assert "more pass</li>" in page
+    assert "✔ retention" not in page

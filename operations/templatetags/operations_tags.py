@@ -57,3 +57,38 @@ def op_tone(state: str) -> str:
 @register.filter
 def level_tone(level: str) -> str:
     return {"success": "tone-ok", "warning": "tone-warn", "error": "tone-bad"}.get(level, "")
+
+
+# The overview's window for failed operations.
+FAILED_DAYS = 7
+
+
+@register.inclusion_tag("operations/_overview.html")
+def operations_overview(limit: int = RECENT) -> dict[str, Any]:
+    """The overview's Operations section: what runs now (active first, up to ``limit``)
+    and counts of the active, the awaiting approval and the recently failed (two
+    queries)."""
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from operations.models import ACTIVE, State
+
+    since = timezone.now() - timedelta(days=FAILED_DAYS)
+    counts = Operation.objects.aggregate(
+        active=Count("pk", filter=Q(state__in=ACTIVE)),
+        awaiting=Count("pk", filter=Q(state=State.AWAITING_APPROVAL)),
+        failed=Count("pk", filter=Q(state=State.FAILED, finished_at__gte=since)),
+    )
+    active = (
+        list(Operation.objects.active().select_related("requested_by").running_first()[:limit])
+        if counts["active"]
+        else []
+    )
+    return {
+        "counts": counts,
+        "active": active,
+        "failed_days": FAILED_DAYS,
+        "failed_from": since.date().isoformat(),
+    }

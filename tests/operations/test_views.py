@@ -297,3 +297,57 @@ def test_an_empty_list_says_how_to_start_one_or_to_clear_the_filters(client, vie
     body = client.get(url, {"state": "failed"}).content.decode()
     assert "<strong>No operations</strong> match these filters." in body
     assert f'<a href="{url}">Clear the filters</a>' in body
+
+
+def _op(operator, cluster, state, **kw) -> Operation:
+    # (not mutating: the database allows one active mutating operation per target)
+    return Operation.objects.create(
+        mutating=False,
+        kind="cluster_failover",
+        target_arn=cluster.arn,
+        target_label=cluster.identifier,
+        target_model="estate.DbCluster",
+        target_pk=cluster.pk,
+        state=state,
+        requested_by=operator,
+        **kw,
+    )
+
+
+def test_the_overview_shows_what_runs_now_and_what_failed(client, operator, cluster):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client.force_login(operator)
+    # Nothing ran: the overview says so
+    body = client.get(reverse("home")).content.decode()
+    assert "No operation is running, and none failed in the last 7 days." in body
+    # Given one running, one awaiting approval, one failed lately, one failed long ago
+    running = _op(operator, cluster, State.WAITING, progress=50.0)
+    _op(operator, cluster, State.AWAITING_APPROVAL)
+    _op(operator, cluster, State.FAILED, finished_at=timezone.now())
+    _op(operator, cluster, State.FAILED, finished_at=timezone.now() - timedelta(days=30))
+    body = client.get(reverse("home")).content.decode()
+    ops = reverse("operations:list")
+    assert f'<a href="{ops}?state=active">2 active</a>' in body
+    assert f'<a href="{ops}?state=awaiting_approval">1 awaiting approval</a>' in body
+    assert '<span class="badge tone-bad">1 failed</span></a> in the last 7 days' in body
+    assert f'<a href="{running.get_absolute_url()}">{running.pk}</a>' in body
+    assert "Waiting for AWS" in body
+
+
+def test_the_overview_query_count_does_not_grow_with_operations(client, operator, cluster):
+    client.force_login(operator)
+    _op(operator, cluster, State.RUNNING)
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse("home")).status_code == 200
+        return len(ctx.captured_queries)
+
+    one = count()
+    for _ in range(30):
+        _op(operator, cluster, State.RUNNING)
+        _op(operator, cluster, State.FAILED)
+    assert count() == one

@@ -140,6 +140,27 @@ def _open_windows(target: Any) -> list[str]:
     return found
 
 
+def _copied_from(pk: str | None, kind_class: Any, target: Any) -> Operation | None:
+    """The earlier operation of this kind on this target that "Run again" names."""
+    if not pk or not pk.isdigit() or len(pk) > 18:  # (a bigint holds 18 digits safely)
+        return None
+    return Operation.objects.filter(pk=int(pk), kind=kind_class.name, target_arn=target.arn).first()
+
+
+def _initial_from(op: Operation, kind_class: Any) -> dict[str, Any]:
+    """The form filled in with ``op``'s parameters, except what must be typed again
+    (confirmations) and hidden fields (a schedule's id: a re-run is a person's)."""
+    fields = kind_class.form_class.base_fields
+    return {
+        key: value
+        for key, value in op.params.items()
+        if key in fields
+        and key not in kind_class.form_class.RETYPED
+        and not fields[key].widget.is_hidden
+        and value is not None
+    }
+
+
 def _operation(pk: int) -> Operation:
     return get_object_or_404(
         Operation.objects.select_related(
@@ -209,6 +230,9 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "steps": kind.steps if kind else (),
         "param_rows": _param_rows(kind, op.params),
         "result_rows": _result_rows(op.result),
+        "can_run_again": not op.is_active
+        and kind is not None
+        and request.user.has_perm(kind.permission()),
         "can_cancel": op.can_cancel
         and kind is not None
         and request.user.has_perm(kind.permission()),
@@ -250,7 +274,9 @@ def operation_new(request: HttpRequest, kind: str) -> HttpResponse:
         form = kind_class.form_class(request.POST, target=target, kind=kind_class)
         form.is_valid()
     else:
-        form = kind_class.form_class(target=target, kind=kind_class)
+        copied_from = _copied_from(request.GET.get("from"), kind_class, target)
+        initial = _initial_from(copied_from, kind_class) if copied_from else {}
+        form = kind_class.form_class(target=target, kind=kind_class, initial=initial)
     context = {
         "kind": kind_class,
         "target": target,
@@ -259,6 +285,7 @@ def operation_new(request: HttpRequest, kind: str) -> HttpResponse:
         "non_field_errors": errors.get("__all__", []),
         "running": Operation.objects.active().filter(target_arn=target.arn).first(),
         "open_windows": _open_windows(target),
+        "copied_from": copied_from if request.method != "POST" else None,
     }
     status = 422 if errors else 200
     template = "operations/new.html#form" if request.htmx else "operations/new.html"

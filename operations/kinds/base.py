@@ -170,6 +170,9 @@ class KindForm(forms.Form):
     """A kind's parameters, validated against the mirror (``target`` is the mirrored
     row). Destructive kinds add a typed confirmation of the target's identifier."""
 
+    # Typed by a person each time: never filled in from an earlier operation.
+    RETYPED: ClassVar[frozenset[str]] = frozenset({"confirm", "accept_data_loss"})
+
     def __init__(self, *args: Any, target: Any, kind: type[Kind], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.target = target

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -351,3 +353,54 @@ def test_the_overview_query_count_does_not_grow_with_operations(client, operator
         _op(operator, cluster, State.RUNNING)
         _op(operator, cluster, State.FAILED)
     assert count() == one
+
+
+def test_run_again_fills_the_form_with_the_earlier_parameters_but_no_confirmation(
+    client, operator, viewer, admin_user, account, rds
+):
+    # Given a failed backtrack (destructive: the identifier must be typed) on a cluster
+    create_cluster(rds, "legacy", engine="aurora-mysql", instances=1, backtrack_window=3600)
+    wait_available(rds, clusters=["legacy"])
+    mirror(account, rds)
+    legacy = DbCluster.objects.get(identifier="legacy")
+    failed = Operation.objects.create(
+        kind="backtrack",
+        target_arn=legacy.arn,
+        target_label="legacy",
+        target_model="estate.DbCluster",
+        target_pk=legacy.pk,
+        state=State.FAILED,
+        requested_by=admin_user,
+        params={"backtrack_to": "2026-12-02T10:00:00+00:00", "confirm": "legacy"},
+    )
+    detail = reverse("operations:detail", args=[failed.pk])
+    again = _new_url("backtrack", legacy) + f"&from={failed.pk}"
+    # Then its page offers "Run again" to whoever may run the kind (an Admin), not others
+    client.force_login(admin_user)
+    body = client.get(detail).content.decode()
+    assert ">Run again</a>" in body
+    assert f"from={failed.pk}" in body
+    client.force_login(viewer)
+    assert ">Run again</a>" not in client.get(detail).content.decode()
+    # And the form it opens is filled in, says where from, and leaves the typed
+    # confirmation empty
+    client.force_login(admin_user)
+    form = client.get(again).content.decode()
+    assert f'Parameters copied from operation <a href="{detail}">#{failed.pk}</a> (failed)' in form
+    assert 'value="2026-12-02T10:00:00+00:00"' in form
+    assert re.search(r'<input type="text" name="confirm"(?![^>]*value=)[^>]*>', form)
+    # An operation of another kind or target is not copied
+    for bad in ("999999", "x", "9" * 40, "-1"):
+        other = client.get(_new_url("backtrack", legacy) + f"&from={bad}")
+        assert other.status_code == 200
+        assert "Parameters copied" not in other.content.decode()
+    assert Operation.objects.count() == 1
+
+
+def test_an_active_operation_offers_no_run_again(client, operator, cluster):
+    op = _op(operator, cluster, State.RUNNING)
+    client.force_login(operator)
+    assert (
+        ">Run again</a>"
+        not in client.get(reverse("operations:detail", args=[op.pk])).content.decode()
+    )

@@ -5,6 +5,7 @@ Permissions are checked here (403 before any work) and again in the services.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -17,11 +18,15 @@ from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from estate.models import DbCluster, DbInstance
+from estate.windows import contains as window_contains
 from operations import kinds as kind_registry
-from operations.models import ACTIVE, Operation, State
+from operations.models import ACTIVE, RESOURCE_PAGES, Operation, State
 from operations.services import (
     OperationRefused,
     approve_operation,
@@ -43,8 +48,6 @@ def _shown(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.2f}".rstrip("0").rstrip(".")
     if isinstance(value, list | dict):
-        import json
-
         return json.dumps(value)
     return str(value)
 
@@ -81,29 +84,21 @@ _RESULT_LINKS = {"drill_run": "drills:run"}
 def _mirrored_pages(values: list[Any]) -> dict[str, str]:
     """ARN -> page of the mirrored instances and clusters among ``values`` (what an
     operation created: a restored instance, a clone), two queries at most."""
-    from django.urls import reverse
-
-    from estate.models import DbCluster, DbInstance
-
     arns = [v for v in values if isinstance(v, str) and v.startswith("arn:aws:rds:")]
     pages: dict[str, str] = {}
     # arn:aws:rds:<region>:<account>:db:<name> (an instance) or ...:cluster:<name>
-    for model, arn_type, name in (
-        (DbInstance, "db", "instance"),
-        (DbCluster, "cluster", "cluster"),
-    ):
+    for model, arn_type in ((DbInstance, "db"), (DbCluster, "cluster")):
         wanted = [a for a in arns if a.split(":")[5:6] == [arn_type]]
         if wanted:
+            page = RESOURCE_PAGES[model._meta.label]
             for pk, arn in model.objects.filter(arn__in=wanted).values_list("pk", "arn"):
-                pages[arn] = reverse(name, args=[pk])
+                pages[arn] = reverse(page, args=[pk])
     return pages
 
 
 def _result_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """(label, key, value, url) per result entry (the DMS table statistics have their
     own table); a drill run and a mirrored resource link to their pages."""
-    from django.urls import NoReverseMatch, reverse
-
     pages = _mirrored_pages(list(result.values()))
     rows = []
     for key, value in result.items():
@@ -123,10 +118,6 @@ def _result_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def _open_windows(target: Any) -> list[str]:
     """The target's AWS windows running right now (as last synced), said so on the form:
     a backup or maintenance in progress is a poor moment for a failover or a change."""
-    from django.utils import timezone
-
-    from estate.windows import contains
-
     now = timezone.now()
     found = []
     for field, what, weekly in (
@@ -135,7 +126,7 @@ def _open_windows(target: Any) -> list[str]:
         ("preferred_maintenance_window", "maintenance", True),
     ):
         window = getattr(target, field, "") or ""
-        if contains(window, now, weekly=weekly):
+        if window_contains(window, now, weekly=weekly):
             found.append(f"its {what} window ({window} UTC) is running now")
     return found
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
+from django.db.models import Count, Q
+from django.utils import timezone
 
 from operations import kinds as kind_registry
-from operations.models import Operation
+from operations.models import ACTIVE, Operation, State
 
 register = template.Library()
 
@@ -68,13 +71,6 @@ def operations_overview(limit: int = RECENT) -> dict[str, Any]:
     """The overview's Operations section: what runs now (active first, up to ``limit``)
     and counts of the active, the awaiting approval and the recently failed (two
     queries)."""
-    from datetime import timedelta
-
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from operations.models import ACTIVE, State
-
     since = timezone.now() - timedelta(days=FAILED_DAYS)
     counts = Operation.objects.aggregate(
         active=Count("pk", filter=Q(state__in=ACTIVE)),

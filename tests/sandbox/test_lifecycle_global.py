@@ -12,7 +12,7 @@ from sandbox.extensions import lifecycle_core
 
 @pytest.fixture
 def regions(sandbox):
-    lifecycle_core.set_durations(default=0.0, **{"global": 0.3})
+    lifecycle_core.set_durations(default=0.0, **{"global": 1.0})  # (0.3 s: missed when busy)
 
     def client(region: str):
         return boto3.client(

@@ -15,7 +15,9 @@ from tests.sandbox.helpers import until
 
 @pytest.fixture
 def rds(sandbox):
-    lifecycle_core.set_durations(default=0.3)
+    # Long enough for a busy machine to see every transitional state (0.3 s was missed
+    # once on a loaded CI run), short enough to keep the file quick.
+    lifecycle_core.set_durations(default=1.0)
     yield boto3.client(
         "rds",
         region_name="us-east-1",

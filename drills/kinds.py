@@ -314,7 +314,7 @@ class FailoverDrill(Kind):
                 (whose, span) for whose, span in spans if window_contains(span, now, weekly=weekly)
             ]
             detail = "; ".join(
-                f"{whose}: " * bool(whose)
+                (f"{whose}: " if whose else "")
                 + (f"{name} window {span} (UTC)" if span else f"no {name} window")
                 for whose, span in inside or spans
             )
@@ -763,9 +763,9 @@ class GlobalSwitchoverDrill(FailoverDrill):
         windows = []
         for arn in sorted(arns):
             cluster = known.get(arn)
-            if cluster is None:  # ARN: arn:aws:rds:<region>:<account>:cluster:<name>
-                parts = arn.split(":")
-                windows.append((f"{parts[-1]} ({parts[3]}, not synced yet)", "", ""))
+            if cluster is None:
+                name = arn.rsplit(":", 1)[-1]
+                windows.append((f"{name} ({global_db._region_of(arn)}, not synced yet)", "", ""))
                 continue
             windows.append(
                 (

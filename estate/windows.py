@@ -4,6 +4,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+# A mirrored row's windows: (field, what it is for, weekly).
+ROW_WINDOWS = (
+    ("preferred_backup_window", "backup", False),
+    ("snapshot_window", "snapshot", False),
+    ("preferred_maintenance_window", "maintenance", True),
+)
 
 
 def contains(window: str, now: datetime, *, weekly: bool) -> bool:
@@ -30,3 +38,13 @@ def contains(window: str, now: datetime, *, weekly: bool) -> bool:
     if start <= end:
         return start <= cur < end
     return cur >= start or cur < end  # across midnight (or the week's end)
+
+
+def running_on(row: Any, now: datetime) -> list[tuple[str, str]]:
+    """(what, window) of each of ``row``'s windows (as last synced) running at ``now``."""
+    found = []
+    for field, what, weekly in ROW_WINDOWS:
+        window = getattr(row, field, "") or ""
+        if contains(window, now, weekly=weekly):
+            found.append((what, window))
+    return found

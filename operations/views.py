@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from estate import windows
 from estate.models import DbCluster, DbInstance
-from estate.windows import contains as window_contains
 from operations import kinds as kind_registry
 from operations.models import ACTIVE, RESOURCE_PAGES, Operation, State
 from operations.services import (
@@ -86,12 +86,10 @@ def _mirrored_pages(values: list[Any]) -> dict[str, str]:
     operation created: a restored instance, a clone), two queries at most."""
     arns = [v for v in values if isinstance(v, str) and v.startswith("arn:aws:rds:")]
     pages: dict[str, str] = {}
-    # arn:aws:rds:<region>:<account>:db:<name> (an instance) or ...:cluster:<name>
-    for model, arn_type in ((DbInstance, "db"), (DbCluster, "cluster")):
-        wanted = [a for a in arns if a.split(":")[5:6] == [arn_type]]
-        if wanted:
+    if arns:
+        for model in (DbInstance, DbCluster):
             page = RESOURCE_PAGES[model._meta.label]
-            for pk, arn in model.objects.filter(arn__in=wanted).values_list("pk", "arn"):
+            for pk, arn in model.objects.filter(arn__in=arns).values_list("pk", "arn"):
                 pages[arn] = reverse(page, args=[pk])
     return pages
 
@@ -118,17 +116,10 @@ def _result_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def _open_windows(target: Any) -> list[str]:
     """The target's AWS windows running right now (as last synced), said so on the form:
     a backup or maintenance in progress is a poor moment for a failover or a change."""
-    now = timezone.now()
-    found = []
-    for field, what, weekly in (
-        ("preferred_backup_window", "backup", False),
-        ("snapshot_window", "snapshot", False),
-        ("preferred_maintenance_window", "maintenance", True),
-    ):
-        window = getattr(target, field, "") or ""
-        if window_contains(window, now, weekly=weekly):
-            found.append(f"its {what} window ({window} UTC) is running now")
-    return found
+    return [
+        f"its {what} window ({window} UTC) is running now"
+        for what, window in windows.running_on(target, timezone.now())
+    ]
 
 
 def _copied_from(pk: str | None, kind_class: Any, target: Any) -> Operation | None:

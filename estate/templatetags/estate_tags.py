@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from estate import status as status_map
+from estate import windows
 
 register = template.Library()
 
@@ -139,11 +140,9 @@ def sort_aria(context: template.Context, field: str) -> str:
 def aws_window(window: str | None, kind: str = "daily") -> str:
     """An AWS window ("03:00-03:30" daily, "sun:05:00-sun:05:30" weekly, UTC) with a
     "now" badge while it is running: no time for a failover drill or a risky change."""
-    from estate.windows import contains
-
     if not window:
         return format_html('<span class="muted">{}</span>', "—")
-    if contains(window, timezone.now(), weekly=kind == "weekly"):
+    if windows.contains(window, timezone.now(), weekly=kind == "weekly"):
         return format_html(
             '{} UTC <span class="badge tone-warn" title="{}">now</span>',
             window,

@@ -217,16 +217,29 @@ def test_detail_shows_per_table_statistics_of_a_dms_result(client, operator, clu
     assert "Table completed" in body
 
 
+def _op(requester, target, state, kind: str = "cluster_failover", **kw) -> Operation:
+    """An operation row on a mirrored cluster, as the engine leaves it. (Not mutating:
+    the database allows one active mutating operation per target.)"""
+    return Operation.objects.create(
+        mutating=False,
+        kind=kind,
+        target_arn=target.arn,
+        target_label=target.identifier,
+        target_model="estate.DbCluster",
+        target_pk=target.pk,
+        state=state,
+        requested_by=requester,
+        **kw,
+    )
+
+
 def test_detail_labels_parameters_and_results_as_the_form_does(client, operator, cluster):
     # Given a finished failover drill with its parameters and result as stored
-    op = Operation.objects.create(
+    op = _op(
+        operator,
+        cluster,
+        State.SUCCEEDED,
         kind="cluster_failover_drill",
-        target_arn=cluster.arn,
-        target_label=cluster.identifier,
-        target_model="estate.DbCluster",
-        target_pk=cluster.pk,
-        state=State.SUCCEEDED,
-        requested_by=operator,
         params={
             "slo_seconds": 35.0,
             "probe_endpoints": [],
@@ -301,21 +314,6 @@ def test_an_empty_list_says_how_to_start_one_or_to_clear_the_filters(client, vie
     assert f'<a href="{url}">Clear the filters</a>' in body
 
 
-def _op(operator, cluster, state, **kw) -> Operation:
-    # (not mutating: the database allows one active mutating operation per target)
-    return Operation.objects.create(
-        mutating=False,
-        kind="cluster_failover",
-        target_arn=cluster.arn,
-        target_label=cluster.identifier,
-        target_model="estate.DbCluster",
-        target_pk=cluster.pk,
-        state=state,
-        requested_by=operator,
-        **kw,
-    )
-
-
 def test_the_overview_shows_what_runs_now_and_what_failed(client, operator, cluster):
     from datetime import timedelta
 
@@ -363,14 +361,11 @@ def test_run_again_fills_the_form_with_the_earlier_parameters_but_no_confirmatio
     wait_available(rds, clusters=["legacy"])
     mirror(account, rds)
     legacy = DbCluster.objects.get(identifier="legacy")
-    failed = Operation.objects.create(
+    failed = _op(
+        admin_user,
+        legacy,
+        State.FAILED,
         kind="backtrack",
-        target_arn=legacy.arn,
-        target_label="legacy",
-        target_model="estate.DbCluster",
-        target_pk=legacy.pk,
-        state=State.FAILED,
-        requested_by=admin_user,
         params={"backtrack_to": "2026-12-02T10:00:00+00:00", "confirm": "legacy"},
     )
     detail = reverse("operations:detail", args=[failed.pk])

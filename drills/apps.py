@@ -7,8 +7,7 @@ class DrillsConfig(AppConfig):
     verbose_name = "Drills and backups"
 
     def ready(self) -> None:
-        # The operations registry is a fixed list (operations/kinds/__init__.py, not
-        # ours): add the drill kinds to it once it is built.
-        from drills.kinds import register
+        from drills.kinds import KINDS
+        from operations import registry
 
-        register()
+        registry.register(KINDS)

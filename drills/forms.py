@@ -83,9 +83,9 @@ class DrillScheduleForm(forms.ModelForm):
     def _check_options(self, kind_name: str, target: Any, cleaned: dict[str, Any]) -> None:
         """The options must be what the drill kind's own form accepts (e.g. the shard
         of a cache drill), or every scheduled run would be skipped as refused."""
-        from operations import kinds
+        from operations import registry
 
-        kind = kinds.get(kind_name)
+        kind = registry.get(kind_name)
         if kind is None or not isinstance(cleaned.get("options"), dict):
             return
         form = kind.form_class(dict(cleaned["options"]), target=target, kind=kind)

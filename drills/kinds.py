@@ -1399,12 +1399,3 @@ KINDS: tuple[type[Kind], ...] = (
     InstanceRestoreDrill,
     ClusterRestoreDrill,
 )
-
-
-def register() -> None:
-    """Add the drill kinds to the operations registry (which lists its own kinds only)."""
-    from operations import kinds as registry
-
-    table = registry.all_kinds()
-    for kind in KINDS:
-        table.setdefault(kind.name, kind)

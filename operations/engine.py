@@ -27,8 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from estate import aws
-from operations import kinds as kind_registry
-from operations import rows
+from operations import registry, rows
 from operations.kinds.base import Done, Fail, Kind, LeaseLost, Outcome, Step, StepContext, Wait
 from operations.models import ACTIVE, TERMINAL, Operation, OperationEvent, State
 
@@ -235,7 +234,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
     if claimed is None:
         return None
     op, token = claimed
-    kind_class = kind_registry.get(op.kind)
+    kind_class = registry.get(op.kind)
     if kind_class is None:
         op.error = f"Unknown operation kind {op.kind!r}: this Estate version cannot run it."
         _finish(op, State.FAILED)

@@ -208,9 +208,9 @@ class Operation(models.Model):
 
     @property
     def kind_label(self) -> str:
-        from operations import kinds
+        from operations import registry
 
-        kind = kinds.get(self.kind)
+        kind = registry.get(self.kind)
         return kind.label if kind else self.kind
 
     @property

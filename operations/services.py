@@ -21,8 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from estate import aws
-from operations import engine
-from operations import kinds as kind_registry
+from operations import engine, registry
 from operations.kinds.base import Kind, LiveContext, json_params
 from operations.models import ACTIVE, Operation, State, event
 
@@ -52,7 +51,7 @@ class OperationConflict(OperationRefused):
 
 
 def kind_for(name: str) -> type[Kind]:
-    kind = kind_registry.get(name)
+    kind = registry.get(name)
     if kind is None:
         raise OperationRefused(f"Unknown operation kind {name!r}.")
     return kind
@@ -278,7 +277,7 @@ def cancel_operation(op: Operation, *, by: Any, request: Any = None) -> Operatio
     """Ask an active operation to stop. A queued one that no worker holds is cancelled
     at once; otherwise the engine stops it between steps (and, where AWS cannot stop
     what it started, once AWS is done), saying so in the timeline."""
-    kind_class = kind_registry.get(op.kind)
+    kind_class = registry.get(op.kind)
     if kind_class is not None:
         check_permission(by, kind_class)
     if op.state not in ACTIVE:

@@ -25,7 +25,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from estate import windows
 from estate.models import DbCluster, DbInstance
-from operations import kinds as kind_registry
+from operations import registry
 from operations.models import ACTIVE, RESOURCE_PAGES, Operation, State
 from operations.services import (
     OperationRefused,
@@ -185,7 +185,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "operations": page.object_list,
-        "kinds": sorted(kind_registry.all_kinds().values(), key=lambda k: k.label),
+        "kinds": sorted(registry.all_kinds().values(), key=lambda k: k.label),
         "states": State.choices,
         "requesters": User.objects.filter(operations__isnull=False)
         .distinct()
@@ -204,7 +204,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
 @permission_required("estate.view_estate", raise_exception=True)
 def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     op = _operation(pk)
-    kind = kind_registry.get(op.kind)
+    kind = registry.get(op.kind)
     context = {
         "op": op,
         "kind": kind,
@@ -231,7 +231,7 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @permission_required("estate.view_estate", raise_exception=True)
 def operation_new(request: HttpRequest, kind: str) -> HttpResponse:
-    kind_class = kind_registry.get(kind)
+    kind_class = registry.get(kind)
     if kind_class is None:
         raise Http404(f"No operation kind {kind!r}.")
     if not request.user.has_perm(kind_class.permission()):

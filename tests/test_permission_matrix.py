@@ -258,9 +258,9 @@ KIND_XFAIL: dict[tuple[str, str], str] = {}
 
 
 def _kind_names() -> list[str]:
-    from operations import kinds
+    from operations import registry
 
-    return sorted(kinds.all_kinds())
+    return sorted(registry.all_kinds())
 
 
 def test_every_operation_kind_has_a_role():

@@ -1,4 +1,7 @@
-"""The registry of operation kinds: one module per kind, each a ``Kind`` subclass."""
+"""Operation kinds: one module per family, each exporting ``KINDS``.
+
+``operations.apps`` registers them in ``operations.registry``; look kinds up there.
+"""
 
 from __future__ import annotations
 
@@ -7,52 +10,36 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from operations.kinds.base import Kind
 
-_registry: dict[str, type[Kind]] | None = None
 
+def builtin() -> list[type[Kind]]:
+    """The kinds this app brings (imported late: they import the models)."""
+    from operations.kinds import (
+        backtrack,
+        cache_failover,
+        clone,
+        cluster_failover,
+        custom_endpoint,
+        dms,
+        global_db,
+        instance_failover,
+        read_replica,
+        restore,
+        serverless,
+        snapshot,
+    )
 
-def all_kinds() -> dict[str, type[Kind]]:
-    global _registry
-    if _registry is None:
-        from operations.kinds import (
-            backtrack,
-            cache_failover,
-            clone,
-            cluster_failover,
-            custom_endpoint,
-            dms,
-            global_db,
-            instance_failover,
-            read_replica,
-            restore,
-            serverless,
-            snapshot,
-        )
-
-        found: dict[str, type[Kind]] = {}
-        for module in (
-            cluster_failover,
-            instance_failover,
-            backtrack,
-            clone,
-            read_replica,
-            custom_endpoint,
-            serverless,
-            snapshot,
-            restore,
-            cache_failover,
-            global_db,
-            dms,
-        ):
-            for kind in module.KINDS:
-                found[kind.name] = kind
-        _registry = found
-    return _registry
-
-
-def get(name: str) -> type[Kind] | None:
-    return all_kinds().get(name)
-
-
-def applicable(resource: object) -> list[type[Kind]]:
-    """The kinds to offer for a resource in its current mirrored state."""
-    return [k for k in all_kinds().values() if k.applies_to(resource)]
+    modules = (
+        cluster_failover,
+        instance_failover,
+        backtrack,
+        clone,
+        read_replica,
+        custom_endpoint,
+        serverless,
+        snapshot,
+        restore,
+        cache_failover,
+        global_db,
+        dms,
+    )
+    return [kind for module in modules for kind in module.KINDS]

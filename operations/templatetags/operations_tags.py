@@ -9,7 +9,7 @@ from django import template
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from operations import kinds as kind_registry
+from operations import registry
 from operations.models import ACTIVE, Operation, State
 
 register = template.Library()
@@ -25,7 +25,7 @@ def resource_actions(context: template.Context, resource: Any) -> list[Any]:
         return []
     return [
         kind
-        for kind in sorted(kind_registry.applicable(resource), key=lambda k: k.label)
+        for kind in sorted(registry.applicable_to(resource), key=lambda k: k.label)
         if user.has_perm(kind.permission())
     ]
 

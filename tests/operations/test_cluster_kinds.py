@@ -62,9 +62,9 @@ def test_backtrack_is_not_offered_without_a_window(account, rds, admin_user):
     wait_available(rds, clusters=["nobt"])
     mirror(account, rds)
     cluster = DbCluster.objects.get(identifier="nobt")
-    from operations import kinds
+    from operations import registry
 
-    assert "backtrack" not in [k.name for k in kinds.applicable(cluster)]
+    assert "backtrack" not in [k.name for k in registry.applicable_to(cluster)]
     with pytest.raises(OperationRefused, match="cannot backtrack"):
         start_operation(
             "backtrack",

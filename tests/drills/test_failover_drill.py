@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from drills.models import DrillRun, ProbeSample, RunStatus
 from estate.models import DbCluster, DbInstance
-from operations import engine
 from operations.models import State
 from operations.services import start_operation
 from sandbox.listeners import LoopbackListener
+from tests.driving import drive
 from tests.operations.conftest import (
     create_cluster,
     create_instance,
@@ -76,7 +76,7 @@ def test_cluster_drill_runs_every_phase_and_measures_direct_and_proxy(
             _params(_endpoint("direct", direct), _endpoint("proxy", proxy)),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=30, interval=0.05)
+        op = drive(op.pk, timeout=30, interval=0.05)
     # Then every phase ran and the drill passed its SLO
     assert op.state == State.SUCCEEDED, op.error
     steps = [e.step for e in op.events.all()]
@@ -116,7 +116,7 @@ def test_instance_drill_fails_over_a_multi_az_instance(
         _params(_endpoint("direct", direct)),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    op = drive(op.pk, timeout=30, interval=0.05)
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.PASSED
@@ -139,7 +139,7 @@ def _instance_drill(account, rds, operator, name: str, **create: object):
             _params(_endpoint("direct", endpoint)),
             requested_by=operator,
         )
-        return engine.drive(op.pk, timeout=10)
+        return drive(op.pk, timeout=10)
 
 
 def test_preflight_failure_stops_the_drill_before_anything_is_touched(account, rds, operator):
@@ -189,7 +189,7 @@ def test_slo_breach_posts_to_the_webhook_with_retries(
         target_label="orders",
     )
     with django_capture_on_commit_callbacks(execute=True):
-        op = engine.drive(op.pk, timeout=30, interval=0.05)
+        op = drive(op.pk, timeout=30, interval=0.05)
     # Then the run is an SLO breach and the webhook got a Slack-compatible payload
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.SLO_BREACHED
@@ -225,7 +225,7 @@ def test_a_schedule_starts_a_drill_that_runs_to_its_report(
     )
     # When beat fires it
     run = services.run_schedule(schedule)
-    op = engine.drive(run.operation_id, timeout=30, interval=0.05)
+    op = drive(run.operation_id, timeout=30, interval=0.05)
     # Then the system started the drill on the schedule's behalf and it passed
     assert op.state == State.SUCCEEDED, op.error
     assert op.requested_by is None
@@ -251,7 +251,7 @@ def test_default_endpoints_come_from_the_mirror_or_the_sandbox_address_file(
     params = _params()
     del params["probe_endpoints"]
     op = start_operation("cluster_failover_drill", cluster, params, requested_by=operator)
-    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    op = drive(op.pk, timeout=30, interval=0.05)
     # Then it probed the listener in place of the sandbox hostname, and saw the outage
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
@@ -281,7 +281,7 @@ def test_replica_lag_over_the_threshold_fails_preflight(cluster, operator, rds):
             _params(_endpoint("direct", endpoint), max_replica_lag_seconds=30),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=10)
+        op = drive(op.pk, timeout=10)
     # Then preflight failed on the lag, and AWS was not asked to fail over
     assert op.state == State.FAILED
     run = DrillRun.objects.get(operation=op)
@@ -310,7 +310,7 @@ def test_an_active_operation_on_a_member_fails_preflight(cluster, operator, rds)
             _params(_endpoint("direct", endpoint)),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=10)
+        op = drive(op.pk, timeout=10)
     assert op.state == State.FAILED
     check = next(
         c
@@ -403,7 +403,7 @@ def test_an_endpoint_unreachable_during_the_baseline_stops_the_drill_untouched(
         _params({"label": "proxy", "host": "127.0.0.1", "port": port, "kind": "tcp"}),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=10)
+    op = drive(op.pk, timeout=10)
     # Then the drill failed in the baseline with the probe's error, and AWS was not asked
     assert op.state == State.FAILED
     assert "Unreachable before the failover (proxy: " in op.error

@@ -10,6 +10,7 @@ from estate.models import DbInstance
 from operations import engine
 from operations.models import State
 from operations.services import cancel_operation, start_operation
+from tests.driving import drive
 from tests.operations.conftest import (
     ACCOUNT_ID,
     REGION,
@@ -44,7 +45,7 @@ def _moto_instance(identifier: str):
 def test_restore_drill_restores_times_and_deletes_the_temporary_instance(ledger, operator, rds):
     # When an operator runs a restore drill of ledger
     op = start_operation("instance_restore_drill", ledger, {}, requested_by=operator)
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     # Then it restored the latest snapshot, recorded the duration, and cleaned up
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
@@ -73,7 +74,7 @@ def test_restore_that_fails_midway_still_cleans_up(ledger, operator, rds, fast_s
     # When the restore fails midway (AWS marks the new instance incompatible-restore)
     lifecycle_core.settle(_moto_instance(temp), force=True)
     _moto_instance(temp).status = "incompatible-restore"
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     # Then the drill failed with the reason, and the temporary instance was deleted anyway
     assert op.state == State.FAILED
     assert "incompatible-restore" in op.error
@@ -98,7 +99,7 @@ def test_cancelled_restore_drill_still_cleans_up(ledger, operator, rds, fast_san
     assert temp in _instances(rds)
     # When the operator cancels while AWS is restoring
     cancel_operation(op, by=operator)
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     # Then the operation ends cancelled and the temporary instance is gone
     assert op.state == State.CANCELLED
     assert temp not in _instances(rds)
@@ -126,7 +127,7 @@ def test_restore_drill_without_any_snapshot_fails_before_touching_anything(accou
     mirror(account, rds)
     bare = DbInstance.objects.get(identifier="bare")
     op = start_operation("instance_restore_drill", bare, {}, requested_by=operator)
-    op = engine.drive(op.pk, timeout=10)
+    op = drive(op.pk, timeout=10)
     assert op.state == State.FAILED
     assert "no available snapshot" in op.error
     assert mutating_calls("RestoreDBInstanceFromDBSnapshot") == []
@@ -148,7 +149,7 @@ def test_cluster_restore_drill_restores_a_cluster_with_an_instance_and_deletes_b
     cluster = DbCluster.objects.get(identifier="orders")
     # When a restore drill runs
     op = start_operation("cluster_restore_drill", cluster, {}, requested_by=operator)
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     # Then the snapshot was restored into a temporary cluster with an instance, timed,
     # and both were deleted
     assert op.state == State.SUCCEEDED, op.error
@@ -174,7 +175,7 @@ def test_restore_drill_runs_the_sql_check_with_the_dsn_from_the_environment(
         {"check_dsn_env": "LEDGER_CHECK_DSN"},
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     assert op.state == State.SUCCEEDED, op.error
     assert any("SELECT 1 answered" in e.message for e in op.events.all())
     # And the DSN itself was stored nowhere
@@ -193,7 +194,7 @@ def test_failed_sql_check_fails_the_drill_after_cleanup(ledger, operator, rds, m
         {"check_dsn_env": "LEDGER_CHECK_DSN"},
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     assert op.state == State.FAILED
     assert "SQL check failed" in op.error
     run = DrillRun.objects.get(operation=op)

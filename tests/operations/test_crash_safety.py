@@ -7,49 +7,24 @@ the workers are separate processes that must share the test database and a broke
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from estate.models import DbCluster
 from operations.models import Operation, State
 from operations.services import start_operation
 from sandbox import calllog
 from tests.operations.conftest import create_cluster, mirror, wait_available
+from tests.processes import Worker, redis_url, require_postgresql, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-REDIS_DB = 5  # this suite's own Redis database
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _redis_url() -> str | None:
-    base = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    parts = urlsplit(base)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{REDIS_DB}", "", ""))
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except Exception:  # noqa: BLE001 - any failure means "no Redis here"
-        return None
-    return url
+REDIS_DB = 7  # this suite's own Redis database
 
 
 @pytest.fixture
 def broker_url():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL): workers share the test database")
-    url = _redis_url()
+    require_postgresql()
+    url = redis_url(REDIS_DB)
     if url is None:
         pytest.skip("needs Redis (REDIS_URL or 127.0.0.1:6379) as the workers' broker")
     import redis
@@ -60,82 +35,8 @@ def broker_url():
     client.flushdb()
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{connection.settings_dict['NAME']}"
-
-
-class Worker:
-    """A ``celery worker`` (with an embedded beat running the reaper) in its own
-    process group, so that SIGKILL takes the pool's children down with it."""
-
-    def __init__(self, tmp_path: Path, name: str, broker: str, sandbox_url: str) -> None:
-        self.log = tmp_path / f"{name}.log"
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(tmp_path),
-            "DJANGO_SETTINGS_MODULE": "estate.settings",
-            "DEBUG": "1",
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": broker,
-            "AWS_ENDPOINT_URL": sandbox_url,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "ESTATE_VAR_DIR": str(tmp_path / "var"),
-            "OPERATIONS_STEP_LEASE_SECONDS": "3",
-            "OPERATIONS_POLL_SECONDS": "0.2",
-            "OPERATIONS_TYPICAL_SCALE": "0.05",
-            "OPERATIONS_REAPER_INTERVAL_SECONDS": "0.5",
-            "OPERATIONS_REAPER_GRACE_SECONDS": "0.5",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "estate.celery",
-                "worker",
-                "-c",
-                "2",
-                "-B",
-                "--scheduler",
-                "celery.beat:PersistentScheduler",
-                "-s",
-                str(tmp_path / f"{name}-beat"),
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
 def _wait_for(condition, timeout: float, what: str, worker: Worker | None = None):
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.1)
-    log = worker.log.read_text()[-3000:] if worker else ""
-    raise AssertionError(f"timed out waiting for {what}\n{log}")
+    return wait_for(condition, timeout, what, *([worker.log] if worker else []))
 
 
 def test_killed_worker_mid_failover_completes_with_exactly_one_aws_call(

@@ -6,8 +6,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from estate.models import DbCluster
-from operations import engine
 from operations.models import Operation, State
+from tests.driving import drive
 from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +80,7 @@ def test_detail_polls_while_active_and_stops_when_terminal(client, operator, clu
     )
     assert 'hx-trigger="every 2s"' in partial
     # When it has ended, the server renders it without the trigger: polling stops
-    engine.drive(op.pk)
+    drive(op.pk)
     partial = client.get(url + "?part=status", HTTP_HX_REQUEST="true").content.decode()
     assert "every 2s" not in partial
     assert 'data-state="succeeded"' in partial

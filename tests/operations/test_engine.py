@@ -271,8 +271,8 @@ def test_a_burst_costs_one_cache_round_trip_per_success(monkeypatch, settings, d
 
 def test_a_resync_skipped_for_another_sync_of_its_scope_is_tried_again(monkeypatch, settings, db):
     import estate.sync
-    from estate.models import SyncRun
     from estate import tasks
+    from estate.models import SyncRun
 
     settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
     monkeypatch.setattr(resync, "resync_postponed", lambda *scope: 0.0)

@@ -139,7 +139,8 @@ class RedisServer:
 
 class Worker:
     """A ``celery worker`` (with an embedded beat running the reaper) in its own
-    process group, so that SIGKILL takes the pool's children down with it."""
+    process group, so that SIGKILL takes the pool's children down with it. An empty
+    ``broker`` is the demo's filesystem broker (in ``tmp_path``)."""
 
     def __init__(
         self,
@@ -152,6 +153,10 @@ class Worker:
         **env_overrides: str,
     ) -> None:
         self.log = tmp_path / f"{name}.log"
+        if not broker:
+            # The demo's broker: kombu's filesystem transport under ESTATE_VAR_DIR.
+            for folder in ("queue", "processed", "control"):
+                (tmp_path / "var" / "broker" / folder).mkdir(parents=True, exist_ok=True)
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(tmp_path),

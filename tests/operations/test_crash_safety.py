@@ -90,3 +90,94 @@ def test_killed_worker_mid_failover_completes_with_exactly_one_aws_call(
     messages = [e.message for e in op.events.all()]
     assert any("re-enqueued by the reaper" in m for m in messages)
     assert any("already failing over" in m for m in messages)
+
+
+def _aurora_mysql(account, rds) -> DbCluster:
+    create_cluster(rds, "ledger", engine="aurora-mysql", instances=2)
+    wait_available(rds, clusters=["ledger"])
+    mirror(account, rds)
+    return DbCluster.objects.get(identifier="ledger")
+
+
+def test_killed_worker_mid_clone_recognises_its_clone_and_finishes_with_one_creation_call(
+    broker_url, account, rds, operator, tmp_path, fast_sandbox
+):
+    # Given a clone whose creation AWS applies but answers only after the worker died
+    source = _aurora_mysql(account, rds)
+    op = start_operation(
+        "clone_cluster",
+        source,
+        {"clone_identifier": "ledger-debug", "instance_class": "db.r6g.large"},
+        requested_by=operator,
+    )
+    calllog.hold("RestoreDBClusterToPointInTime")
+    workers: list[Worker] = []
+    try:
+        first = Worker(tmp_path, "first", broker_url, fast_sandbox.url)
+        workers.append(first)
+        _wait_for(
+            lambda: calllog.calls("RestoreDBClusterToPointInTime"), 60, "the clone call", first
+        )
+        first.kill()
+        calllog.release("RestoreDBClusterToPointInTime")
+        # When another worker takes the operation over
+        second = Worker(tmp_path, "second", broker_url, fast_sandbox.url)
+        workers.append(second)
+        _wait_for(
+            lambda: Operation.objects.get(pk=op.pk).state in (State.SUCCEEDED, State.FAILED),
+            60,
+            "the clone to end",
+            second,
+        )
+    finally:
+        for worker in workers:
+            worker.kill()
+    # Then it found the cluster tagged with its id, and made no second creation call
+    op.refresh_from_db()
+    assert op.state == State.SUCCEEDED, op.error
+    assert len(calllog.calls("RestoreDBClusterToPointInTime", succeeded=True)) == 1
+    assert calllog.calls("RestoreDBClusterToPointInTime", succeeded=False) == []
+    assert any("created by this operation" in e.message for e in op.events.all())
+
+
+def test_a_slow_answer_to_a_real_worker_does_not_repeat_the_failover(
+    broker_url, account, rds, operator, tmp_path, fast_sandbox
+):
+    import json
+    import urllib.request
+
+    from sandbox.extensions import lifecycle_core
+
+    # Given a failover whose answer the sandbox sends 4 s after applying it, switched
+    # on over HTTP as a benchmark would (the worker's read timeout is 2 s)
+    create_cluster(rds, "orders", instances=2)
+    wait_available(rds, clusters=["orders"])
+    mirror(account, rds)
+    lifecycle_core.set_durations(default=0.05, failover=1.0)
+    body = json.dumps({"slow": [{"action": "FailoverDBCluster", "seconds": 4, "times": 0}]})
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{fast_sandbox.url}/estate-sandbox/faults", data=body.encode(), method="POST"
+        ),
+        timeout=5,
+    ).read()
+    op = start_operation(
+        "cluster_failover", DbCluster.objects.get(identifier="orders"), {}, requested_by=operator
+    )
+    worker = Worker(tmp_path, "worker", broker_url, fast_sandbox.url)
+    try:
+        _wait_for(
+            lambda: Operation.objects.get(pk=op.pk).state in (State.SUCCEEDED, State.FAILED),
+            60,
+            "the failover to end",
+            worker,
+        )
+    finally:
+        worker.kill()
+    # Then it succeeded with one failover: the worker gave up on the answer, described
+    # the cluster, and saw AWS at work
+    op.refresh_from_db()
+    assert op.state == State.SUCCEEDED, op.error
+    assert len(calllog.calls("FailoverDBCluster", succeeded=True)) == 1
+    assert fast_sandbox.faults.slowed_requests == 1
+    assert any("No usable answer from AWS" in e.message for e in op.events.all())

@@ -221,6 +221,24 @@ def test_views_use_the_shared_helpers_and_named_permissions(path):
     assert not literals, f"{path.relative_to(ROOT)}: use the constants of estate.roles {literals}"
 
 
+PRODUCT_MODULES = sorted(
+    path
+    for app in ("audit", "drills", "estate", "guard", "metrics", "operations")
+    for path in (ROOT / app).rglob("*.py")
+    if "migrations" not in path.parts and path != ROOT / "estate" / "roles.py"
+)
+
+
+def test_permissions_are_named_only_in_estate_roles():
+    # (Migrations freeze their own copy: a migration must not change with the code.)
+    found = {
+        str(path.relative_to(ROOT)): literals
+        for path in PRODUCT_MODULES
+        if (literals := _permission_literals(ast.parse(path.read_text())))
+    }
+    assert not found, f"Use the constants of estate.roles instead of: {found}"
+
+
 def test_the_permission_pattern_knows_every_role_permission():
     assert all(PERMISSION.match(p) for p in ROLE_PERMS[ADMIN])
     assert PERMISSION.match(VIEW_ESTATE)

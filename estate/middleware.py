@@ -50,10 +50,13 @@ class SignedOutHtmxMiddleware:
     page into whatever it was refreshing (a status box polling every 2 s, a table).
     Every redirect to ``LOGIN_URL`` that carries ``?next=`` (what ``redirect_to_login``
     sends: the access rule, whichever decorator or view applied it) is therefore turned
-    into 401 with ``HX-Redirect``; htmx 2 follows that header on any status (it is read
-    before the response code decides about swapping), and a 401 never passes for a
-    successful poll. ``next=`` is the page the user was on (``HX-Current-URL``), not
-    the partial's URL.
+    into 401 with ``HX-Redirect``: a 401 never passes for a successful poll, and the
+    vendored htmx (static/vendor/htmx-2.0.11) reads ``HX-Redirect`` before the response
+    code decides about swapping, so it follows it on a 401 too (the browser test
+    ``test_a_poll_after_the_session_expired_goes_to_the_login_page_and_back`` watches it
+    do so). htmx 4's documentation asks for a 2xx with this header: re-check on an
+    upgrade. ``next=`` is the page the user was on (``HX-Current-URL``, same origin
+    only), not the partial's URL.
 
     A history restore after a cache miss is left alone: htmx ignores ``HX-Redirect``
     on it and swaps the whole response into the body, so the followed redirect's full

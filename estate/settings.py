@@ -110,6 +110,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After the session and HTMX ones: a signed-out HTMX request's redirect to the
+    # login page becomes HX-Redirect (see the class).
+    "estate.middleware.SignedOutHtmxMiddleware",
     "audit.middleware.AuditContextMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from estate import aws
+from estate.roles import RUN_DESTRUCTIVE_OPERATIONS
 from operations import engine, registry
 from operations.kinds.base import Kind, LiveContext, json_params
 from operations.models import ACTIVE, Operation, State, event
@@ -182,9 +183,9 @@ def needs_four_eyes(kind_class: type[Kind], row: Any) -> bool:
 
 
 def _check_decision(op: Operation, by: Any, comment: str, verb: str) -> str:
-    if by is None or not by.has_perm("estate.run_destructive_operations"):
+    if by is None or not by.has_perm(RUN_DESTRUCTIVE_OPERATIONS):
         raise PermissionDenied(
-            f"Only an Admin (estate.run_destructive_operations) may {verb} an operation."
+            f"Only an Admin ({RUN_DESTRUCTIVE_OPERATIONS}) may {verb} an operation."
         )
     if op.state != State.AWAITING_APPROVAL:
         raise OperationRefused(

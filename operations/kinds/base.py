@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from estate import aws
+from estate.roles import RUN_DESTRUCTIVE_OPERATIONS, RUN_OPERATIONS
 
 if TYPE_CHECKING:
     from operations.models import Operation
@@ -356,9 +357,7 @@ class Kind:
 
     @classmethod
     def permission(cls) -> str:
-        if cls.destructive:
-            return "estate.run_destructive_operations"
-        return "estate.run_operations"
+        return RUN_DESTRUCTIVE_OPERATIONS if cls.destructive else RUN_OPERATIONS
 
     @classmethod
     def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:

@@ -20,11 +20,13 @@ from tests.driving import drive
 from tests.operations.conftest import (
     create_cluster,
     create_instance,
+    make_global_database,
     mirror,
     mutating_calls,
     wait_available,
 )
 from tests.operations.test_cache_failover import _group
+from tests.operations.test_data_kinds import _mirror_snapshot
 from tests.operations.test_dms import _task, dms  # noqa: F401 - the dms fixture
 
 pytestmark = pytest.mark.django_db
@@ -179,6 +181,129 @@ def test_slow_dms_start_is_sent_once(dms, account, operator, slow):  # noqa: F81
         "dms_start_task", task, {"start_type": "start-replication"}, requested_by=operator
     )
     _assert_once(drive(op.pk), "StartReplicationTask")
+
+
+def test_slow_promotion_is_sent_once(billing, admin_user, rds, account, slow):
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier="billing-ro", SourceDBInstanceIdentifier="billing"
+    )
+    wait_available(rds, instances=["billing-ro"])
+    mirror(account, rds)
+    replica = DbInstance.objects.get(identifier="billing-ro")
+    slow("PromoteReadReplica")
+    op = start_operation(
+        "promote_read_replica", replica, {"confirm": "billing-ro"}, requested_by=admin_user
+    )
+    _assert_once(drive(op.pk), "PromoteReadReplica")
+
+
+def test_slow_serverless_capacity_change_is_sent_once(orders, operator, slow):
+    slow("ModifyDBCluster")
+    op = start_operation(
+        "serverless_capacity", orders, {"min_acu": "0.5", "max_acu": "16"}, requested_by=operator
+    )
+    _assert_once(drive(op.pk), "ModifyDBCluster")
+
+
+def test_slow_global_switchover_is_sent_once(account, fast_sandbox, operator, slow):
+    global_db = make_global_database(account)
+    slow("SwitchoverGlobalCluster")
+    op = start_operation(
+        "global_switchover", global_db, {"target_region": "eu-west-1"}, requested_by=operator
+    )
+    _assert_once(drive(op.pk), "SwitchoverGlobalCluster")
+
+
+def test_slow_cluster_point_in_time_restore_is_sent_once(orders, operator, rds, slow):
+    slow("RestoreDBClusterToPointInTime", "CreateDBInstance")
+    op = start_operation(
+        "restore_cluster_pitr",
+        orders,
+        {"clone_identifier": "orders-before", "instance_class": "db.r6g.large"},
+        requested_by=operator,
+    )
+    op = drive(op.pk)
+    _assert_once(op, "RestoreDBClusterToPointInTime")
+    created = [c.target for c in mutating_calls("CreateDBInstance")]
+    assert created.count("orders-before-instance-1") == 1, created
+
+
+def test_slow_snapshot_restore_and_copy_are_sent_once(account, rds, operator, slow):
+    create_instance(rds, "crm", multi_az=False)
+    wait_available(rds, instances=["crm"])
+    rds.create_db_snapshot(DBSnapshotIdentifier="crm-snap", DBInstanceIdentifier="crm")
+    snapshot = _mirror_snapshot(account, rds, "crm-snap")
+    slow("RestoreDBInstanceFromDBSnapshot", "CopyDBSnapshot")
+    restore = start_operation(
+        "restore_instance_snapshot",
+        snapshot,
+        {"instance_identifier": "crm-restored"},
+        requested_by=operator,
+    )
+    _assert_once(drive(restore.pk), "RestoreDBInstanceFromDBSnapshot")
+    copy = start_operation(
+        "copy_snapshot",
+        snapshot,
+        {"target_region": "eu-west-1", "copy_identifier": "crm-snap-dr"},
+        requested_by=operator,
+    )
+    _assert_once(drive(copy.pk), "CopyDBSnapshot")
+
+
+def test_slow_custom_endpoint_changes_are_sent_once(ledger, operator, admin_user, slow):
+    from estate.models import DbEndpoint
+
+    slow("CreateDBClusterEndpoint", "ModifyDBClusterEndpoint", "DeleteDBClusterEndpoint")
+    created = start_operation(
+        "create_custom_endpoint",
+        ledger,
+        {"endpoint_identifier": "ledger-reports", "endpoint_type": "ANY"},
+        requested_by=operator,
+    )
+    _assert_once(drive(created.pk), "CreateDBClusterEndpoint")
+    endpoint = DbEndpoint.objects.get(identifier="ledger-reports")
+    modified = start_operation(
+        "modify_custom_endpoint",
+        endpoint,
+        {"endpoint_type": "ANY", "static_members": ["ledger-1", "ledger-2"]},
+        requested_by=operator,
+    )
+    _assert_once(drive(modified.pk), "ModifyDBClusterEndpoint")
+    deleted = start_operation(
+        "delete_custom_endpoint", endpoint, {"confirm": "ledger-reports"}, requested_by=admin_user
+    )
+    _assert_once(drive(deleted.pk), "DeleteDBClusterEndpoint")
+
+
+def test_slow_dms_stop_is_sent_once(dms, account, operator, slow):  # noqa: F811
+    client, ri, rows = dms
+    task = _task(client, account, rows, ri, "full-load-and-cdc")
+    started = drive(
+        start_operation(
+            "dms_start_task", task, {"start_type": "start-replication"}, requested_by=operator
+        ).pk
+    )
+    assert started.state == State.SUCCEEDED, started.error
+    task.status = "running"
+    task.save()
+    slow("StopReplicationTask")
+    op = start_operation("dms_stop_task", task, {}, requested_by=operator)
+    _assert_once(drive(op.pk), "StopReplicationTask")
+
+
+def test_slow_clone_deletion_is_sent_once(ledger, admin_user, rds, slow):
+    rds.add_tags_to_resource(
+        ResourceName=ledger.arn, Tags=[{"Key": "estate:clone-source", "Value": "x"}]
+    )
+    mirror(rds=rds, account=ledger.account)
+    ledger.refresh_from_db()
+    slow("DeleteDBInstance", "DeleteDBCluster")
+    op = start_operation("delete_clone", ledger, {"confirm": "ledger"}, requested_by=admin_user)
+    op = drive(op.pk)
+    assert op.state == State.SUCCEEDED, op.error
+    assert sorted(c.target for c in mutating_calls("DeleteDBInstance")) == ["ledger-1", "ledger-2"]
+    assert len(mutating_calls("DeleteDBCluster")) == 1
+    assert _unanswered(op)
 
 
 def test_a_call_that_may_have_been_sent_is_never_sent_again(orders, operator, settings, rds):

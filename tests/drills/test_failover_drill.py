@@ -384,7 +384,7 @@ def test_back_demo_estate_backs_every_failover_target_and_writes_the_file(
     # Then the failover targets have listeners, and drills find them through the file
     assert {"orders", "billing"} <= set(found)
     assert "solo" not in found
-    from drills.kinds import probe_address_overrides
+    from drills.kinds.base import probe_address_overrides
 
     assert probe_address_overrides()["orders"] == found["orders"]
     listeners.stop_all()

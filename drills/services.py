@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from drills import probes
 from drills.models import DrillRun, DrillSchedule, DrillType, ProbeSample, RunStatus
 from estate import aws
-from operations import probes
 from operations.models import TERMINAL, Operation, State, event
 
 log = logging.getLogger(__name__)

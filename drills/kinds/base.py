@@ -20,6 +20,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from drills.models import DrillRun, DrillType, ProbeSample, RunStatus
+from drills.probes import ProbeConfigError, ProbeTarget
 from estate.windows import contains as window_contains
 from operations.kinds.base import (
     Done,
@@ -31,7 +32,6 @@ from operations.kinds.base import (
     StepContext,
     Wait,
 )
-from operations.probes import ProbeConfigError, ProbeTarget
 
 # --- parameters ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from drills.kinds.base import run_for, save_run
 from drills.models import DrillType, RunStatus
+from drills.probes import ProbeConfigError, ProbeTarget
 from estate import aws
 from estate.models import DbCluster, DbInstance
 from operations.kinds.base import (
@@ -33,7 +34,6 @@ from operations.kinds.base import (
     describe_instance,
     poll_interval,
 )
-from operations.probes import ProbeConfigError, ProbeTarget
 
 
 class RestoreDrillForm(KindForm):
@@ -204,7 +204,7 @@ class RestoreDrill(Kind):
             env = ctx.params.get("check_dsn_env")
             if not env:
                 return Done("No SQL check configured.")
-            from operations import probes
+            from drills import probes
 
             host, port = self.temp_address(ctx)
             target = ProbeTarget(

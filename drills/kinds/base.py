@@ -11,7 +11,9 @@ restore drills (``restore``) have steps of their own around the restore kinds.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 from django import forms
@@ -140,22 +142,25 @@ def replica_lag_seconds(arns: list[str]) -> tuple[float | None, str]:
 
 
 def probe_address_overrides() -> dict[str, str]:
-    """identifier -> "host:port" to probe instead of the mirrored endpoint (the
-    sandbox's loopback listeners; also useful through a tunnel). Read from the JSON
-    file ``settings.DRILL_PROBE_ADDRESS_FILE`` (default ``<VAR_DIR>/probe-addresses.json``,
-    which the sandbox writes) when it exists."""
-    import json
-    from pathlib import Path
+    """identifier -> "host:port" to probe instead of the mirrored endpoint: the
+    sandbox's loopback listeners, whose addresses the sandbox writes to the JSON file
+    ``settings.DRILL_PROBE_ADDRESS_FILE`` (default ``<VAR_DIR>/probe-addresses.json``).
 
+    Read only when Estate talks to the sandbox (``AWS_ENDPOINT_URL`` set): in
+    production a stray file must never redirect a drill's probes away from the real
+    endpoints."""
     from django.conf import settings
 
-    path = getattr(settings, "DRILL_PROBE_ADDRESS_FILE", "") or settings.VAR_DIR / (
-        "probe-addresses.json"
+    if not settings.AWS_ENDPOINT_URL:
+        return {}
+    path = Path(
+        getattr(settings, "DRILL_PROBE_ADDRESS_FILE", "")
+        or settings.VAR_DIR / "probe-addresses.json"
     )
-    if not Path(path).is_file():
+    if not path.is_file():
         return {}
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return {}
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
@@ -355,7 +360,7 @@ class FailoverDrill(Kind):
                 f"Probing {', '.join(run.endpoint_labels())} every {run.probe_interval_ms} ms.",
                 endpoints=run.probe_endpoints,
             )
-        services.flush_local(run.pk)
+        services.collect_samples(run.pk)
         ends = datetime.fromisoformat(ctx.memory["baseline_ends"])
         remaining = (ends - timezone.now()).total_seconds()
         if remaining > 0:
@@ -430,7 +435,7 @@ class FailoverDrill(Kind):
             ctx.checkpoint()
         from drills import services
 
-        services.flush_local(run.pk)
+        services.collect_samples(run.pk)
         wanted = int(ctx.params.get("consecutive_successes") or 5)
         behind = []
         for label in run.endpoint_labels():
@@ -472,7 +477,7 @@ class FailoverDrill(Kind):
             services.stop_probes(run)
             ctx.memory["stop_requested_at"] = timezone.now().isoformat()
             ctx.checkpoint()
-        services.flush_local(run.pk)
+        services.collect_samples(run.pk)
         run.refresh_from_db()
         asked = datetime.fromisoformat(ctx.memory["stop_requested_at"])
         pending = set(run.endpoint_labels()) - set(run.probes_finished)

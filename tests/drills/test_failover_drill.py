@@ -24,7 +24,7 @@ from tests.operations.conftest import (
     wait_available,
 )
 
-# Probe threads never touch the database (see drills.services._Local), so these tests
+# Probe threads never touch the database (see tests/drills/probe_threads.py), so these tests
 # need no transactional database.
 pytestmark = pytest.mark.django_db
 
@@ -389,6 +389,45 @@ def test_back_demo_estate_backs_every_failover_target_and_writes_the_file(
     assert probe_address_overrides()["orders"] == found["orders"]
     listeners.stop_all()
     assert not (tmp_path / "addresses.json").exists()
+
+
+def test_without_the_sandbox_the_probe_address_file_is_never_read(settings, tmp_path, monkeypatch):
+    import builtins
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from drills.kinds.base import probe_address_overrides
+    from drills.kinds.failover import ClusterFailoverDrill
+    from tests import factories
+
+    # Given production settings (no sandbox endpoint) and a stray address file that
+    # would send the probe of "orders" to a loopback port
+    settings.AWS_ENDPOINT_URL = ""
+    address_file = tmp_path / "probe-addresses.json"
+    address_file.write_text(json.dumps({"orders": "127.0.0.1:1"}))
+    settings.DRILL_PROBE_ADDRESS_FILE = str(address_file)
+    touched: list[str] = []
+    real_open, real_is_file = builtins.open, Path.is_file
+
+    def spy_open(file, *args, **kwargs):
+        touched.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def spy_is_file(path):
+        touched.append(str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(Path, "is_file", spy_is_file)
+    cluster = factories.make_cluster(identifier="orders")
+    # When a drill works out its probe endpoints
+    ctx = SimpleNamespace(op=SimpleNamespace(target_arn=cluster.arn))
+    endpoints = ClusterFailoverDrill().default_endpoints(ctx)
+    # Then it probes the mirrored endpoint, and the file was not even looked at
+    assert endpoints == [{"label": "direct", "host": cluster.endpoint, "port": 5432, "kind": "tcp"}]
+    assert probe_address_overrides() == {}
+    assert str(address_file) not in touched
 
 
 def test_an_endpoint_unreachable_during_the_baseline_stops_the_drill_untouched(

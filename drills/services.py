@@ -174,12 +174,31 @@ def fill_report(run: DrillRun) -> None:
         run.slo_met = run.client_downtime_seconds <= run.slo_seconds
 
 
+# How far AWS's clock may be behind ours when it dates the failover's first event.
+EVENT_CLOCK_SKEW = timedelta(seconds=2)
+
+
+def failover_events_since(ctx: Any, run: DrillRun) -> datetime | None:
+    """The earliest date an event of this run's failover can have: shortly before the
+    drill asked AWS to fail over, and never before the run began — an earlier drill's
+    (or anyone's) failover of the target has ended by then, and its events must not
+    count (two drills a minute apart once reported the first one's start)."""
+    if run.triggered_at is None:
+        return None
+    asked = ctx.memory.get("trigger_asked_at")
+    asked_at = datetime.fromisoformat(asked) if asked else run.triggered_at
+    return max(run.created_at, asked_at - EVENT_CLOCK_SKEW)
+
+
 def api_failover_seconds(
     ctx: Any, run: DrillRun, source: tuple[str, str] | None = None
 ) -> float | None:
-    """AWS's own account of the failover: from its "started" to its "completed" event
-    when the events API has them, else from the trigger to AWS reporting healthy."""
-    if run.triggered_at is None:
+    """AWS's own account of this run's failover: from its "started" event to the first
+    "completed" event after it, both dated after this run's trigger
+    (``failover_events_since``), when the events API has them; else from the trigger
+    to AWS reporting healthy."""
+    since = failover_events_since(ctx, run)
+    if since is None:
         return None
     found: list[dict[str, Any]] = []
     if source is not None:
@@ -190,26 +209,33 @@ def api_failover_seconds(
                 service=service,
                 SourceIdentifier=run.target_label,
                 SourceType=source_type,
-                StartTime=run.triggered_at - timedelta(minutes=1),
+                StartTime=since,
             )["Events"]
         except aws.AwsError:  # events are a nicety; the status timing stands in
             found = []
-    started = [
-        e["Date"]
-        for e in found
-        if "failover" in e["Message"].lower() and "start" in e["Message"].lower()
-    ]
-    completed = [
-        e["Date"]
-        for e in found
-        if "failover" in e["Message"].lower() and "complete" in e["Message"].lower()
-    ]
+    # AWS filters by StartTime already; the filter here keeps the rule in one place
+    # (and holds for an endpoint that ignores StartTime, as moto's does).
+    found = sorted((e for e in found if e["Date"] >= since), key=lambda e: e["Date"])
+
+    def about_failover(event: dict[str, Any], word: str) -> bool:
+        message = event["Message"].lower()
+        return "failover" in message and word in message
+
+    started = next((e["Date"] for e in found if about_failover(e, "start")), None)
+    completed = next(
+        (
+            e["Date"]
+            for e in found
+            if about_failover(e, "complete") and started is not None and e["Date"] >= started
+        ),
+        None,
+    )
     run.endpoints_report = run.endpoints_report or {}
     ctx.memory["aws_events"] = [
         {"at": e["Date"].isoformat(), "message": e["Message"]} for e in found
     ]
-    if started and completed and max(completed) >= min(started):
-        return (max(completed) - min(started)).total_seconds()
+    if started is not None and completed is not None:
+        return (completed - started).total_seconds()
     if run.aws_healthy_at is not None:
         return (run.aws_healthy_at - run.triggered_at).total_seconds()
     return None

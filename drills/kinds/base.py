@@ -413,8 +413,15 @@ class FailoverDrill(Kind):
         return Done(f"Baseline taken ({sum(counts.values())} samples).")
 
     def step_trigger(self, ctx: StepContext) -> Done | Wait | Fail:
+        # When this run asked AWS to fail over: its failover's events are dated from
+        # about then (services.api_failover_seconds). Kept for a re-run after a crash,
+        # whose call may have got through; dropped when the wrapped step waited
+        # without asking, so that the next attempt records its own time.
+        ctx.memory.setdefault("trigger_asked_at", timezone.now().isoformat())
         inner = self.wrapped()
         outcome = inner.run(self.wrapped.step_named(self.trigger_step), ctx)
+        if isinstance(outcome, Wait):
+            ctx.memory.pop("trigger_asked_at", None)
         if isinstance(outcome, Done):
             run = run_for(ctx)
             run.triggered_at = timezone.now()

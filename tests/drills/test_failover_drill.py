@@ -102,6 +102,44 @@ def test_cluster_drill_runs_every_phase_and_measures_direct_and_proxy(
     assert len(mutating_calls("FailoverDBCluster")) == 1
 
 
+def test_a_second_drill_on_a_target_times_only_its_own_failover(
+    cluster, operator, rds, listeners, failover_seconds
+):
+    # Given a drill of the cluster that has just run (its failover's events are in AWS)
+    direct = listeners.back_endpoint("orders")
+    runs = []
+    for _ in range(2):
+        # When a second drill runs right after it
+        op = start_operation(
+            "cluster_failover_drill",
+            cluster,
+            _params(_endpoint("direct", direct)),
+            requested_by=operator,
+        )
+        op = engine.drive(op.pk, timeout=30, interval=0.05)
+        assert op.state == State.SUCCEEDED, op.error
+        runs.append(DrillRun.objects.get(operation=op))
+    # (AWS reports both failovers for the cluster)
+    events = rds.describe_events(SourceIdentifier="orders", SourceType="db-cluster")["Events"]
+    started = sorted(e["Date"] for e in events if e["Message"].startswith("Started"))
+    completed = sorted(e["Date"] for e in events if e["Message"].startswith("Completed"))
+    assert len(started) == len(completed) == 2
+    # Then each run's API failover time is its own failover, from AWS's events: the
+    # second does not reach back to the first one's start
+    first, second = runs
+    assert first.api_failover_seconds == pytest.approx(
+        (completed[0] - started[0]).total_seconds(), abs=0.01
+    )
+    assert second.api_failover_seconds == pytest.approx(
+        (completed[1] - started[1]).total_seconds(), abs=0.01
+    )
+    assert second.api_failover_seconds == pytest.approx(failover_seconds, abs=0.5)
+    # And the events kept with the second run are its own
+    second_op = second.operation
+    assert len(second_op.memory["aws_events"]) == 2
+    assert all(e["at"] >= started[1].isoformat() for e in second_op.memory["aws_events"])
+
+
 def test_instance_drill_fails_over_a_multi_az_instance(
     account, rds, operator, listeners, failover_seconds
 ):

@@ -1,19 +1,38 @@
-"""Restore drills of a DB instance and of a cluster.
+"""Restore drills of a DB instance and of a cluster, on top of the restore kinds.
 
 A restore drill restores the latest snapshot (or the latest restorable time) into a
 temporary resource, waits until it is available, optionally runs a SQL check, records
-the restore duration, and deletes the temporary resource. Cleanup is not optional: a
-failure after the restore call is carried to the cleanup step instead of failing the
-operation at once, and a cancel is honoured by the waiting steps running the cleanup
-themselves (the engine ends a cancelled operation after a settling step).
+the restore duration, and deletes the temporary resource.
+
+The restore itself is the restore kind's: the drill runs that kind's own checks and
+steps (``operations.kinds.restore``), as failover drills run the failover kinds' — so a
+drill measures the path an operator's restore takes, and what those kinds learn (names,
+tags, placement, failure statuses) the drills get too:
+
+* instance, latest snapshot: ``restore_instance_snapshot`` (its target: the snapshot);
+* instance, latest restorable time: ``restore_instance_pitr``;
+* cluster, latest restorable time: ``restore_cluster_pitr`` (a cluster, then an instance);
+* cluster, latest snapshot: no kind restores a cluster snapshot, so the drill's own
+  ``RestoreDBClusterFromSnapshot`` stands in for ``restore_cluster_pitr``'s first step,
+  and that kind's instance step follows.
+
+What a drill's copy differs in is said once, in its calls (``_AsWrapped.call``): it is
+single-AZ and never public, and tagged as a drill's.
+
+Cleanup is not optional: a failure after the restore call is carried to the cleanup
+step instead of failing the operation at once, and a cancel is honoured by the waiting
+steps running the cleanup themselves (the engine ends a cancelled operation after a
+settling step).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from drills.kinds.base import run_for, save_run
@@ -32,7 +51,15 @@ from operations.kinds.base import (
     Wait,
     describe_cluster,
     describe_instance,
+    members_status,
     poll_interval,
+)
+from operations.kinds.restore import (
+    DELETABLE,
+    RESTORE_FAILED,
+    RestoreClusterToPointInTime,
+    RestoreInstanceFromSnapshot,
+    RestoreInstanceToPointInTime,
 )
 
 
@@ -59,26 +86,90 @@ class RestoreDrillForm(KindForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         cleaned["method"] = cleaned.get("method") or "snapshot"
-        cleaned["instance_class"] = cleaned.get("instance_class") or "db.t3.micro"
+        cleaned["instance_class"] = (
+            cleaned.get("instance_class") or self.fields["instance_class"].initial
+        )
         return cleaned
 
 
+class ClusterRestoreDrillForm(RestoreDrillForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Aurora has no db.t3.micro: the smallest class both engines take.
+        self.fields["instance_class"].initial = "db.t4g.medium"
+
+
 _RETRYABLE = (aws.AwsThrottled, aws.AwsUnavailable)
-_RESTORE_FAILED = frozenset(
-    {
-        "failed",
-        "incompatible-restore",
-        "incompatible-parameters",
-        "inaccessible-encryption-credentials",
-    }
+
+# The tag that marks a drill's temporary resource (its value: the drill's operation).
+DRILL_TAG = "estate:restore-drill"
+_INSTANCE_RESTORES = frozenset(
+    {"restore_db_instance_from_db_snapshot", "restore_db_instance_to_point_in_time"}
 )
-_DELETABLE = _RESTORE_FAILED | {"available", "storage-full", "stopped"}
+_CREATES = _INSTANCE_RESTORES | {
+    "restore_db_cluster_from_snapshot",
+    "restore_db_cluster_to_point_in_time",
+    "create_db_instance",
+}
+
+
+# --- the drill's context, as a wrapped restore kind expects it -------------------------
+
+
+class _Retargeted:
+    """The drill's operation with another target: the snapshot a restore kind restores
+    (``restore_instance_snapshot`` is started on a snapshot, a drill on its source)."""
+
+    def __init__(self, op: Any, label: str, arn: str) -> None:
+        self._op = op
+        self.target_label = label
+        self.target_arn = arn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._op, name)
+
+
+class _AsWrapped:
+    """The drill's step context seen by a wrapped restore kind: the kind's own
+    parameters (the temporary name, the instance class, no restore time: the latest),
+    the drill's memory, result, timeline and checkpoint — and the drill's calls, in
+    which every resource created is a drill's temporary copy."""
+
+    def __init__(
+        self, ctx: StepContext, params: dict[str, Any], *, target: tuple[str, str] | None = None
+    ) -> None:
+        self._ctx = ctx
+        self.params = params
+        self.op = ctx.op if target is None else _Retargeted(ctx.op, *target)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx, name)
+
+    def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
+        if operation in _CREATES:
+            kw = {**kw, "Tags": [*kw.get("Tags", []), {"Key": DRILL_TAG, "Value": str(self.op.pk)}]}
+        if operation in _INSTANCE_RESTORES:
+            # Single-AZ: half the cost, and the restore time hardly depends on it. Never
+            # public: it holds a copy of the data (unasked, AWS makes a non-Aurora
+            # instance without a subnet group, or in the default one, public).
+            kw.update(MultiAZ=False, PubliclyAccessible=False)
+        return self._ctx.call(operation, service, region, **kw)
+
+
+# --- the shared steps --------------------------------------------------------------------
 
 
 class RestoreDrill(Kind):
-    """Shared restore-drill steps; subclasses say how to restore/describe/delete."""
+    """Shared restore-drill steps; subclasses name the restore kinds they wrap and say
+    how to read and delete the temporary resource."""
 
+    # method ("snapshot", "pitr") -> the restore kind whose checks and steps run.
+    wrapped_for: ClassVar[dict[str, type[Kind]]]
+    # The restore kind's step that asks AWS for the restore.
+    restore_step: ClassVar[str]
     form_class = RestoreDrillForm
+    mutating = False  # it never changes the target itself; a parallel restore is fine
+    destructive = False
     cannot_stop = (
         "a restore cannot be stopped once AWS started it; Estate deletes it when it is done"
     )
@@ -94,14 +185,64 @@ class RestoreDrill(Kind):
     def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
         cls.describe_source(ctx.call, target.identifier)
 
+    # subclass hooks
     @classmethod
     def describe_source(cls, call: Any, identifier: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def temp_name(self, ctx: StepContext) -> str:
+        return f"estate-rd-{ctx.op.pk}-{ctx.op.target_label}"[:63].rstrip("-")
+
+    def wrapped_params(self, ctx: StepContext) -> dict[str, Any]:
+        """The wrapped kind's parameters (as its form would have cleaned them)."""
+        raise NotImplementedError
+
+    def latest_snapshot(self, ctx: StepContext) -> dict[str, Any] | None:
+        """The newest available snapshot of the target, as AWS describes it."""
+        raise NotImplementedError
+
+    def snapshot_target(self, ctx: StepContext) -> tuple[str, str] | None:
+        """(identifier, ARN) the wrapped kind takes for its target, when it restores a
+        snapshot (``None``: the drill's target)."""
+        return None
+
+    def restore_progress(self, ctx: StepContext) -> Done | Wait | Fail:
+        """Done once the restored resource can be used; Fail: the restore failed (the
+        cleanup follows)."""
         raise NotImplementedError
 
     def temp_status(self, ctx: StepContext) -> str | None:
         raise NotImplementedError
 
-    # --- the failure carried to cleanup ---------------------------------------------
+    def delete_temp(self, ctx: StepContext) -> None:
+        raise NotImplementedError
+
+    def temp_address(self, ctx: StepContext) -> tuple[str, int]:
+        raise NotImplementedError
+
+    # --- running the wrapped kind -----------------------------------------------------
+
+    def wrapped(self, ctx: StepContext) -> type[Kind]:
+        return self.wrapped_for[ctx.params.get("method") or "snapshot"]
+
+    def as_wrapped(self, ctx: StepContext) -> _AsWrapped:
+        return _AsWrapped(ctx, self.wrapped_params(ctx), target=self.snapshot_target(ctx))
+
+    def run_wrapped(self, ctx: StepContext, step: str) -> Done | Wait | Fail:
+        kind = self.wrapped(ctx)
+        return kind().run(kind.step_named(step), self.as_wrapped(ctx))
+
+    def check_wrapped(self, ctx: StepContext) -> None:
+        """The wrapped kind's own fresh-describe checks (the name is free, the source
+        can be restored, ...) against the temporary name; raises ``ValidationError``.
+        What they learn (the engine, where the copy goes) lands in the drill's memory,
+        where the kind's steps look for it."""
+        target = self.target_model.objects.filter(arn=ctx.op.target_arn).first()
+        if target is None:
+            raise ValidationError(f"{ctx.op.target_label} is not in the mirror any more.")
+        self.wrapped(ctx).check_live(target, self.wrapped_params(ctx), self.as_wrapped(ctx))
+
+    # --- the failure carried to cleanup -----------------------------------------------
 
     def _carry(self, ctx: StepContext, reason: str) -> Done:
         """Remember a failure and go on to the cleanup (which fails the operation)."""
@@ -110,7 +251,9 @@ class RestoreDrill(Kind):
         ctx.log(f"{reason} — cleaning up before failing.", level="error")
         return Done()
 
-    def _guarded(self, ctx: StepContext, body: Any) -> Done | Wait | Fail:
+    def _guarded(
+        self, ctx: StepContext, body: Callable[[], Done | Wait | Fail]
+    ) -> Done | Wait | Fail:
         """Run a step after the restore call: skip it if a failure is being carried or a
         cancel was asked for (then clean up here, since the engine ends a cancelled
         operation after this settling step), and carry AWS errors to the cleanup."""
@@ -136,11 +279,14 @@ class RestoreDrill(Kind):
         if status == RunStatus.FAILED:
             services.notify(run, f"Restore drill failed: {reason}")
 
+    # --- steps ------------------------------------------------------------------------
+
     def step_choose_source(self, ctx: StepContext) -> Done | Wait | Fail:
         run = run_for(ctx)
         run.drill_type = DrillType.RESTORE
-        run.temp_identifier = f"estate-rd-{ctx.op.pk}-{ctx.op.target_label}"[:63].rstrip("-")
-        save_run(run, "drill_type", "temp_identifier")
+        run.temp_identifier = self.temp_name(ctx)
+        run.wrapped_kind = self.wrapped(ctx).name
+        save_run(run, "drill_type", "temp_identifier", "wrapped_kind")
         ctx.memory["temp"] = run.temp_identifier
         method = ctx.params.get("method") or "snapshot"
         if method == "snapshot":
@@ -152,41 +298,50 @@ class RestoreDrill(Kind):
                     reason,
                     "Take a snapshot or enable automated backups, or restore to a point in time.",
                 )
-            ctx.memory["snapshot"] = snapshot
-            return Done(f"Restoring snapshot {snapshot} into {run.temp_identifier}.")
+            ctx.memory["snapshot"] = snapshot.get("DBSnapshotIdentifier") or snapshot.get(
+                "DBClusterSnapshotIdentifier"
+            )
+            ctx.memory["snapshot_arn"] = snapshot.get("DBSnapshotArn") or snapshot.get(
+                "DBClusterSnapshotArn"
+            )
+        try:
+            self.check_wrapped(ctx)
+        except ValidationError as exc:
+            reason = f"The restore cannot start: {' '.join(exc.messages)}"
+            self._finish_run(ctx, RunStatus.FAILED, reason)
+            return Fail(reason, "Nothing was created.")
+        if method == "snapshot":
+            return Done(f"Restoring snapshot {ctx.memory['snapshot']} into {run.temp_identifier}.")
         return Done(f"Restoring the latest restorable time into {run.temp_identifier}.")
 
     def step_restore(self, ctx: StepContext) -> Done | Wait | Fail:
-        if ctx.memory.get("restore_started_at") or self.temp_status(ctx) is not None:
-            # A previous run got the call through: don't restore twice.
-            ctx.checkpoint(mutation=True)
-            return Done("The restore was already started.")
-        ctx.memory["restore_started_at"] = timezone.now().isoformat()
-        ctx.checkpoint(mutation=True)
+        # The clock starts at the first attempt (a re-run after a crash keeps it; the
+        # wrapped kind's checkpoint saves it before its call).
+        ctx.memory.setdefault("restore_started_at", timezone.now().isoformat())
         try:
-            self.start_restore(ctx)
+            outcome = self.request_restore(ctx)
         except _RETRYABLE:
             raise
         except aws.AwsError as exc:
             # Nothing may exist yet, but AWS may have created it before refusing:
             # the cleanup step looks and deletes whatever is there.
             return self._carry(ctx, f"The restore was refused: {exc.code}: {exc.message}")
-        return Done(f"AWS accepted the restore into {ctx.memory['temp']}.")
+        if isinstance(outcome, Fail):
+            # A resource of the temporary name that this drill did not create: it is
+            # not the drill's to delete, so no cleanup.
+            self._finish_run(ctx, RunStatus.FAILED, outcome.reason)
+        return outcome
+
+    def request_restore(self, ctx: StepContext) -> Done | Wait | Fail:
+        return self.run_wrapped(ctx, self.restore_step)
 
     def step_await_restore(self, ctx: StepContext) -> Done | Wait | Fail:
         def body() -> Done | Wait | Fail:
-            status = self.temp_status(ctx)
-            if status is None:
-                return self._carry(ctx, f"The restored resource {ctx.memory['temp']} vanished.")
-            if status in (
-                "failed",
-                "incompatible-restore",
-                "incompatible-parameters",
-                "inaccessible-encryption-credentials",
-            ):
-                return self._carry(ctx, f"The restore failed: {ctx.memory['temp']} is {status}.")
-            if status != "available":
-                return Wait(poll_interval(ctx.op), f"{ctx.memory['temp']} is {status}.")
+            outcome = self.restore_progress(ctx)
+            if isinstance(outcome, Fail):
+                return self._carry(ctx, outcome.reason)
+            if isinstance(outcome, Wait):
+                return outcome
             started = datetime.fromisoformat(ctx.memory["restore_started_at"])
             seconds = (timezone.now() - started).total_seconds()
             run = run_for(ctx)
@@ -231,14 +386,7 @@ class RestoreDrill(Kind):
         run = run_for(ctx)
         if status is not None and status != "deleting":
             if not ctx.memory.get("delete_requested"):
-                if status not in (
-                    "available",
-                    "failed",
-                    "incompatible-restore",
-                    "storage-full",
-                    "incompatible-parameters",
-                    "inaccessible-encryption-credentials",
-                ):
+                if status not in DELETABLE:
                     return Wait(
                         poll_interval(ctx.op), f"Waiting to delete {ctx.memory['temp']} ({status})."
                     )
@@ -266,18 +414,16 @@ class RestoreDrill(Kind):
         self._finish_run(ctx, RunStatus.PASSED)
         return Done("Temporary resource deleted.")
 
-    # subclass hooks
-    def latest_snapshot(self, ctx: StepContext) -> str | None:
-        raise NotImplementedError
 
-    def start_restore(self, ctx: StepContext) -> None:
-        raise NotImplementedError
+def _newest_available(snapshots: list[dict[str, Any]]) -> dict[str, Any] | None:
+    ready = [s for s in snapshots if s.get("Status") == "available"]
+    if not ready:
+        return None
+    oldest = datetime.min.replace(tzinfo=UTC)
+    return max(ready, key=lambda s: s.get("SnapshotCreateTime") or oldest)
 
-    def delete_temp(self, ctx: StepContext) -> None:
-        raise NotImplementedError
 
-    def temp_address(self, ctx: StepContext) -> tuple[str, int]:
-        raise NotImplementedError
+# --- a DB instance ---------------------------------------------------------------------
 
 
 class InstanceRestoreDrill(RestoreDrill):
@@ -285,8 +431,11 @@ class InstanceRestoreDrill(RestoreDrill):
     label = "Restore drill (instance)"
     description = "Restore the latest backup into a temporary instance, time it, delete it."
     target_model = DbInstance
-    mutating = False  # it never changes the target itself; a parallel restore is fine
-    destructive = False
+    wrapped_for: ClassVar[dict[str, type[Kind]]] = {
+        "snapshot": RestoreInstanceFromSnapshot,
+        "pitr": RestoreInstanceToPointInTime,
+    }
+    restore_step = "restore"
 
     @classmethod
     def applies_to(cls, resource: Any) -> bool:
@@ -296,45 +445,36 @@ class InstanceRestoreDrill(RestoreDrill):
     def describe_source(cls, call: Any, identifier: str) -> dict[str, Any]:
         return describe_instance(call, identifier)
 
+    def wrapped_params(self, ctx: StepContext) -> dict[str, Any]:
+        return {
+            "instance_identifier": ctx.memory["temp"],
+            "instance_class": ctx.params.get("instance_class") or "db.t3.micro",
+            "restore_time": None,
+        }
+
+    def snapshot_target(self, ctx: StepContext) -> tuple[str, str] | None:
+        if ctx.memory.get("snapshot"):
+            return ctx.memory["snapshot"], ctx.memory.get("snapshot_arn") or ""
+        return None
+
+    def latest_snapshot(self, ctx: StepContext) -> dict[str, Any] | None:
+        return _newest_available(
+            ctx.call("describe_db_snapshots", DBInstanceIdentifier=ctx.op.target_label)[
+                "DBSnapshots"
+            ]
+        )
+
+    def restore_progress(self, ctx: StepContext) -> Done | Wait | Fail:
+        try:
+            return self.run_wrapped(ctx, "await_available")
+        except aws.AwsNotFound:
+            return Fail(f"The restored resource {ctx.memory['temp']} vanished.")
+
     def temp_status(self, ctx: StepContext) -> str | None:
         try:
             return describe_instance(ctx.call, ctx.memory["temp"])["DBInstanceStatus"]
         except aws.AwsNotFound:
             return None
-
-    def latest_snapshot(self, ctx: StepContext) -> str | None:
-        found = ctx.call("describe_db_snapshots", DBInstanceIdentifier=ctx.op.target_label)[
-            "DBSnapshots"
-        ]
-        ready = [s for s in found if s.get("Status") == "available"]
-        if not ready:
-            return None
-        oldest = datetime.min.replace(tzinfo=UTC)
-        newest = max(ready, key=lambda s: s.get("SnapshotCreateTime") or oldest)
-        return newest["DBSnapshotIdentifier"]
-
-    def start_restore(self, ctx: StepContext) -> None:
-        common = {
-            "DBInstanceClass": ctx.params.get("instance_class") or "db.t3.micro",
-            "MultiAZ": False,
-            "PubliclyAccessible": False,
-            "Tags": [{"Key": "estate:restore-drill", "Value": str(ctx.op.pk)}],
-        }
-        if ctx.memory.get("snapshot"):
-            ctx.call(
-                "restore_db_instance_from_db_snapshot",
-                DBInstanceIdentifier=ctx.memory["temp"],
-                DBSnapshotIdentifier=ctx.memory["snapshot"],
-                **common,
-            )
-        else:
-            ctx.call(
-                "restore_db_instance_to_point_in_time",
-                SourceDBInstanceIdentifier=ctx.op.target_label,
-                TargetDBInstanceIdentifier=ctx.memory["temp"],
-                UseLatestRestorableTime=True,
-                **common,
-            )
 
     def delete_temp(self, ctx: StepContext) -> None:
         ctx.call(
@@ -350,6 +490,9 @@ class InstanceRestoreDrill(RestoreDrill):
         return endpoint.get("Address", ""), int(endpoint.get("Port") or 0)
 
 
+# --- a cluster -------------------------------------------------------------------------
+
+
 class ClusterRestoreDrill(RestoreDrill):
     """Restore a cluster snapshot (or the latest restorable time) into a temporary
     cluster with one instance — a cluster without an instance accepts no connections,
@@ -359,8 +502,14 @@ class ClusterRestoreDrill(RestoreDrill):
     label = "Restore drill (cluster)"
     description = "Restore the latest backup into a temporary cluster, time it, delete it."
     target_model = DbCluster
-    mutating = False
-    destructive = False
+    form_class = ClusterRestoreDrillForm
+    # Both methods end with restore_cluster_pitr's instance steps; for a snapshot the
+    # drill asks for the restore itself (no kind restores a cluster snapshot).
+    wrapped_for: ClassVar[dict[str, type[Kind]]] = {
+        "snapshot": RestoreClusterToPointInTime,
+        "pitr": RestoreClusterToPointInTime,
+    }
+    restore_step = "restore_clone"
     steps = (
         Step("choose_source", "Choose what to restore"),
         Step("restore", "Start the restore", mutating=True),
@@ -374,8 +523,103 @@ class ClusterRestoreDrill(RestoreDrill):
     def describe_source(cls, call: Any, identifier: str) -> dict[str, Any]:
         return describe_cluster(call, identifier)
 
-    def _instance_id(self, ctx: StepContext) -> str:
-        return f"{ctx.memory['temp']}-1"[:63]
+    def temp_name(self, ctx: StepContext) -> str:
+        # Room for the instance the restore kind adds, named after the cluster
+        # ("<cluster>-instance-1"), within AWS's 63 characters.
+        return super().temp_name(ctx)[:40].rstrip("-")
+
+    def wrapped_params(self, ctx: StepContext) -> dict[str, Any]:
+        return {
+            "clone_identifier": ctx.memory["temp"],
+            "instance_class": ctx.params.get("instance_class") or "db.t4g.medium",
+            "restore_time": None,
+        }
+
+    def latest_snapshot(self, ctx: StepContext) -> dict[str, Any] | None:
+        return _newest_available(
+            ctx.call("describe_db_cluster_snapshots", DBClusterIdentifier=ctx.op.target_label)[
+                "DBClusterSnapshots"
+            ]
+        )
+
+    def check_wrapped(self, ctx: StepContext) -> None:
+        if ctx.memory.get("snapshot"):
+            # The snapshot is restored whatever state the source is in: only what the
+            # instance step needs is read here.
+            source = describe_cluster(ctx.call, ctx.op.target_label)
+            ctx.memory["engine"] = source.get("Engine", "")
+            ctx.memory["engine_version"] = source.get("EngineVersion", "")
+            return
+        super().check_wrapped(ctx)
+
+    def request_restore(self, ctx: StepContext) -> Done | Wait | Fail:
+        if not ctx.memory.get("snapshot"):
+            return super().request_restore(ctx)
+        # As restore_cluster_pitr's request, from the snapshot: re-describe first, and
+        # recognise the cluster a previous run got created by its tag.
+        scoped = self.as_wrapped(ctx)
+        name = ctx.memory["temp"]
+        try:
+            existing = describe_cluster(scoped.call, name)
+        except aws.AwsNotFound:
+            existing = None
+        if existing is not None:
+            tags = {t["Key"]: t["Value"] for t in existing.get("TagList", [])}
+            if tags.get("estate:operation") != str(ctx.op.pk):
+                return Fail(f"A cluster named {name} appeared that this operation did not create.")
+            return Done("The restored cluster already exists: not asking again.")
+        ctx.checkpoint(mutation=True)
+        scoped.call(
+            "restore_db_cluster_from_snapshot",
+            DBClusterIdentifier=name,
+            SnapshotIdentifier=ctx.memory["snapshot"],
+            Engine=ctx.memory["engine"],
+            Tags=[
+                {"Key": "estate:restored-from", "Value": ctx.memory.get("snapshot_arn") or ""},
+                {"Key": "estate:operation", "Value": str(ctx.op.pk)},
+            ],
+        )
+        return Done(f"AWS is restoring {ctx.memory['snapshot']} into {name}.")
+
+    def step_add_instance(self, ctx: StepContext) -> Done | Wait | Fail:
+        def body() -> Done | Wait | Fail:
+            status = self.temp_status(ctx)
+            if status is None:
+                return self._carry(ctx, f"The restored cluster {ctx.memory['temp']} vanished.")
+            if status in RESTORE_FAILED:
+                return self._carry(ctx, f"The restore failed: {ctx.memory['temp']} is {status}.")
+            if status != "available":
+                return Wait(poll_interval(ctx.op), f"{ctx.memory['temp']} is {status}.")
+            return self.run_wrapped(ctx, "create_instance")
+
+        return self._guarded(ctx, body)
+
+    def _members(self, ctx: StepContext) -> dict[str, str]:
+        """The temporary cluster's instances (found by cluster, whatever their names)."""
+        return members_status(ctx.call, {"DBClusterIdentifier": ctx.memory["temp"]})
+
+    def restore_progress(self, ctx: StepContext) -> Done | Wait | Fail:
+        status = self.temp_status(ctx)
+        if status is None:
+            return Fail(f"The restored resource {ctx.memory['temp']} vanished.")
+        if status in RESTORE_FAILED:
+            return Fail(f"The restore failed: {ctx.memory['temp']} is {status}.")
+        members = self._members(ctx)
+        failed = {k: v for k, v in members.items() if v in RESTORE_FAILED}
+        if failed:
+            return Fail(
+                "The restored instance is "
+                + ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
+                + "."
+            )
+        busy = {k: v for k, v in members.items() if v != "available"}
+        if status != "available" or busy or not members:
+            detail = ", ".join(f"{k} {v}" for k, v in sorted(busy.items()))
+            return Wait(
+                poll_interval(ctx.op),
+                f"{ctx.memory['temp']} is {status}" + (f"; {detail}." if detail else "."),
+            )
+        return Done()
 
     def temp_status(self, ctx: StepContext) -> str | None:
         try:
@@ -383,100 +627,23 @@ class ClusterRestoreDrill(RestoreDrill):
         except aws.AwsNotFound:
             return None
 
-    def _instance_status(self, ctx: StepContext) -> str | None:
-        try:
-            return describe_instance(ctx.call, self._instance_id(ctx))["DBInstanceStatus"]
-        except aws.AwsNotFound:
-            return None
-
-    def latest_snapshot(self, ctx: StepContext) -> str | None:
-        source = describe_cluster(ctx.call, ctx.op.target_label)
-        ctx.memory["engine"] = source.get("Engine", "")
-        ctx.memory["engine_version"] = source.get("EngineVersion", "")
-        found = ctx.call("describe_db_cluster_snapshots", DBClusterIdentifier=ctx.op.target_label)[
-            "DBClusterSnapshots"
-        ]
-        ready = [s for s in found if s.get("Status") == "available"]
-        if not ready:
-            return None
-        oldest = datetime.min.replace(tzinfo=UTC)
-        newest = max(ready, key=lambda s: s.get("SnapshotCreateTime") or oldest)
-        return newest["DBClusterSnapshotIdentifier"]
-
-    def step_choose_source(self, ctx: StepContext) -> Done | Wait | Fail:
-        if "engine" not in ctx.memory:
-            source = describe_cluster(ctx.call, ctx.op.target_label)
-            ctx.memory["engine"] = source.get("Engine", "")
-            ctx.memory["engine_version"] = source.get("EngineVersion", "")
-        return super().step_choose_source(ctx)
-
-    def start_restore(self, ctx: StepContext) -> None:
-        tags = [{"Key": "estate:restore-drill", "Value": str(ctx.op.pk)}]
-        if ctx.memory.get("snapshot"):
-            ctx.call(
-                "restore_db_cluster_from_snapshot",
-                DBClusterIdentifier=ctx.memory["temp"],
-                SnapshotIdentifier=ctx.memory["snapshot"],
-                Engine=ctx.memory["engine"],
-                Tags=tags,
-            )
-        else:
-            ctx.call(
-                "restore_db_cluster_to_point_in_time",
-                DBClusterIdentifier=ctx.memory["temp"],
-                SourceDBClusterIdentifier=ctx.op.target_label,
-                UseLatestRestorableTime=True,
-                Tags=tags,
-            )
-
-    def step_add_instance(self, ctx: StepContext) -> Done | Wait | Fail:
-        def body() -> Done | Wait | Fail:
-            if self._instance_status(ctx) is not None:
-                return Done(f"{self._instance_id(ctx)} already exists.")
-            status = self.temp_status(ctx)
-            if status is None:
-                return self._carry(ctx, f"The restored cluster {ctx.memory['temp']} vanished.")
-            if status in _RESTORE_FAILED:
-                return self._carry(ctx, f"The restore failed: {ctx.memory['temp']} is {status}.")
-            if status != "available":
-                return Wait(poll_interval(ctx.op), f"{ctx.memory['temp']} is {status}.")
-            ctx.call(
-                "create_db_instance",
-                DBInstanceIdentifier=self._instance_id(ctx),
-                DBClusterIdentifier=ctx.memory["temp"],
-                Engine=ctx.memory["engine"],
-                DBInstanceClass=ctx.params.get("instance_class") or "db.r6g.large",
-                Tags=[{"Key": "estate:restore-drill", "Value": str(ctx.op.pk)}],
-            )
-            return Done(f"Adding {self._instance_id(ctx)} to {ctx.memory['temp']}.")
-
-        return self._guarded(ctx, body)
-
-    def step_await_restore(self, ctx: StepContext) -> Done | Wait | Fail:
-        if not ctx.op.cancel_requested and not ctx.memory.get("failure"):
-            status = self._instance_status(ctx)
-            if status in _RESTORE_FAILED:
-                return self._carry(ctx, f"The restored instance is {status}.")
-            if status is not None and status != "available":
-                return Wait(poll_interval(ctx.op), f"{self._instance_id(ctx)} is {status}.")
-        return super().step_await_restore(ctx)
-
     def step_cleanup(self, ctx: StepContext, *, cancelling: bool = False) -> Done | Wait | Fail:
-        status = self._instance_status(ctx)
-        if status is not None:
-            if status == "deleting" or ctx.memory.get("instance_delete_requested"):
-                return Wait(poll_interval(ctx.op), f"Deleting {self._instance_id(ctx)}.")
-            if status not in _DELETABLE:
-                return Wait(poll_interval(ctx.op), f"Waiting to delete {self._instance_id(ctx)}.")
-            ctx.memory["instance_delete_requested"] = True
+        # The instances first (AWS refuses to delete a cluster that has any), one
+        # request per run.
+        members = self._members(ctx)
+        asked = set(ctx.memory.get("instances_delete_requested", []))
+        for member, status in sorted(members.items()):
+            if status == "deleting" or member in asked:
+                continue
+            if status not in DELETABLE:
+                return Wait(poll_interval(ctx.op), f"Waiting to delete {member} ({status}).")
+            ctx.memory["instances_delete_requested"] = sorted(asked | {member})
             ctx.checkpoint(mutation=True)
-            ctx.call(
-                "delete_db_instance",
-                DBInstanceIdentifier=self._instance_id(ctx),
-                SkipFinalSnapshot=True,
-            )
-            ctx.log(f"Deleting the temporary {self._instance_id(ctx)}.")
-            return Wait(poll_interval(ctx.op), f"Deleting {self._instance_id(ctx)}.")
+            ctx.call("delete_db_instance", DBInstanceIdentifier=member, SkipFinalSnapshot=True)
+            ctx.log(f"Deleting the temporary {member}.")
+            return Wait(poll_interval(ctx.op), f"Deleting {member}.")
+        if members:
+            return Wait(poll_interval(ctx.op), f"Deleting {', '.join(sorted(members))}.")
         return super().step_cleanup(ctx, cancelling=cancelling)
 
     def delete_temp(self, ctx: StepContext) -> None:

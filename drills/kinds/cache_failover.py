@@ -44,7 +44,7 @@ class CacheFailoverDrill(FailoverDrill):
 
     @classmethod
     def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
-        return cache_failover._describe(call, identifier)
+        return cache_failover.describe_group(call, identifier)
 
     def topology_checks(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple]:
         shard = ctx.params.get("node_group_id")
@@ -77,7 +77,7 @@ class CacheFailoverDrill(FailoverDrill):
         )
 
     def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
-        return cache_failover._primary(live, ctx.params.get("node_group_id", ""))
+        return cache_failover.shard_primary(live, ctx.params.get("node_group_id", ""))
 
     def windows(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple[str, str, str]]:
         return [("", live.get("SnapshotWindow", ""), "")]

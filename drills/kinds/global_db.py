@@ -49,7 +49,7 @@ class GlobalSwitchoverDrill(FailoverDrill):
 
     @classmethod
     def describe(cls, call: Any, identifier: str) -> dict[str, Any]:
-        return global_db._describe(call, identifier)
+        return global_db.describe_global(call, identifier)
 
     def _target_member(self, ctx: StepContext, live: dict[str, Any]) -> dict[str, Any] | None:
         region = ctx.params.get("target_region")
@@ -57,7 +57,7 @@ class GlobalSwitchoverDrill(FailoverDrill):
             (
                 m
                 for m in live.get("GlobalClusterMembers", [])
-                if global_db._region_of(m["DBClusterArn"]) == region and not m.get("IsWriter")
+                if global_db.region_of(m["DBClusterArn"]) == region and not m.get("IsWriter")
             ),
             None,
         )
@@ -81,7 +81,7 @@ class GlobalSwitchoverDrill(FailoverDrill):
         return arns
 
     def writer_of(self, ctx: StepContext, live: dict[str, Any]) -> str:
-        return global_db._region_of(global_db._writer_arn(live))
+        return global_db.region_of(global_db.writer_arn(live))
 
     def windows(self, ctx: StepContext, live: dict[str, Any]) -> list[tuple[str, str, str]]:
         """The group has no windows of its own: its member clusters' apply (as last
@@ -93,7 +93,7 @@ class GlobalSwitchoverDrill(FailoverDrill):
             cluster = known.get(arn)
             if cluster is None:
                 name = arn.rsplit(":", 1)[-1]
-                windows.append((f"{name} ({global_db._region_of(arn)}, not synced yet)", "", ""))
+                windows.append((f"{name} ({global_db.region_of(arn)}, not synced yet)", "", ""))
                 continue
             windows.append(
                 (
@@ -107,7 +107,7 @@ class GlobalSwitchoverDrill(FailoverDrill):
     def remember_topology(self, ctx: StepContext, live: dict[str, Any]) -> None:
         member = self._target_member(ctx, live)
         ctx.memory["target_arn"] = member["DBClusterArn"] if member else ""
-        ctx.memory["old_writer_arn"] = global_db._writer_arn(live)
+        ctx.memory["old_writer_arn"] = global_db.writer_arn(live)
 
     def default_endpoints(self, ctx: StepContext) -> list[dict[str, Any]]:
         group = GlobalCluster.objects.filter(arn=ctx.op.target_arn).first()

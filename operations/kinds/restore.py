@@ -30,6 +30,19 @@ from operations.kinds.base import (
 )
 from operations.kinds.clone import INSTANCE_CLASSES, CloneCluster, CloneForm, valid_identifier
 
+# Statuses of a restored DB instance or cluster that mean the restore failed: it will
+# not become available (AWS's DB instance status table).
+RESTORE_FAILED = frozenset(
+    {
+        "failed",
+        "incompatible-restore",
+        "incompatible-parameters",
+        "inaccessible-encryption-credentials",
+    }
+)
+# Statuses in which AWS accepts the deletion of a restored resource.
+DELETABLE = RESTORE_FAILED | {"available", "storage-full", "stopped"}
+
 
 def _fmt(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "unknown"
@@ -192,6 +205,13 @@ class _RestoreIntoNewInstance(Kind):
 
     def step_await_available(self, ctx: StepContext) -> Done | Wait | Fail:
         instance = describe_instance(ctx.call, ctx.params["instance_identifier"])
+        if instance["DBInstanceStatus"] in RESTORE_FAILED:
+            return Fail(
+                f"The restore failed: {instance['DBInstanceIdentifier']} is "
+                f"{instance['DBInstanceStatus']}.",
+                "AWS will not make it available: delete it, then restore again (check the "
+                "parameter group and the KMS key the copy needs).",
+            )
         if instance["DBInstanceStatus"] != "available":
             return Wait(poll_interval(ctx.op), f"Instance is {instance['DBInstanceStatus']}.")
         return Done(
@@ -439,4 +459,4 @@ class RestoreInstanceToPointInTime(_RestoreIntoNewInstance):
 
 
 KINDS = (RestoreClusterToPointInTime, RestoreInstanceFromSnapshot, RestoreInstanceToPointInTime)
-__all__ = ["INSTANCE_CLASSES", "KINDS"]
+__all__ = ["DELETABLE", "INSTANCE_CLASSES", "KINDS", "RESTORE_FAILED"]

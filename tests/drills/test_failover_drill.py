@@ -24,7 +24,7 @@ from tests.operations.conftest import (
     wait_available,
 )
 
-# Probe threads never touch the database (see drills.services._Local), so these tests
+# Probe threads never touch the database (see tests/drills/probe_threads.py), so these tests
 # need no transactional database.
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +100,44 @@ def test_cluster_drill_runs_every_phase_and_measures_direct_and_proxy(
     assert sorted(run.probes_finished) == ["direct", "proxy"]
     assert ProbeSample.objects.filter(run=run, endpoint="proxy").count() > 10
     assert len(mutating_calls("FailoverDBCluster")) == 1
+
+
+def test_a_second_drill_on_a_target_times_only_its_own_failover(
+    cluster, operator, rds, listeners, failover_seconds
+):
+    # Given a drill of the cluster that has just run (its failover's events are in AWS)
+    direct = listeners.back_endpoint("orders")
+    runs = []
+    for _ in range(2):
+        # When a second drill runs right after it
+        op = start_operation(
+            "cluster_failover_drill",
+            cluster,
+            _params(_endpoint("direct", direct)),
+            requested_by=operator,
+        )
+        op = engine.drive(op.pk, timeout=30, interval=0.05)
+        assert op.state == State.SUCCEEDED, op.error
+        runs.append(DrillRun.objects.get(operation=op))
+    # (AWS reports both failovers for the cluster)
+    events = rds.describe_events(SourceIdentifier="orders", SourceType="db-cluster")["Events"]
+    started = sorted(e["Date"] for e in events if e["Message"].startswith("Started"))
+    completed = sorted(e["Date"] for e in events if e["Message"].startswith("Completed"))
+    assert len(started) == len(completed) == 2
+    # Then each run's API failover time is its own failover, from AWS's events: the
+    # second does not reach back to the first one's start
+    first, second = runs
+    assert first.api_failover_seconds == pytest.approx(
+        (completed[0] - started[0]).total_seconds(), abs=0.01
+    )
+    assert second.api_failover_seconds == pytest.approx(
+        (completed[1] - started[1]).total_seconds(), abs=0.01
+    )
+    assert second.api_failover_seconds == pytest.approx(failover_seconds, abs=0.5)
+    # And the events kept with the second run are its own
+    second_op = second.operation
+    assert len(second_op.memory["aws_events"]) == 2
+    assert all(e["at"] >= started[1].isoformat() for e in second_op.memory["aws_events"])
 
 
 def test_instance_drill_fails_over_a_multi_az_instance(
@@ -384,11 +422,50 @@ def test_back_demo_estate_backs_every_failover_target_and_writes_the_file(
     # Then the failover targets have listeners, and drills find them through the file
     assert {"orders", "billing"} <= set(found)
     assert "solo" not in found
-    from drills.kinds import probe_address_overrides
+    from drills.kinds.base import probe_address_overrides
 
     assert probe_address_overrides()["orders"] == found["orders"]
     listeners.stop_all()
     assert not (tmp_path / "addresses.json").exists()
+
+
+def test_without_the_sandbox_the_probe_address_file_is_never_read(settings, tmp_path, monkeypatch):
+    import builtins
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from drills.kinds.base import probe_address_overrides
+    from drills.kinds.failover import ClusterFailoverDrill
+    from tests import factories
+
+    # Given production settings (no sandbox endpoint) and a stray address file that
+    # would send the probe of "orders" to a loopback port
+    settings.AWS_ENDPOINT_URL = ""
+    address_file = tmp_path / "probe-addresses.json"
+    address_file.write_text(json.dumps({"orders": "127.0.0.1:1"}))
+    settings.DRILL_PROBE_ADDRESS_FILE = str(address_file)
+    touched: list[str] = []
+    real_open, real_is_file = builtins.open, Path.is_file
+
+    def spy_open(file, *args, **kwargs):
+        touched.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def spy_is_file(path):
+        touched.append(str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(Path, "is_file", spy_is_file)
+    cluster = factories.make_cluster(identifier="orders")
+    # When a drill works out its probe endpoints
+    ctx = SimpleNamespace(op=SimpleNamespace(target_arn=cluster.arn))
+    endpoints = ClusterFailoverDrill().default_endpoints(ctx)
+    # Then it probes the mirrored endpoint, and the file was not even looked at
+    assert endpoints == [{"label": "direct", "host": cluster.endpoint, "port": 5432, "kind": "tcp"}]
+    assert probe_address_overrides() == {}
+    assert str(address_file) not in touched
 
 
 def test_an_endpoint_unreachable_during_the_baseline_stops_the_drill_untouched(

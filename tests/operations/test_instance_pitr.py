@@ -180,3 +180,22 @@ def test_someone_elses_instance_with_the_name_fails_the_operation(crm, operator,
     assert op.state == State.FAILED
     assert "did not create" in op.error
     assert mutating_calls("RestoreDBInstanceToPointInTime") == []
+
+
+def test_a_restore_that_aws_reports_failed_fails_the_operation(crm, operator, rds, fast_sandbox):
+    from sandbox.extensions import lifecycle_core
+
+    # Given a restore that AWS is still creating
+    lifecycle_core.set_durations(default=0.05, create=30)
+    op = start_operation("restore_instance_pitr", crm, _params(), requested_by=operator)
+    engine.advance(op.pk, force=True)
+    op.refresh_from_db()
+    assert op.current_step == "await_available"
+    # When AWS gives up on it (a restore whose parameters cannot be applied)
+    created = rds_backends[ACCOUNT_ID][REGION].databases["crm-before-incident"]
+    lifecycle_core.settle(created, force=True)
+    created.status = "incompatible-restore"
+    op = engine.drive(op.pk)
+    # Then the operation fails at once, saying so, instead of waiting out its budget
+    assert op.state == State.FAILED
+    assert "crm-before-incident is incompatible-restore" in op.error

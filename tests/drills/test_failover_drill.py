@@ -116,7 +116,7 @@ def test_a_second_drill_on_a_target_times_only_its_own_failover(
             _params(_endpoint("direct", direct)),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=30, interval=0.05)
+        op = drive(op.pk, timeout=30, interval=0.05)
         assert op.state == State.SUCCEEDED, op.error
         runs.append(DrillRun.objects.get(operation=op))
     # (AWS reports both failovers for the cluster)

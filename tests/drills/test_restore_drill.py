@@ -281,7 +281,7 @@ def test_a_point_in_time_drill_restores_beside_its_source_and_cleans_up(
     # And when the copy is ready, the drill times it and deletes it
     lifecycle_core.set_durations(default=0.05)
     lifecycle_core.settle(_moto_instance(op.memory["temp"]), force=True)
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
     assert (run.status, run.cleaned_up, run.wrapped_kind) == (
@@ -309,7 +309,7 @@ def test_a_point_in_time_drill_without_automated_backups_fails_before_any_restor
     op = start_operation(
         "instance_restore_drill", scratch, {"method": "pitr"}, requested_by=operator
     )
-    op = engine.drive(op.pk, timeout=10)
+    op = drive(op.pk, timeout=10)
     # Then the restore kind's own check stopped it, and nothing was asked of AWS
     assert op.state == State.FAILED
     assert "automated backups turned off" in op.error
@@ -322,7 +322,7 @@ def test_someone_elses_instance_with_the_temporary_name_is_left_alone(ledger, op
     op = start_operation("instance_restore_drill", ledger, {}, requested_by=operator)
     create_instance(rds, f"estate-rd-{op.pk}-ledger", multi_az=False)
     # When the drill runs
-    op = engine.drive(op.pk, timeout=10)
+    op = drive(op.pk, timeout=10)
     # Then it failed without restoring, and without deleting what is not its own
     assert op.state == State.FAILED
     assert "already exists in AWS" in op.error
@@ -347,7 +347,7 @@ def test_a_cluster_point_in_time_drill_runs_the_cluster_restore_kind(
     op = start_operation(
         "cluster_restore_drill", cluster, {"method": "pitr"}, requested_by=operator
     )
-    op = engine.drive(op.pk, timeout=20)
+    op = drive(op.pk, timeout=20)
     # Then the cluster restore kind restored a cluster and its instance, both tagged as
     # the drill's, with names AWS accepts; and both were deleted
     assert op.state == State.SUCCEEDED, op.error

@@ -195,7 +195,7 @@ def test_a_restore_that_aws_reports_failed_fails_the_operation(crm, operator, rd
     created = rds_backends[ACCOUNT_ID][REGION].databases["crm-before-incident"]
     lifecycle_core.settle(created, force=True)
     created.status = "incompatible-restore"
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     # Then the operation fails at once, saying so, instead of waiting out its budget
     assert op.state == State.FAILED
     assert "crm-before-incident is incompatible-restore" in op.error

@@ -5,9 +5,9 @@
   no role uses the default credential chain.
 * Per-region clients with an explicit botocore Config: retry mode "adaptive", connect
   and read timeouts, and ``AWS_ENDPOINT_URL`` honoured for the sandbox.
-* A token-bucket pacer per account, region and service, sized like AWS's documented RDS
-  API bucket (burst 300, refill 12/s), so that a full sync stays inside the bucket
-  instead of provoking ``ThrottlingException`` and backing off.
+* Every call takes a token from Estate's share of AWS's API budget for its account,
+  region and service (``estate.pacing``: in Redis, shared by every process), so that a
+  full sync stays inside the bucket instead of provoking ``ThrottlingException``.
 * ``ClientError`` and friends become a few errors of our own; nothing outside this
   module catches raw botocore errors.
 """
@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +28,8 @@ import botocore.session
 import botocore.utils
 from botocore.config import Config
 from django.conf import settings
+
+from estate import pacing
 
 # Credentials the sandbox accepts; only ever used when AWS_ENDPOINT_URL is set and no
 # other credentials are configured.
@@ -185,55 +186,16 @@ def translated(operation: str = "", *, mutating: bool = False) -> Iterator[None]
 # --- Pacing and call accounting ------------------------------------------------------
 
 
-class TokenBucket:
-    """A thread-safe token bucket: ``acquire`` blocks until a token is free."""
-
-    def __init__(self, capacity: float, rate: float) -> None:
-        self.capacity = capacity
-        self.rate = rate
-        self._tokens = capacity
-        self._updated = time.monotonic()
-        self._cond = threading.Condition()
-
-    def _refill(self, now: float) -> None:
-        self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
-        self._updated = now
-
-    def acquire(self) -> float:
-        """Take one token, waiting for it if needed; returns the seconds waited."""
-        waited = 0.0
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                self._refill(now)
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return waited
-                delay = (1 - self._tokens) / self.rate
-                # A paced sync worker waits here on purpose: that is what keeps it
-                # inside AWS's bucket. Other threads may take tokens meanwhile.
-                self._cond.wait(delay)
-                waited += delay
-
-
-_buckets: dict[tuple[str, str, str], TokenBucket] = {}
-_buckets_lock = threading.Lock()
-
-
-def bucket_for(account_key: str, region: str, service: str) -> TokenBucket:
-    key = (account_key, region, service)
-    with _buckets_lock:
-        bucket = _buckets.get(key)
-        if bucket is None:
-            bucket = TokenBucket(settings.AWS_RATE_BURST, settings.AWS_RATE_PER_SECOND)
-            _buckets[key] = bucket
-        return bucket
+# The pacer (estate.pacing): one budget per account, region and service, shared by
+# every process through Redis when configured. Kept importable from here for callers.
+TokenBucket = pacing.TokenBucket
+URGENT = pacing.URGENT
+BACKGROUND = pacing.BACKGROUND
 
 
 def reset_pacers() -> None:
     """Forget every bucket (tests change the rate settings)."""
-    with _buckets_lock:
-        _buckets.clear()
+    pacing.pacer().reset()
 
 
 @dataclass
@@ -403,13 +365,16 @@ def client(
     stats: CallStats | None = None,
     paced: bool = True,
     mutating: bool = False,
+    priority: str = pacing.BACKGROUND,
 ) -> Any:
     """A boto3 client for ``service`` in ``account`` and ``region``.
 
     Every HTTP attempt (retries included) takes a token from the account/region/service
-    bucket when ``paced``, and is counted in ``stats`` when given. A ``mutating``
-    client makes one attempt per call (see ``MUTATING_RETRIES``); reads keep adaptive
-    retries.
+    budget shared by every process (``estate.pacing``) when ``paced``, with
+    ``priority`` (an operation's calls are ``URGENT``, sync's ``BACKGROUND``), and is
+    counted in ``stats`` when given. A throttle slows every process down. A
+    ``mutating`` client makes one attempt per call (see ``MUTATING_RETRIES``); reads
+    keep adaptive retries.
     """
     ref = AccountRef.of(account)
     session = session_for(ref)
@@ -425,10 +390,10 @@ def client(
         )
     # aws.call refuses a mutating operation on a client that would retry it.
     boto_client._estate_mutating = mutating
-    bucket = bucket_for(ref.account_id, region, service) if paced else None
+    pacer = pacing.pacer()
 
     def before_send(request: Any = None, **kwargs: Any) -> None:
-        waited = bucket.acquire() if bucket is not None else 0.0
+        waited = pacer.acquire(ref.account_id, region, service, priority) if paced else 0.0
         if stats is not None:
             operation = str(kwargs.get("event_name", "")).rsplit(".", 1)[-1]
             stats.count_call(operation, waited)
@@ -436,12 +401,15 @@ def client(
     def needs_retry(response: Any = None, **kwargs: Any) -> None:
         # Registered first so that it sees every response before the retry handler,
         # which stops the event chain when it decides to retry.
-        if stats is None or not response:
+        if not response:
             return
         error = response[1].get("Error", {}) if isinstance(response[1], dict) else {}
         code = str(error.get("Code", ""))
         if code in THROTTLE_CODES or "Throttl" in code:
-            stats.count_throttle()
+            # Someone else spent the budget: every Estate process slows down.
+            pacer.throttled(ref.account_id, region, service)
+            if stats is not None:
+                stats.count_throttle()
 
     events = boto_client.meta.events
     events.register(

@@ -6,6 +6,7 @@ being guessed, and a secret may come from ``NAME_FILE`` (Docker/Kubernetes secre
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -264,6 +265,15 @@ AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 8)
 # inside it instead of provoking ThrottlingException.
 AWS_RATE_BURST = env_int("AWS_RATE_BURST", 300)
 AWS_RATE_PER_SECOND = env_float("AWS_RATE_PER_SECOND", 12.0)
+# Estate spends this share of each AWS budget (the rest is the customer's console,
+# Terraform and other tools'). Budgets per service are in estate/pacing.py; override
+# them with AWS_BUDGETS, JSON: {"elasticache": [100, 10]} (burst, per second).
+AWS_RATE_SHARE = env_float("AWS_RATE_SHARE", 0.5)
+AWS_BUDGETS = json.loads(env_str("AWS_BUDGETS") or "{}")
+# How many processes share the budget when Redis is unreachable (each then paces
+# itself with 1/N of it): web workers + Celery worker processes + beat + probes.
+AWS_PACER_PROCESSES = env_int("AWS_PACER_PROCESSES", 8)
+AWS_PACER_KEY_PREFIX = "estate:pacer"
 # Session name Estate uses when it assumes an account's role.
 AWS_ROLE_SESSION_NAME = env_str("AWS_ROLE_SESSION_NAME", "estate")
 

@@ -23,6 +23,11 @@ CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
 AWS_ENDPOINT_URL = ""  # set by the sandbox fixture
 AWS_MAX_ATTEMPTS = 3
+# Tests size buckets with AWS_RATE_BURST/PER_SECOND and expect all of it; the share
+# itself is tested in tests/estate/test_pacing.py.
+AWS_RATE_SHARE = 1.0
+# pytest-xdist workers share one Redis: keep their pacer buckets apart.
+AWS_PACER_KEY_PREFIX = f"estate:pacer:{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 SECURE_COOKIES = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False

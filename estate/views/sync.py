@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
-from estate import queries
+from estate import pacing, queries
 from estate.roles import VIEW_ESTATE
 from estate.web import HtmxRequest, paginate, render_page, role_required
 
@@ -14,7 +15,19 @@ from estate.web import HtmxRequest, paginate, render_page, role_required
 @role_required(VIEW_ESTATE)
 def sync_run_list(request: HtmxRequest) -> HttpResponse:
     page = paginate(request, queries.sync_runs())
-    return render_page(request, "estate/sync_runs.html", {"page": page}, partial="table")
+    context: dict = {"page": page}
+    if not request.htmx:
+        state = pacing.pacer().state()
+        context.update(
+            pacer=state,
+            share_percent=round(100 * float(settings.AWS_RATE_SHARE)),
+            throttles=sorted(
+                (*name.split(":", 2), count)
+                for name, count in state.throttles.items()
+                if name.count(":") == 2
+            ),
+        )
+    return render_page(request, "estate/sync_runs.html", context, partial="table")
 
 
 @require_GET

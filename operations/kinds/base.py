@@ -56,7 +56,8 @@ def cached_client(account: Any, region: str, service: str, *, mutating: bool = F
         cached = _clients.get(key)
         if cached is not None and cached[2] is session and now - cached[0] < CLIENT_TTL_SECONDS:
             return cached[1]
-    client = aws.client(ref, region, service, mutating=mutating)
+    # An operation's calls go before background sync's in the shared budget.
+    client = aws.client(ref, region, service, mutating=mutating, priority=aws.URGENT)
     with _clients_lock:
         _clients[key] = (now, client, session)
     return client

@@ -16,11 +16,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from drills import backups as backup_rules
 from drills import queries
 from drills.forms import DrillScheduleForm
 from drills.models import DrillRun, DrillSchedule
 from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
+from guard import backups as backup_rules
 
 MANAGE = "estate.manage_drills"
 

@@ -327,7 +327,7 @@ def attention_rows(limit: int = 50) -> list[dict[str, Any]]:
 
 def findings_teaser() -> dict[str, int]:
     """Counts of the three most common gaps, straight from the mirror (the full rules
-    live in estate.checks)."""
+    live in guard.rules)."""
     short = 7
     inst = models.DbInstance.objects.live().aggregate(
         unencrypted=Count("id", filter=Q(storage_encrypted=False, cluster__isnull=True)),

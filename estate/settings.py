@@ -408,7 +408,7 @@ LOGGING = {
 # address; empty means REMOTE_ADDR only (any client can forge the header).
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
-# --- Security posture (guard, estate.checks) -----------------------------------------
+# --- Security posture (guard.rules, guard.backups) ----------------------------------
 # Backup retention below this many days is a finding (RDS-BACKUP-RETENTION).
 GUARD_MIN_BACKUP_RETENTION_DAYS = env_int("GUARD_MIN_BACKUP_RETENTION_DAYS", 7)
 # The longest a finding may be suppressed.

@@ -24,11 +24,10 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import record
-from estate import checks
 from estate import models as m
 from estate.roles import ADMIN, ROLES
 from guard import drift as drift_queries
-from guard import services
+from guard import rules, services
 from guard import users as user_services
 from guard.forms import BaselineForm, FindingFilterForm, InviteForm, RoleForm, SuppressForm
 from guard.models import FindingSuppression
@@ -61,7 +60,7 @@ def _render(request: HttpRequest, template: str, context: dict, partial: str, st
     return response
 
 
-def _detail_url(finding: checks.Finding) -> str:
+def _detail_url(finding: rules.Finding) -> str:
     name = DETAIL_URLS.get(finding.resource_kind)
     if finding.resource_kind == "cache":
         name = "cache_group" if ":replicationgroup:" in finding.resource_arn else "cache_cluster"
@@ -87,7 +86,7 @@ def findings(request: HttpRequest) -> HttpResponse:
     }
     if not form.is_valid():
         return _render(request, "guard/findings.html", context, "table", status=400)
-    every = checks.evaluate()
+    every = rules.evaluate()
     selected = [f for f in every if form.matches(f)]
     for finding in selected:
         finding.url = _detail_url(finding)
@@ -99,8 +98,8 @@ def findings(request: HttpRequest) -> HttpResponse:
     context.update(
         page=page,
         findings=page.object_list,
-        severity_counts=[(s, by_severity.get(s, 0)) for s in checks.Severity.ORDER],
-        rule_counts=[(checks.RULES[r], n) for r, n in by_rule.most_common()],
+        severity_counts=[(s, by_severity.get(s, 0)) for s in rules.Severity.ORDER],
+        rule_counts=[(rules.RULES[r], n) for r, n in by_rule.most_common()],
         suppressed_total=sum(1 for f in every if f.suppressed),
         page_query=params.urlencode(),
         query=request.GET.urlencode(),

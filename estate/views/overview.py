@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from estate import checks, models, queries
+from estate import models, queries
 from estate.views.common import HtmxRequest, render_page, viewer_required
 
 # Runs in these states are still moving; the progress partial keeps polling.
@@ -29,7 +29,6 @@ def home(request: HtmxRequest) -> HttpResponse:
         "totals": queries.overview_totals(),
         "attention": queries.attention_rows(),
         "findings": queries.findings_teaser(),
-        "posture": checks.finding_counts(),
         **_sync_context(models.SyncRun.objects.order_by("-started_at").first()),
     }
     return render_page(request, "estate/home.html", context, partial="panels")

@@ -1,11 +1,19 @@
-"""``{% load guard_tags %}{% resource_findings object.arn %}`` on a resource page: the
-posture findings of that resource (evaluates only its account: bounded queries)."""
+"""``{% load guard_tags %}``
+
+* ``{% resource_findings object.arn %}`` on a resource page: the posture findings of
+  that resource (evaluates only its account: bounded queries).
+* ``{% posture_counts as posture %}`` on the overview: open findings by severity
+  (``guard.rules.finding_counts``, cached). A tag rather than the overview view's
+  context, so that estate's views do not import guard (a higher layer).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
 
-from estate.checks import findings_for
+from guard.rules import finding_counts, findings_for
 
 register = template.Library()
 
@@ -13,3 +21,8 @@ register = template.Library()
 @register.inclusion_tag("guard/_resource_findings.html")
 def resource_findings(arn: str) -> dict:
     return {"resource_findings": findings_for(arn)}
+
+
+@register.simple_tag
+def posture_counts() -> dict[str, Any]:
+    return finding_counts()

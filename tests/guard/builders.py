@@ -1,4 +1,4 @@
-"""Builders of mirror rows that pass every posture rule (estate.checks); each test
+"""Builders of mirror rows that pass every posture rule (guard.rules); each test
 changes one field to break one rule. Plain ORM, no AWS."""
 
 from __future__ import annotations

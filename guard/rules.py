@@ -25,6 +25,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from estate import models as m
+from guard.models import FindingSuppression, SecurityGroup
 
 
 class Severity:
@@ -412,7 +413,6 @@ TLS_PARAMETERS = ("rds.force_ssl", "require_secure_transport")
 
 def load_estate(account_ids: Iterable[int] | None = None) -> Estate:
     """Load live rows of every kind: 11 queries whatever the estate's size."""
-    from guard.models import SecurityGroup
 
     def live(model: type[Model]) -> Any:
         qs = model.objects.live().select_related("account")
@@ -829,8 +829,6 @@ def evaluate_estate(estate: Estate, now: datetime | None = None) -> list[Finding
 def apply_suppressions(findings: list[Finding], now: datetime | None = None) -> list[Finding]:
     """Attach active suppressions (one query). Expired or revoked ones are ignored, so
     the finding comes back by itself."""
-    from guard.models import FindingSuppression
-
     active: dict[tuple[str, str], Any] = {}
     for suppression in FindingSuppression.objects.active(now).order_by("expires_at"):
         active[(suppression.rule_id, suppression.resource_arn)] = suppression

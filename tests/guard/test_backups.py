@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from drills.backups import backup_rows
 from drills.models import BackupPolicy, DrillRun, DrillType, RunStatus
 from estate.models import Environment
+from guard.backups import backup_rows
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -326,19 +326,15 @@ def attention_rows(limit: int = 50) -> list[dict[str, Any]]:
 
 
 def findings_teaser() -> dict[str, int]:
-    """Counts of the three most common gaps, straight from the mirror (the full rules
-    live in guard.rules)."""
-    short = 7
+    """Counts of the two most common gaps, straight from the mirror (the full rules
+    live in guard.rules; backup retention is judged there, by each environment's
+    backup policy, and the overview shows that count)."""
     inst = models.DbInstance.objects.live().aggregate(
         unencrypted=Count("id", filter=Q(storage_encrypted=False, cluster__isnull=True)),
         public=Count("id", filter=Q(publicly_accessible=True)),
-        short_retention=Count(
-            "id", filter=Q(cluster__isnull=True, backup_retention_period__lt=short)
-        ),
     )
     clus = models.DbCluster.objects.live().aggregate(
         unencrypted=Count("id", filter=Q(storage_encrypted=False)),
-        short_retention=Count("id", filter=Q(backup_retention_period__lt=short)),
     )
     cache = models.CacheReplicationGroup.objects.live().aggregate(
         unencrypted=Count("id", filter=Q(at_rest_encryption=False) | Q(transit_encryption=False))
@@ -347,8 +343,6 @@ def findings_teaser() -> dict[str, int]:
     return {
         "unencrypted": inst["unencrypted"] + clus["unencrypted"] + cache["unencrypted"],
         "public": inst["public"] + public_snapshots,
-        "short_retention": inst["short_retention"] + clus["short_retention"],
-        "retention_days": short,
     }
 
 

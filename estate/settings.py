@@ -409,7 +409,9 @@ LOGGING = {
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
 # --- Security posture (guard.rules, guard.backups) ----------------------------------
-# Backup retention below this many days is a finding (RDS-BACKUP-RETENTION).
+# The minimum backup retention of the default backup policy, for environments without
+# a saved BackupPolicy (production's default asks for at least 35 days, or this if
+# higher). Backups page, Findings (RDS-BACKUP-RETENTION) and `posture` share the rule.
 GUARD_MIN_BACKUP_RETENTION_DAYS = env_int("GUARD_MIN_BACKUP_RETENTION_DAYS", 7)
 # The longest a finding may be suppressed.
 GUARD_MAX_SUPPRESSION_DAYS = env_int("GUARD_MAX_SUPPRESSION_DAYS", 365)

@@ -25,6 +25,7 @@ from django.db.models import Model
 from django.utils import timezone
 
 from estate import models as m
+from guard import backups
 from guard.models import FindingSuppression, SecurityGroup
 
 
@@ -108,10 +109,6 @@ DEPRECATED_ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {
     "mariadb": ("10.2", "10.3", "10.4"),
     "redis": ("2.", "3.", "4.", "5."),
 }
-
-
-def min_backup_retention_days() -> int:
-    return int(getattr(settings, "GUARD_MIN_BACKUP_RETENTION_DAYS", 7))
 
 
 def is_deprecated_version(engine: str, version: str) -> bool:
@@ -275,7 +272,8 @@ BACKUP_RETENTION = _rule(
     "Backup retention below policy",
     "Short retention limits how far back point-in-time recovery can go; 0 turns "
     "automated backups off entirely.",
-    "Raise BackupRetentionPeriod to at least the policy's number of days.",
+    "Raise BackupRetentionPeriod to at least the environment's backup policy's number "
+    "of days (Backups page; policies are edited in the admin).",
     "instance",
     "cluster",
 )
@@ -406,13 +404,16 @@ class Estate:
     option_names: dict[tuple[int, str, str], set[str]] = field(default_factory=dict)
     # (account pk, region, group id) -> guard.SecurityGroup
     security_groups: dict[tuple[int, str, str], Any] = field(default_factory=dict)
+    # environment -> its backup policy (saved, or the default): guard.backups.policies()
+    backup_policies: dict[str, Any] = field(default_factory=backups.PolicyTable)
 
 
 TLS_PARAMETERS = ("rds.force_ssl", "require_secure_transport")
 
 
 def load_estate(account_ids: Iterable[int] | None = None) -> Estate:
-    """Load live rows of every kind: 11 queries whatever the estate's size."""
+    """Load live rows of every kind and the backup policies: 12 queries whatever the
+    estate's size."""
 
     def live(model: type[Model]) -> Any:
         qs = model.objects.live().select_related("account")
@@ -428,6 +429,7 @@ def load_estate(account_ids: Iterable[int] | None = None) -> Estate:
         cache_clusters=list(live(m.CacheCluster)),
         dms_instances=list(live(m.DmsReplicationInstance)),
         dms_endpoints=list(live(m.DmsEndpoint)),
+        backup_policies=backups.policies(),
     )
     params = m.Parameter.objects.filter(
         name__in=TLS_PARAMETERS, group__gone_at__isnull=True
@@ -555,7 +557,6 @@ def _common_db_checks(
     now: datetime,
     *,
     replica: bool = False,
-    own_backups: bool = True,
 ) -> Iterator[Finding]:
     """Rules that apply alike to standalone instances and clusters."""
     engine = row.engine or ""
@@ -588,14 +589,20 @@ def _common_db_checks(
         yield _finding(
             DEPRECATED_VERSION, kind, row, {"engine": engine, "engine_version": row.engine_version}
         )
-    retention = row.backup_retention_period
-    policy = min_backup_retention_days()
-    if own_backups and retention is not None and retention < policy:
+    # The Backups page's retention rule, against the environment's policy: one answer.
+    policy = estate.backup_policies[row.account.environment]
+    kept = backups.retention_result(row, policy)
+    if kept is not None and not kept.ok:
+        retention = row.backup_retention_period
         yield _finding(
             BACKUP_RETENTION,
             kind,
             row,
-            {"backup_retention_period": retention, "policy_days": policy},
+            {
+                "backup_retention_period": retention,
+                "policy_days": policy.min_retention_days,
+                "policy": backups.policy_label(policy),
+            },
             severity=Severity.HIGH if retention == 0 else "",
         )
     if not row.enabled_cloudwatch_logs_exports:
@@ -608,10 +615,8 @@ def check_instance(estate: Estate, row: m.DbInstance, now: datetime) -> Iterator
     # Aurora and Multi-AZ cluster members inherit storage, backups, auth, TLS (cluster
     # parameter group) and deletion protection from their cluster: judged there, once.
     if not in_cluster:
-        # RDS read replicas of PostgreSQL cannot keep automated backups at all.
-        yield from _common_db_checks(
-            estate, row, "instance", now, replica=row.is_replica, own_backups=not row.is_replica
-        )
+        # A read replica's backups are judged on its source (guard.backups).
+        yield from _common_db_checks(estate, row, "instance", now, replica=row.is_replica)
         group = next((g.get("name", "") for g in row.parameter_groups or []), "")
         enforced, evidence = tls_status(
             estate, row, m.ParameterGroup.Scope.INSTANCE, group, engine, row.engine_version
@@ -838,17 +843,18 @@ def apply_suppressions(findings: list[Finding], now: datetime | None = None) -> 
 
 
 def evaluate(account_ids: Iterable[int] | None = None) -> list[Finding]:
-    """All findings over the mirror, with suppressions attached: 12 queries in all."""
+    """All findings over the mirror, with suppressions attached: 13 queries in all."""
     return apply_suppressions(evaluate_estate(load_estate(account_ids)))
 
 
-COUNTS_CACHE_KEY = "guard:finding-counts:v1"
+COUNTS_CACHE_KEY = "guard:finding-counts:v2"
 
 
 def finding_counts(*, fresh: bool = False) -> dict[str, Any]:
     """For the overview: open (unsuppressed) findings by severity, plus totals.
 
-    {"open": n, "suppressed": n, "by_severity": {"critical": n, "high": n, ...}}
+    {"open": n, "suppressed": n, "by_severity": {"critical": n, "high": n, ...},
+     "backup_retention": n}  (open RDS-BACKUP-RETENTION findings)
 
     Cached for GUARD_COUNTS_CACHE_SECONDS (suppressing or revoking clears it at once);
     ``fresh=True`` recomputes."""
@@ -859,15 +865,18 @@ def finding_counts(*, fresh: bool = False) -> dict[str, Any]:
             return cached
     by_severity = dict.fromkeys(Severity.ORDER, 0)
     suppressed = 0
+    retention = 0
     for finding in evaluate():
         if finding.suppressed:
             suppressed += 1
         else:
             by_severity[finding.severity] += 1
+            retention += finding.rule is BACKUP_RETENTION
     counts = {
         "open": sum(by_severity.values()),
         "suppressed": suppressed,
         "by_severity": by_severity,
+        "backup_retention": retention,
     }
     if timeout > 0:
         cache.set(COUNTS_CACHE_KEY, counts, timeout)

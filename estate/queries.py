@@ -30,7 +30,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from estate import models
+from estate import models, tls
 from estate.status import HEALTHY
 
 # --- Inventory -----------------------------------------------------------------------
@@ -380,16 +380,19 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
     snapshots = list(cluster.snapshots.order_by("-created_time")[:20])
     snapshot_count = cluster.snapshots.count()
     clones = list(cluster.clones.all())
+    # A cluster parameter group: AWS names DB and cluster parameter groups separately,
+    # so "default.aurora-postgresql16" exists in both scopes.
     parameter_group = (
         models.ParameterGroup.objects.filter(
             account_id=cluster.account_id,
             region=cluster.region,
+            scope=models.ParameterGroup.Scope.CLUSTER,
             identifier=cluster.parameter_group_name,
         )
         .only("id", "identifier", "family")
         .first()
     )
-    tls_enforced = tls_enforced_by(parameter_group)
+    tls_verdict = tls.for_cluster(cluster)
     pending = [
         m["identifier"]
         for m in cluster.members
@@ -406,7 +409,8 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
         "clones": clones,
         "parameter_group": parameter_group,
         "pending_reboot": pending,
-        "tls_enforced": tls_enforced,
+        "tls": tls_verdict,
+        "tls_enforced": tls_verdict.enforced,
         "restore_window": restore_window(
             cluster.earliest_restorable_time, cluster.latest_restorable_time
         ),
@@ -414,24 +418,6 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
             models.DbCluster, cluster.replication_source_identifier
         ),
     }
-
-
-TLS_PARAMETERS = {
-    "rds.force_ssl": {"1", "on", "true"},
-    "require_secure_transport": {"1", "on", "true"},
-}
-
-
-def tls_enforced_by(group: models.ParameterGroup | None) -> bool | None:
-    """Whether a parameter group forces TLS (PostgreSQL ``rds.force_ssl``, MySQL
-    ``require_secure_transport``); None when the group or the parameter is not
-    mirrored, because the engine default then decides."""
-    if group is None:
-        return None
-    values = dict(group.parameters.filter(name__in=TLS_PARAMETERS).values_list("name", "value"))
-    if not values:
-        return None
-    return any((values.get(n) or "").lower() in ok for n, ok in TLS_PARAMETERS.items())
 
 
 def _by_arn_or_identifier(model: type[Model], ref: str) -> Any:
@@ -543,9 +529,10 @@ def instance_context(instance: models.DbInstance) -> dict[str, Any]:
         if instance.ca_certificate_valid_till
         else None
     )
-    tls = [tls_enforced_by(g) for g in groups.values()]
+    tls_verdict = tls.for_instance(instance)
     return {
-        "tls_enforced": next((t for t in tls if t is not None), None),
+        "tls": tls_verdict,
+        "tls_enforced": tls_verdict.enforced,
         "replicas": replicas,
         "unmirrored_replicas": sorted(
             set(instance.read_replica_identifiers)

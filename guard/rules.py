@@ -21,10 +21,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Model
+from django.db.models import FilteredRelation, Model, Q
 from django.utils import timezone
 
 from estate import models as m
+from estate import tls
+from estate.tls import TLS_PARAMETERS
 from guard import backups
 from guard.models import FindingSuppression, SecurityGroup
 
@@ -408,9 +410,6 @@ class Estate:
     backup_policies: dict[str, Any] = field(default_factory=backups.PolicyTable)
 
 
-TLS_PARAMETERS = ("rds.force_ssl", "require_secure_transport")
-
-
 def load_estate(account_ids: Iterable[int] | None = None) -> Estate:
     """Load live rows of every kind and the backup policies: 12 queries whatever the
     estate's size."""
@@ -431,24 +430,29 @@ def load_estate(account_ids: Iterable[int] | None = None) -> Estate:
         dms_endpoints=list(live(m.DmsEndpoint)),
         backup_policies=backups.policies(),
     )
-    params = m.Parameter.objects.filter(
-        name__in=TLS_PARAMETERS, group__gone_at__isnull=True
-    ).values_list(
-        "group__account_id", "group__region", "group__scope", "group__identifier", "name", "value"
+    # Every mirrored DB/cluster parameter group with its TLS parameters (a LEFT JOIN, so
+    # a group without them is known to be mirrored: its engine default holds).
+    params = (
+        m.ParameterGroup.objects.live()
+        .filter(scope__in=[m.ParameterGroup.Scope.INSTANCE, m.ParameterGroup.Scope.CLUSTER])
+        .annotate(
+            tls=FilteredRelation("parameters", condition=Q(parameters__name__in=TLS_PARAMETERS))
+        )
+        .values_list("account_id", "region", "scope", "identifier", "tls__name", "tls__value")
     )
     if account_ids is not None:
-        params = params.filter(group__account_id__in=account_ids)
+        params = params.filter(account_id__in=account_ids)
     for account_pk, region, scope, group, name, value in params:
-        estate.tls_parameters.setdefault((account_pk, region, scope, group), {})[name] = value
+        values = estate.tls_parameters.setdefault((account_pk, region, scope, group), {})
+        if name is not None:
+            values[name] = value
     options = m.OptionGroup.objects.live().values_list(
         "account_id", "region", "identifier", "options"
     )
     if account_ids is not None:
         options = options.filter(account_id__in=account_ids)
     for account_pk, region, name, option_list in options:
-        estate.option_names[(account_pk, region, name)] = {
-            str(o.get("name", "")).upper() for o in option_list or [] if isinstance(o, dict)
-        }
+        estate.option_names[(account_pk, region, name)] = tls.option_names(option_list)
     groups = SecurityGroup.objects.all()
     if account_ids is not None:
         groups = groups.filter(account_id__in=account_ids)
@@ -480,40 +484,28 @@ def _is_production(row: Any) -> bool:
     return row.account.environment == m.Environment.PRODUCTION
 
 
-def _major(version: str) -> int | None:
-    head = (version or "").split(".", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
-def _truthy(value: str | None) -> bool:
-    return str(value).strip().lower() in {"1", "on", "true"}
-
-
-def tls_status(
-    estate: Estate, row: Any, scope: str, group_name: str, engine: str, version: str
-) -> tuple[bool | None, dict[str, Any]]:
-    """(enforced?, evidence) for a resource's effective parameter group; None when the
-    engine enforces TLS some other way (Oracle: the SSL option; unknown engines)."""
+def tls_verdict(estate: Estate, row: Any, scope: str, group_name: str) -> tls.TlsVerdict:
+    """The resource pages' TLS answer (estate.tls.decide), over the loaded estate."""
+    engine = row.engine or ""
     if engine.startswith("oracle"):
-        return None, {}
-    if "postgres" in engine or engine.startswith("sqlserver"):
-        name = "rds.force_ssl"
-        # RDS for PostgreSQL 15+ ships with rds.force_ssl=1; older and Aurora with 0.
-        default = "1" if engine == "postgres" and (_major(version) or 0) >= 15 else "0"
-    elif "mysql" in engine or engine == "mariadb":
-        name = "require_secure_transport"
-        default = "0"
-    else:
-        return None, {}
-    values = estate.tls_parameters.get((row.account_id, row.region, scope, group_name))
-    evidence: dict[str, Any] = {"parameter_group": group_name or "(none)", "parameter": name}
-    if values is not None and values.get(name) not in (None, ""):
-        evidence["value"] = values[name]
-        return _truthy(values[name]), evidence
-    evidence["value"] = f"engine default ({default})"
-    if values is None:
-        evidence["note"] = "parameter group not mirrored; engine default assumed"
-    return _truthy(default), evidence
+        names = tls.option_group_names(row)
+        options: set[str] = set()
+        for name in names:
+            options |= estate.option_names.get((row.account_id, row.region, name), set())
+        return tls.decide(
+            engine,
+            row.engine_version,
+            group=group_name,
+            values=None,
+            options=options,
+            option_groups=", ".join(names),
+        )
+    return tls.decide(
+        engine,
+        row.engine_version,
+        group=group_name,
+        values=estate.tls_parameters.get((row.account_id, row.region, scope, group_name)),
+    )
 
 
 def _open_groups(
@@ -618,18 +610,9 @@ def check_instance(estate: Estate, row: m.DbInstance, now: datetime) -> Iterator
         # A read replica's backups are judged on its source (guard.backups).
         yield from _common_db_checks(estate, row, "instance", now, replica=row.is_replica)
         group = next((g.get("name", "") for g in row.parameter_groups or []), "")
-        enforced, evidence = tls_status(
-            estate, row, m.ParameterGroup.Scope.INSTANCE, group, engine, row.engine_version
-        )
-        if engine.startswith("oracle"):
-            options = set()
-            for og in row.option_groups or []:
-                name = og.get("name", "") if isinstance(og, dict) else str(og)
-                options |= estate.option_names.get((row.account_id, row.region, name), set())
-            enforced = "SSL" in options
-            evidence = {"option_groups": row.option_groups, "ssl_option": enforced}
-        if enforced is False:
-            yield _finding(TLS, "instance", row, evidence)
+        verdict = tls_verdict(estate, row, m.ParameterGroup.Scope.INSTANCE, group)
+        if verdict.enforced is False:
+            yield _finding(TLS, "instance", row, verdict.evidence())
         if _is_production(row) and not row.multi_az and not row.is_replica:
             yield _finding(
                 SINGLE_AZ, "instance", row, {"multi_az": False, "environment": "production"}
@@ -673,16 +656,9 @@ def check_cluster(
         row.global_cluster_id is not None and not row.is_global_writer
     )
     yield from _common_db_checks(estate, row, "cluster", now, replica=secondary)
-    enforced, evidence = tls_status(
-        estate,
-        row,
-        m.ParameterGroup.Scope.CLUSTER,
-        row.parameter_group_name,
-        engine,
-        row.engine_version,
-    )
-    if enforced is False:
-        yield _finding(TLS, "cluster", row, evidence)
+    verdict = tls_verdict(estate, row, m.ParameterGroup.Scope.CLUSTER, row.parameter_group_name)
+    if verdict.enforced is False:
+        yield _finding(TLS, "cluster", row, verdict.evidence())
     serverless_v1 = row.engine_mode == "serverless"
     # A Multi-AZ DB cluster always spans three AZs; Aurora needs a reader in another AZ.
     # Two instances in one AZ are still single-AZ (zones unknown: judged by count).

@@ -240,13 +240,29 @@ MASTER_SECRET = _rule(
     "instance",
     "cluster",
 )
+CA_ROTATE = (
+    "Rotate to a current CA (rds-ca-rsa2048-g1 or newer) with ModifyDBInstance "
+    "CACertificateIdentifier, after updating client trust stores."
+)
 CA_EXPIRY = _rule(
     "RDS-CA-EXPIRY",
-    Severity.MEDIUM,
-    "CA certificate expires within 90 days",
+    Severity.MEDIUM,  # high when fewer than 30 days are left
+    f"CA certificate expires within {CA_EXPIRY_WARNING_DAYS} days",
     "When the server certificate's CA expires, clients that verify TLS cannot connect.",
-    "Rotate to a current CA (rds-ca-rsa2048-g1 or newer) with ModifyDBInstance "
-    "CACertificateIdentifier, after updating client trust stores.",
+    CA_ROTATE,
+    "instance",
+)
+# Critical, not high: an expired CA is a failure now, not a date to plan for — clients
+# that verify the server certificate cannot connect at all, and those that still
+# connect do not verify it, so TLS no longer proves they talk to this database.
+CA_EXPIRED = _rule(
+    "RDS-CA-EXPIRED",
+    Severity.CRITICAL,
+    "CA certificate expired",
+    "The server certificate's CA has expired: clients that verify TLS cannot connect, "
+    "and clients that still connect are not verifying the server, so a "
+    "man-in-the-middle goes unnoticed.",
+    CA_ROTATE,
     "instance",
 )
 DEPRECATED_VERSION = _rule(
@@ -630,22 +646,43 @@ def check_instance(estate: Estate, row: m.DbInstance, now: datetime) -> Iterator
             # Reachable from the internet *and* open to it: the worst combination.
             severity=Severity.CRITICAL if row.publicly_accessible else "",
         )
-    if row.ca_certificate_valid_till is not None:
-        days_left = (row.ca_certificate_valid_till - now).days
-        if days_left < CA_EXPIRY_WARNING_DAYS:
-            yield _finding(
-                CA_EXPIRY,
-                "instance",
-                row,
-                {
-                    "ca_certificate_identifier": row.ca_certificate_identifier,
-                    "valid_till": row.ca_certificate_valid_till.isoformat(),
-                    "days_left": days_left,
-                },
-                severity=Severity.HIGH if days_left < 30 else "",
-            )
+    yield from _ca_findings(row, now)
     if not row.auto_minor_version_upgrade and not row.is_custom:
         yield _finding(AUTO_MINOR, "instance", row, {"auto_minor_version_upgrade": False})
+
+
+def _ca_findings(row: m.DbInstance, now: datetime) -> Iterator[Finding]:
+    """Expired (critical) and expiring (medium, high within 30 days) are two findings:
+    one is an outage for verifying clients today, the other a date to plan for."""
+    valid_till = row.ca_certificate_valid_till
+    if valid_till is None:
+        return
+    day = timezone.localdate(valid_till)
+    if valid_till <= now:
+        yield _finding(
+            CA_EXPIRED,
+            "instance",
+            row,
+            {
+                "ca_certificate_identifier": row.ca_certificate_identifier,
+                "expired_on": day,
+                "days_since_expiry": (now - valid_till).days,
+            },
+        )
+        return
+    days_left = (valid_till - now).days
+    if days_left < CA_EXPIRY_WARNING_DAYS:
+        yield _finding(
+            CA_EXPIRY,
+            "instance",
+            row,
+            {
+                "ca_certificate_identifier": row.ca_certificate_identifier,
+                "expires_on": day,
+                "days_left": days_left,
+            },
+            severity=Severity.HIGH if days_left < 30 else "",
+        )
 
 
 def check_cluster(

@@ -87,6 +87,11 @@ TRIGGERS = [
         "instance",
         {"ca_certificate_valid_till": timezone.now() + timedelta(days=60)},
     ),
+    (
+        "RDS-CA-EXPIRED",
+        "instance",
+        {"ca_certificate_valid_till": timezone.now() - timedelta(days=834)},
+    ),
     ("ENGINE-DEPRECATED", "instance", {"engine_version": "11.22"}),
     (
         "ENGINE-DEPRECATED",
@@ -373,3 +378,28 @@ def test_an_aurora_cluster_whose_instances_share_one_az_is_single_az():
     assert rules_for(same) == {"RDS-SINGLE-AZ"}
     assert finding(same, "RDS-SINGLE-AZ").evidence["zones"] == ["us-east-1a"]
     assert rules_for(spread) == set()
+
+
+def test_an_expired_certificate_is_its_own_critical_finding_not_an_expiring_one():
+    # given certificates that expired 834 days ago, expire in 20 days and in 60 days
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    now = timezone.now()
+    expired = instance(acct, ca_certificate_valid_till=now - timedelta(days=834, hours=1))
+    soon = instance(acct, ca_certificate_valid_till=now + timedelta(days=20, hours=1))
+    later = instance(acct, ca_certificate_valid_till=now + timedelta(days=60, hours=1))
+    # then the expired one is RDS-CA-EXPIRED, critical, with the day it expired
+    assert rules_for(expired) == {"RDS-CA-EXPIRED"}
+    hit = finding(expired, "RDS-CA-EXPIRED")
+    assert hit.severity == rules.Severity.CRITICAL
+    assert hit.rule.title == "CA certificate expired"
+    assert hit.evidence == {
+        "ca_certificate_identifier": "rds-ca-rsa2048-g1",
+        "expired_on": timezone.localdate(now - timedelta(days=834, hours=1)),
+        "days_since_expiry": 834,
+    }
+    # and the others expire within 90 days: high under 30 days left, medium otherwise
+    assert finding(soon, "RDS-CA-EXPIRY").severity == rules.Severity.HIGH
+    assert finding(soon, "RDS-CA-EXPIRY").evidence["days_left"] == 20
+    assert finding(later, "RDS-CA-EXPIRY").severity == rules.Severity.MEDIUM
+    assert finding(later, "RDS-CA-EXPIRY").rule.title == "CA certificate expires within 90 days"

@@ -93,15 +93,12 @@ def findings(request: HttpRequest) -> HttpResponse:
     by_severity = Counter(f.severity for f in every if not f.suppressed)
     by_rule = Counter(f.rule.id for f in selected)
     page = Paginator(selected, PAGE_SIZE).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
     context.update(
         page=page,
         findings=page.object_list,
         severity_counts=[(s, by_severity.get(s, 0)) for s in rules.Severity.ORDER],
         rule_counts=[(rules.RULES[r], n) for r, n in by_rule.most_common()],
         suppressed_total=sum(1 for f in every if f.suppressed),
-        page_query=params.urlencode(),
         query=request.GET.urlencode(),
     )
     return _render(request, "guard/findings.html", context, "table")

@@ -160,3 +160,4 @@ def test_a_resource_page_lists_its_findings_with_readable_evidence(client, viewe
     day = timezone.localdate(expired.ca_certificate_valid_till).isoformat()
     assert "critical: CA certificate expired" in body
     assert f"Expired on: {day} · Expired for: 834 days" in body
+    assert f"expired on {day} <span" in body

@@ -380,19 +380,13 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
     snapshots = list(cluster.snapshots.order_by("-created_time")[:20])
     snapshot_count = cluster.snapshots.count()
     clones = list(cluster.clones.all())
-    # A cluster parameter group: AWS names DB and cluster parameter groups separately,
-    # so "default.aurora-postgresql16" exists in both scopes.
-    parameter_group = (
-        models.ParameterGroup.objects.filter(
-            account_id=cluster.account_id,
-            region=cluster.region,
-            scope=models.ParameterGroup.Scope.CLUSTER,
-            identifier=cluster.parameter_group_name,
-        )
-        .only("id", "identifier", "family")
-        .first()
+    parameter_group = tls.parameter_group(
+        cluster.account_id,
+        cluster.region,
+        models.ParameterGroup.Scope.CLUSTER,
+        cluster.parameter_group_name,
     )
-    tls_verdict = tls.for_cluster(cluster)
+    tls_verdict = tls.for_cluster(cluster, parameter_group)
     pending = [
         m["identifier"]
         for m in cluster.members
@@ -519,7 +513,11 @@ def instance_context(instance: models.DbInstance) -> dict[str, Any]:
     groups: dict[str, models.ParameterGroup] = {
         g.identifier: g
         for g in models.ParameterGroup.objects.filter(
-            account_id=instance.account_id, region=instance.region, identifier__in=pg_names
+            account_id=instance.account_id,
+            region=instance.region,
+            # DB parameter groups (a cluster parameter group may bear the same name)
+            scope=models.ParameterGroup.Scope.INSTANCE,
+            identifier__in=pg_names,
         ).only("id", "identifier")
     }
     endpoints = list(instance.endpoints.all())
@@ -529,7 +527,7 @@ def instance_context(instance: models.DbInstance) -> dict[str, Any]:
         if instance.ca_certificate_valid_till
         else None
     )
-    tls_verdict = tls.for_instance(instance)
+    tls_verdict = tls.for_instance(instance, groups)
     return {
         "tls": tls_verdict,
         "tls_enforced": tls_verdict.enforced,

@@ -10,8 +10,8 @@ the engine's default, which is known: RDS for PostgreSQL 15 and later ships with
 ``rds.force_ssl=1``; older PostgreSQL, Aurora, SQL Server, MySQL and MariaDB with 0.
 
 ``decide()`` is pure (the posture rules call it over rows they loaded in bulk);
-``for_instance()`` and ``for_cluster()`` load what one resource page needs (one or two
-queries). This module sits in estate so that both estate's pages and guard can import it.
+``for_instance()`` and ``for_cluster()`` read what one resource page needs from the
+parameter groups the page has loaded (one query for their parameters). This module sits in estate so that both estate's pages and guard can import it.
 """
 
 from __future__ import annotations
@@ -125,47 +125,54 @@ def decide(
     )
 
 
-def _values(account_id: int, region: str, scope: str, group: str) -> dict[str, str | None] | None:
-    """The mirrored TLS parameters of one group; None when the group is not mirrored.
-    One query."""
-    rows = list(
-        models.Parameter.objects.filter(
-            group__account_id=account_id,
-            group__region=region,
-            group__scope=scope,
-            group__identifier=group,
-            group__gone_at__isnull=True,
-        )
-        .filter(name__in=TLS_PARAMETERS)
-        .values_list("name", "value")
+def parameter_group(
+    account_id: int, region: str, scope: str, name: str
+) -> models.ParameterGroup | None:
+    """The live mirrored parameter group of that scope and name (AWS names DB and
+    cluster parameter groups separately: "default.aurora-postgresql16" is both)."""
+    if not name:
+        return None
+    return (
+        models.ParameterGroup.objects.live()
+        .filter(account_id=account_id, region=region, scope=scope, identifier=name)
+        .only("id", "identifier", "family")
+        .first()
     )
-    if rows:
-        return dict(rows)
-    mirrored = models.ParameterGroup.objects.live().filter(
-        account_id=account_id, region=region, scope=scope, identifier=group
-    )
-    return {} if group and mirrored.exists() else None
 
 
-def for_cluster(cluster: models.DbCluster) -> TlsVerdict:
-    """A cluster (Aurora or Multi-AZ DB cluster): its cluster parameter group decides."""
-    group = cluster.parameter_group_name
+def group_values(group: models.ParameterGroup | None) -> dict[str, str | None] | None:
+    """The mirrored TLS parameters of a group (one query); None when the group is not
+    mirrored."""
+    if group is None:
+        return None
+    return dict(group.parameters.filter(name__in=TLS_PARAMETERS).values_list("name", "value"))
+
+
+def for_cluster(cluster: models.DbCluster, group: models.ParameterGroup | None) -> TlsVerdict:
+    """A cluster (Aurora or Multi-AZ DB cluster): its cluster parameter group ``group``
+    (``parameter_group()`` of scope cluster; None when not mirrored) decides."""
     return decide(
         cluster.engine,
         cluster.engine_version,
-        group=group,
-        values=_values(
-            cluster.account_id, cluster.region, models.ParameterGroup.Scope.CLUSTER, group
-        ),
+        group=cluster.parameter_group_name,
+        values=group_values(group),
     )
 
 
-def for_instance(instance: models.DbInstance) -> TlsVerdict:
-    """A standalone instance: its DB parameter group (Oracle: its option groups). A
-    cluster member forces TLS as its cluster does."""
-    if instance.cluster_id is not None and instance.cluster is not None:
-        return for_cluster(instance.cluster)
-    group = next((g.get("name", "") for g in instance.parameter_groups or []), "")
+def for_instance(
+    instance: models.DbInstance, groups: Mapping[str, models.ParameterGroup]
+) -> TlsVerdict:
+    """A standalone instance: its DB parameter group, among ``groups`` (the mirrored DB
+    parameter groups the page loaded, by name); Oracle: its option groups. A cluster
+    member forces TLS as its cluster does."""
+    cluster = instance.cluster if instance.cluster_id is not None else None
+    if cluster is not None:
+        scope = models.ParameterGroup.Scope.CLUSTER
+        group = parameter_group(
+            cluster.account_id, cluster.region, scope, cluster.parameter_group_name
+        )
+        return for_cluster(cluster, group)
+    name = next((g.get("name", "") for g in instance.parameter_groups or []), "")
     engine = instance.engine or ""
     if engine.startswith("oracle"):
         names = option_group_names(instance)
@@ -177,18 +184,13 @@ def for_instance(instance: models.DbInstance) -> TlsVerdict:
         return decide(
             engine,
             instance.engine_version,
-            group=group,
+            group=name,
             values=None,
             options=options,
             option_groups=", ".join(names),
         )
     return decide(
-        engine,
-        instance.engine_version,
-        group=group,
-        values=_values(
-            instance.account_id, instance.region, models.ParameterGroup.Scope.INSTANCE, group
-        ),
+        engine, instance.engine_version, group=name, values=group_values(groups.get(name))
     )
 
 

@@ -132,7 +132,19 @@ def test_the_cluster_page_reads_the_cluster_parameter_group_not_a_db_group_of_th
     # and a member's page gives its cluster's answer (members are judged there)
     member = row.instances.first()
     response = viewer_client.get(reverse("instance", args=[member.pk]))
-    assert response.context["tls"] == tls.for_cluster(row)
+    group = tls.parameter_group(acct.pk, "us-east-1", m.ParameterGroup.Scope.CLUSTER, name)
+    assert response.context["tls"] == tls.for_cluster(row, group)
+
+
+@pytest.mark.django_db
+def test_the_instance_page_reads_the_db_parameter_group_not_a_cluster_group_of_that_name(
+    viewer_client,
+):
+    acct = builders.account()
+    _group(acct, "shared", m.ParameterGroup.Scope.CLUSTER, {"rds.force_ssl": "1"})
+    _group(acct, "shared", m.ParameterGroup.Scope.INSTANCE, {"rds.force_ssl": "0"})
+    row = builders.instance(acct, parameter_groups=[{"name": "shared", "status": "in-sync"}])
+    assert _answers(viewer_client, row) == (False, True)
 
 
 @pytest.mark.django_db

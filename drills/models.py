@@ -275,14 +275,17 @@ class BackupPolicy(models.Model):
 
     @classmethod
     def default_for(cls, environment: str) -> BackupPolicy:
-        """The unsaved default policy for an environment without one."""
+        """The unsaved default policy for an environment without one: retention of at
+        least GUARD_MIN_BACKUP_RETENTION_DAYS, and in production at least 35 days (AWS
+        Backup Audit Manager's control) with copies and restore drills."""
+        minimum = settings.GUARD_MIN_BACKUP_RETENTION_DAYS
         if environment == Environment.PRODUCTION:
             return cls(
                 environment=environment,
-                min_retention_days=35,
+                min_retention_days=max(35, minimum),
                 max_snapshot_age_hours=24,
                 cross_region_copy_required=True,
                 encryption_required=True,
                 restore_drill_every_days=90,
             )
-        return cls(environment=environment, min_retention_days=7, max_snapshot_age_hours=24)
+        return cls(environment=environment, min_retention_days=minimum, max_snapshot_age_hours=24)

@@ -11,12 +11,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from drills import backups as backup_rules
 from drills import queries
 from drills.forms import DrillScheduleForm
 from drills.models import DrillRun, DrillSchedule
 from estate.roles import MANAGE_DRILLS, VIEW_ESTATE
 from estate.web import HtmxRequest, paginate, render_page, role_required
+from guard import backups as backup_rules
 
 
 def _run(pk: int) -> DrillRun:

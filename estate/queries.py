@@ -30,7 +30,7 @@ from django.db.models.functions import Cast, Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from estate import models
+from estate import models, tls
 from estate.status import HEALTHY
 
 # --- Inventory -----------------------------------------------------------------------
@@ -326,19 +326,15 @@ def attention_rows(limit: int = 50) -> list[dict[str, Any]]:
 
 
 def findings_teaser() -> dict[str, int]:
-    """Counts of the three most common gaps, straight from the mirror (the full rules
-    live in estate.checks)."""
-    short = 7
+    """Counts of the two most common gaps, straight from the mirror (the full rules
+    live in guard.rules; backup retention is judged there, by each environment's
+    backup policy, and the overview shows that count)."""
     inst = models.DbInstance.objects.live().aggregate(
         unencrypted=Count("id", filter=Q(storage_encrypted=False, cluster__isnull=True)),
         public=Count("id", filter=Q(publicly_accessible=True)),
-        short_retention=Count(
-            "id", filter=Q(cluster__isnull=True, backup_retention_period__lt=short)
-        ),
     )
     clus = models.DbCluster.objects.live().aggregate(
         unencrypted=Count("id", filter=Q(storage_encrypted=False)),
-        short_retention=Count("id", filter=Q(backup_retention_period__lt=short)),
     )
     cache = models.CacheReplicationGroup.objects.live().aggregate(
         unencrypted=Count("id", filter=Q(at_rest_encryption=False) | Q(transit_encryption=False))
@@ -347,8 +343,6 @@ def findings_teaser() -> dict[str, int]:
     return {
         "unencrypted": inst["unencrypted"] + clus["unencrypted"] + cache["unencrypted"],
         "public": inst["public"] + public_snapshots,
-        "short_retention": inst["short_retention"] + clus["short_retention"],
-        "retention_days": short,
     }
 
 
@@ -386,16 +380,13 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
     snapshots = list(cluster.snapshots.order_by("-created_time")[:20])
     snapshot_count = cluster.snapshots.count()
     clones = list(cluster.clones.all())
-    parameter_group = (
-        models.ParameterGroup.objects.filter(
-            account_id=cluster.account_id,
-            region=cluster.region,
-            identifier=cluster.parameter_group_name,
-        )
-        .only("id", "identifier", "family")
-        .first()
+    parameter_group = tls.parameter_group(
+        cluster.account_id,
+        cluster.region,
+        models.ParameterGroup.Scope.CLUSTER,
+        cluster.parameter_group_name,
     )
-    tls_enforced = tls_enforced_by(parameter_group)
+    tls_verdict = tls.for_cluster(cluster, parameter_group)
     pending = [
         m["identifier"]
         for m in cluster.members
@@ -412,7 +403,8 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
         "clones": clones,
         "parameter_group": parameter_group,
         "pending_reboot": pending,
-        "tls_enforced": tls_enforced,
+        "tls": tls_verdict,
+        "tls_enforced": tls_verdict.enforced,
         "restore_window": restore_window(
             cluster.earliest_restorable_time, cluster.latest_restorable_time
         ),
@@ -420,24 +412,6 @@ def cluster_context(cluster: models.DbCluster) -> dict[str, Any]:
             models.DbCluster, cluster.replication_source_identifier
         ),
     }
-
-
-TLS_PARAMETERS = {
-    "rds.force_ssl": {"1", "on", "true"},
-    "require_secure_transport": {"1", "on", "true"},
-}
-
-
-def tls_enforced_by(group: models.ParameterGroup | None) -> bool | None:
-    """Whether a parameter group forces TLS (PostgreSQL ``rds.force_ssl``, MySQL
-    ``require_secure_transport``); None when the group or the parameter is not
-    mirrored, because the engine default then decides."""
-    if group is None:
-        return None
-    values = dict(group.parameters.filter(name__in=TLS_PARAMETERS).values_list("name", "value"))
-    if not values:
-        return None
-    return any((values.get(n) or "").lower() in ok for n, ok in TLS_PARAMETERS.items())
 
 
 def _by_arn_or_identifier(model: type[Model], ref: str) -> Any:
@@ -539,7 +513,11 @@ def instance_context(instance: models.DbInstance) -> dict[str, Any]:
     groups: dict[str, models.ParameterGroup] = {
         g.identifier: g
         for g in models.ParameterGroup.objects.filter(
-            account_id=instance.account_id, region=instance.region, identifier__in=pg_names
+            account_id=instance.account_id,
+            region=instance.region,
+            # DB parameter groups (a cluster parameter group may bear the same name)
+            scope=models.ParameterGroup.Scope.INSTANCE,
+            identifier__in=pg_names,
         ).only("id", "identifier")
     }
     endpoints = list(instance.endpoints.all())
@@ -549,9 +527,10 @@ def instance_context(instance: models.DbInstance) -> dict[str, Any]:
         if instance.ca_certificate_valid_till
         else None
     )
-    tls = [tls_enforced_by(g) for g in groups.values()]
+    tls_verdict = tls.for_instance(instance, groups)
     return {
-        "tls_enforced": next((t for t in tls if t is not None), None),
+        "tls": tls_verdict,
+        "tls_enforced": tls_verdict.enforced,
         "replicas": replicas,
         "unmirrored_replicas": sorted(
             set(instance.read_replica_identifiers)

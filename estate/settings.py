@@ -446,8 +446,10 @@ LOGGING = {
 # address; empty means REMOTE_ADDR only (any client can forge the header).
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
 
-# --- Security posture (guard, estate.checks) -----------------------------------------
-# Backup retention below this many days is a finding (RDS-BACKUP-RETENTION).
+# --- Security posture (guard.rules, guard.backups) ----------------------------------
+# The minimum backup retention of the default backup policy, for environments without
+# a saved BackupPolicy (production's default asks for at least 35 days, or this if
+# higher). Backups page, Findings (RDS-BACKUP-RETENTION) and `posture` share the rule.
 GUARD_MIN_BACKUP_RETENTION_DAYS = env_int("GUARD_MIN_BACKUP_RETENTION_DAYS", 7)
 # The longest a finding may be suppressed.
 GUARD_MAX_SUPPRESSION_DAYS = env_int("GUARD_MAX_SUPPRESSION_DAYS", 365)

@@ -9,9 +9,9 @@ from django import forms
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils import timezone
 
-from estate import checks
 from estate import models as m
 from estate.roles import ROLES, VIEWER
+from guard import rules
 from guard.services import max_suppression_days
 
 KINDS = [
@@ -27,7 +27,7 @@ STATUSES = [("open", "open"), ("suppressed", "suppressed"), ("all", "all")]
 
 
 class FindingFilterForm(forms.Form):
-    severity = forms.ChoiceField(required=False, choices=[("", "any"), *checks.Severity.CHOICES])
+    severity = forms.ChoiceField(required=False, choices=[("", "any"), *rules.Severity.CHOICES])
     rule = forms.ChoiceField(required=False, choices=())
     account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, choices=())
     environment = forms.ChoiceField(required=False, choices=[("", "any"), *m.Environment.choices])
@@ -38,11 +38,11 @@ class FindingFilterForm(forms.Form):
     def __init__(self, data: Any, *, accounts: list[m.Account], **kw: Any) -> None:
         super().__init__(data, **kw)
         self.fields["rule"].choices = [("", "any")] + [
-            (r.id, f"{r.id}: {r.title}") for r in checks.RULES.values()
+            (r.id, f"{r.id}: {r.title}") for r in rules.RULES.values()
         ]
         self.fields["account"].choices = [("", "any")] + [(a.pk, a.name) for a in accounts]
 
-    def matches(self, finding: checks.Finding) -> bool:
+    def matches(self, finding: rules.Finding) -> bool:
         d = self.cleaned_data
         status = d.get("status") or "open"
         if status == "open" and finding.suppressed:
@@ -70,7 +70,7 @@ class SuppressForm(forms.Form):
 
     def __init__(self, *args: Any, **kw: Any) -> None:
         super().__init__(*args, **kw)
-        self.fields["rule_id"].choices = [(r, r) for r in checks.RULES]
+        self.fields["rule_id"].choices = [(r, r) for r in rules.RULES]
 
     def clean_expires_on(self) -> Any:
         day = self.cleaned_data["expires_on"]

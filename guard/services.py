@@ -18,6 +18,7 @@ from estate import aws
 from estate import models as mirror
 from estate.roles import MANAGE_ACCOUNTS
 from guard.models import FindingSuppression, SecurityGroup
+from guard.rules import RULES, forget_finding_counts
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +152,6 @@ def suppress_finding(
     request: Any = None,
 ) -> FindingSuppression:
     """Hide one finding until ``expires_at`` (audited). Bad input raises ValueError."""
-    from estate.checks import RULES, forget_finding_counts
-
     _require_admin(user)
     reason = (reason or "").strip()
     if rule_id not in RULES:
@@ -193,8 +192,6 @@ def suppress_finding(
 
 def revoke_suppression(suppression: FindingSuppression, *, user: Any, request: Any = None) -> None:
     """End a suppression now: the finding is shown again (audited)."""
-    from estate.checks import forget_finding_counts
-
     _require_admin(user)
     if suppression.revoked_at is not None:
         raise ValueError("this suppression was already revoked")

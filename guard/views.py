@@ -21,12 +21,11 @@ from django.urls import NoReverseMatch, reverse, reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import record
-from estate import checks
 from estate import models as m
 from estate.roles import ADMIN, MANAGE_ACCOUNTS, ROLES, VIEW_ESTATE
 from estate.web import paginate, render_page, role_required, wants_partial
 from guard import drift as drift_queries
-from guard import services
+from guard import rules, services
 from guard import users as user_services
 from guard.forms import BaselineForm, FindingFilterForm, InviteForm, RoleForm, SuppressForm
 from guard.models import FindingSuppression
@@ -40,7 +39,7 @@ DETAIL_URLS = {
 }
 
 
-def _detail_url(finding: checks.Finding) -> str:
+def _detail_url(finding: rules.Finding) -> str:
     name = DETAIL_URLS.get(finding.resource_kind)
     if finding.resource_kind == "cache":
         name = "cache_group" if ":replicationgroup:" in finding.resource_arn else "cache_cluster"
@@ -65,22 +64,19 @@ def findings(request: HttpRequest) -> HttpResponse:
     }
     if not form.is_valid():
         return render_page(request, "guard/findings.html", context, partial="table", status=400)
-    every = checks.evaluate()
+    every = rules.evaluate()
     selected = [f for f in every if form.matches(f)]
     for finding in selected:
         finding.url = _detail_url(finding)
     by_severity = Counter(f.severity for f in every if not f.suppressed)
     by_rule = Counter(f.rule.id for f in selected)
     page = paginate(request, selected)
-    params = request.GET.copy()
-    params.pop("page", None)
     context.update(
         page=page,
         findings=page.object_list,
-        severity_counts=[(s, by_severity.get(s, 0)) for s in checks.Severity.ORDER],
-        rule_counts=[(checks.RULES[r], n) for r, n in by_rule.most_common()],
+        severity_counts=[(s, by_severity.get(s, 0)) for s in rules.Severity.ORDER],
+        rule_counts=[(rules.RULES[r], n) for r, n in by_rule.most_common()],
         suppressed_total=sum(1 for f in every if f.suppressed),
-        page_query=params.urlencode(),
         query=request.GET.urlencode(),
     )
     return render_page(request, "guard/findings.html", context, partial="table")

@@ -7,7 +7,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from estate import checks, models, queries
+from estate import models, queries
 from estate.roles import TRIGGER_SYNC, VIEW_ESTATE
 from estate.web import HtmxRequest, render_page, role_required
 
@@ -28,7 +28,6 @@ def home(request: HtmxRequest) -> HttpResponse:
         "totals": queries.overview_totals(),
         "attention": queries.attention_rows(),
         "findings": queries.findings_teaser(),
-        "posture": checks.finding_counts(),
         **_sync_context(models.SyncRun.objects.order_by("-started_at").first()),
     }
     return render_page(request, "estate/home.html", context, partial="panels")

@@ -6,7 +6,8 @@
   first call loads the sparklines of every row in ``rows`` (a list, queryset or Page) in
   one query; the others reuse it.
 * ``{% metrics_past_threshold %}`` — the overview's table of resources currently past a
-  threshold, worst first (``limit=20``).
+  threshold, worst first (``limit=20``; ``breaches=`` reuses a list already loaded).
+* ``{% metrics_breaches as breaches %}`` — all of them, as a list.
 * ``{% metric_assets %}`` — the chart script and styles alone (for base.html's head, so
   pages that arrive through an HTMX swap have them too).
 """
@@ -106,5 +107,15 @@ def sparkline(context: template.Context, obj: Any, rows: Any = None) -> SafeStri
 
 
 @register.inclusion_tag("metrics/_past_threshold.html")
-def metrics_past_threshold(limit: int = 20) -> dict[str, Any]:
-    return {"breaches": queries.past_threshold(limit)}
+def metrics_past_threshold(limit: int = 20, breaches: list | None = None) -> dict[str, Any]:
+    """``breaches``: those ``{% metrics_breaches %}`` already loaded (no second query)."""
+    found = queries.past_threshold(limit) if breaches is None else breaches[:limit]
+    return {"breaches": found}
+
+
+@register.simple_tag
+def metrics_breaches() -> list[queries.Breach]:
+    """Every resource currently past a threshold, worst first, for
+    ``{% metrics_breaches as breaches %}`` (the overview's "Needs attention"); bounded
+    queries (``queries.past_threshold``)."""
+    return queries.past_threshold(None)

@@ -106,18 +106,6 @@ def test_attention_rows_skip_healthy_and_normally_stopped_resources():
 
 
 @pytest.mark.django_db
-def test_tls_enforcement_is_read_from_the_parameter_group():
-    forced = f.make_parameter_group(parameters={"rds.force_ssl": "1"})
-    relaxed = f.make_parameter_group(parameters={"rds.force_ssl": "0"})
-    silent = f.make_parameter_group(parameters={"work_mem": "4096"})
-
-    assert queries.tls_enforced_by(forced) is True
-    assert queries.tls_enforced_by(relaxed) is False
-    assert queries.tls_enforced_by(silent) is None
-    assert queries.tls_enforced_by(None) is None
-
-
-@pytest.mark.django_db
 def test_default_group_prefers_the_same_account_and_region():
     account = f.make_account()
     other = f.make_account()

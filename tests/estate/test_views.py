@@ -209,7 +209,7 @@ def _uncached_finding_counts(settings):
 
 
 LIST_PAGES = [
-    ("home", "instance", 25),
+    ("home", "instance", 26),  # 13 of them: the posture counts
     ("inventory", "instance", 12),
     ("caches", "cache", 10),
     ("dms", "dms", 10),
@@ -255,16 +255,17 @@ def _queries_streamed(client, url: str) -> int:
 
 
 # Detail pages also carry the metrics charts, the resource's posture findings (its
-# account's rules: 12 queries), drill summary and audit trail: bounded, not per row.
+# account's rules: 13 queries, the backup policies among them), drill summary and
+# audit trail: bounded, not per row.
 DETAIL_PAGES = [
-    ("cluster", lambda e: [e["orders"]["cluster"].pk], 34),
-    ("instance", lambda e: [e["legacy"].pk], 30),
-    ("global_cluster", lambda e: [e["global_cluster"].pk], 28),
+    ("cluster", lambda e: [e["orders"]["cluster"].pk], 35),
+    ("instance", lambda e: [e["legacy"].pk], 31),
+    ("global_cluster", lambda e: [e["global_cluster"].pk], 29),
     ("topology_cluster", lambda e: [e["orders"]["cluster"].pk], 14),
     ("topology_global", lambda e: [e["global_cluster"].pk], 14),
     ("topology_instance", lambda e: [e["legacy"].pk], 14),
-    ("cache_group", lambda e: [e["sessions"].pk], 26),
-    ("dms_task", lambda e: [e["dms_task"].pk], 22),
+    ("cache_group", lambda e: [e["sessions"].pk], 27),
+    ("dms_task", lambda e: [e["dms_task"].pk], 23),
     ("parameter_group", lambda e: [_group(e, "orders-pg16")], 14),
 ]
 

@@ -222,7 +222,16 @@ def test_overview_counts_and_lists_what_is_not_available_first(client, viewer, e
     attention = [r["identifier"] for r in response.context["attention"]]
     assert attention == ["reporting-pg"]
     findings = response.context["findings"]
-    assert findings == {"unencrypted": 1, "public": 1, "short_retention": 1, "retention_days": 7}
+    assert findings == {"unencrypted": 1, "public": 1}
+    # backup retention is counted by the posture rule, per environment's policy
+    from guard import rules
+
+    short = sum(f.rule.id == "RDS-BACKUP-RETENTION" for f in rules.evaluate())
+    assert short
+    assert (
+        f'Backup retention below policy</a><span class="badge tone-warn">{short}</span>'
+        in response.content.decode()
+    )
 
 
 def test_sync_now_needs_the_operator_role(client, viewer, estate):

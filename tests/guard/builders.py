@@ -1,4 +1,4 @@
-"""Builders of mirror rows that pass every posture rule (estate.checks); each test
+"""Builders of mirror rows that pass every posture rule (guard.rules); each test
 changes one field to break one rule. Plain ORM, no AWS."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def instance(acct: m.Account | None = None, **kw: Any) -> m.DbInstance:
         "deletion_protection": True,
         "master_username": "estate_owner",
         "master_user_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:x",
-        "backup_retention_period": 14,
+        "backup_retention_period": 35,  # production policy's default minimum
         "multi_az": True,
         "enabled_cloudwatch_logs_exports": ["postgresql"],
         "auto_minor_version_upgrade": True,
@@ -119,7 +119,7 @@ def cluster(acct: m.Account | None = None, readers: int = 1, **kw: Any) -> m.DbC
         "deletion_protection": True,
         "master_username": "estate_owner",
         "master_user_secret_arn": "arn:aws:secretsmanager:us-east-1:1:secret:y",
-        "backup_retention_period": 14,
+        "backup_retention_period": 35,  # production policy's default minimum
         "enabled_cloudwatch_logs_exports": ["postgresql"],
         "parameter_group_name": "secure-cpg",
         "port": 5432,

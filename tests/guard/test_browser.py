@@ -144,3 +144,33 @@ def test_admin_filters_findings_suppresses_one_and_finds_it_in_the_audit_trail(p
     page.goto("/users/")
     expect(page.locator("#users-table")).to_contain_text("ada")
     _shot(page, "users")
+
+
+def test_findings_fit_1440_px_and_page_in_place(page):
+    # Given more findings than one page holds (the demo estate, plus 60 more)
+    f.make_demo_estate()
+    dev = f.make_account(environment="development")
+    for _ in range(60):
+        f.make_instance(dev, storage_encrypted=False)
+    f.make_user("vic", role="Viewer")
+    page.goto("/login/")
+    page.fill("input[name=username]", "vic")
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/")
+
+    # When the findings page opens at 1440 px
+    page.goto("/findings/")
+    _shot(page, "findings-1440")
+    # Then it fits without scrolling sideways, and evidence reads as labelled values
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 1440, width
+    evidence = page.locator("#findings-table dl.evidence").first.inner_text()
+    assert not set("_{[") & set(evidence), evidence
+    # And "Next" swaps the next page in place (no reload), with the URL following
+    loads: list[str] = []
+    page.on("load", lambda p: loads.append(p.url))
+    page.locator("#findings-table a[rel=next]").first.click()
+    page.wait_for_url("**page=2**")
+    expect(page.locator("#findings-table")).to_contain_text("Page 2 of")
+    assert loads == []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from estate import aws, checks
+from estate import aws
 from estate import models as m
+from guard import rules
 from guard.models import SecurityGroup
 from guard.services import sync_security_groups
 
@@ -68,7 +69,7 @@ def test_sync_mirrors_referenced_groups_and_the_posture_sees_open_ones(sandbox):
     assert mirrored.ingress[0]["from_port"] == 5432
     # and the posture flags the database behind the open group
     found = [
-        f for f in checks.evaluate() if f.resource_arn == db.arn and f.rule.id == "SG-OPEN-DB-PORT"
+        f for f in rules.evaluate() if f.resource_arn == db.arn and f.rule.id == "SG-OPEN-DB-PORT"
     ]
     assert [g["group_id"] for g in found[0].evidence["groups"]] == [open_gid]
 

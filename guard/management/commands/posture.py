@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from estate import checks
+from guard import rules
 
 
 class Command(BaseCommand):
@@ -19,12 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("--all", action="store_true", help="include suppressed findings")
         parser.add_argument(
             "--fail-on",
-            choices=checks.Severity.ORDER,
+            choices=rules.Severity.ORDER,
             help="exit with status 1 when an open finding is this severe or worse",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        findings = checks.evaluate()
+        findings = rules.evaluate()
         shown = [f for f in findings if options["all"] or not f.suppressed]
         for f in shown:
             if options["json"]:
@@ -53,11 +53,9 @@ class Command(BaseCommand):
                 )
         threshold = options.get("fail_on")
         if threshold:
-            limit = checks.Severity.rank(threshold)
+            limit = rules.Severity.rank(threshold)
             worst = [
-                f
-                for f in findings
-                if not f.suppressed and checks.Severity.rank(f.severity) <= limit
+                f for f in findings if not f.suppressed and rules.Severity.rank(f.severity) <= limit
             ]
             if worst:
                 raise CommandError(

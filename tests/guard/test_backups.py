@@ -3,15 +3,21 @@ all, copies in another region and in another account; the default policies."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
+from django.urls import reverse
 from django.utils import timezone
 
-from drills.backups import backup_rows
 from drills.models import BackupPolicy, DrillRun, DrillType, RunStatus
 from estate.models import Environment
+from guard import rules
+from guard.backups import backup_rows
 from tests import factories
+from tests.guard import builders
 
 pytestmark = pytest.mark.django_db
 
@@ -147,3 +153,96 @@ def test_failing_only_filters_to_failures(prod):
     names = {r.row.identifier for r in backup_rows(failing_only=True)}
     assert "bad" in names
     assert "good" not in names
+
+
+# --- One retention rule for the Backups page, the Findings page and `posture` --------
+
+
+def _retention_everywhere(client, resource) -> dict[str, bool]:
+    """Whether each surface says the resource's backup retention is below policy."""
+    findings = client.get(reverse("findings")).context["findings"]
+    on_findings = any(
+        f.rule.id == "RDS-BACKUP-RETENTION" and f.resource_arn == resource.arn for f in findings
+    )
+    backups_rows = client.get(reverse("drills:backups")).context["rows"]
+    row = next(r for r in backups_rows if r.row.arn == resource.arn)
+    kept = [r for r in row.rules if r.rule == "retention"]
+    on_backups = bool(kept) and not kept[0].ok
+    out = StringIO()
+    call_command("posture", "--json", stdout=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    in_posture = any(
+        r["rule"] == "RDS-BACKUP-RETENTION" and r["resource"] == resource.arn for r in lines
+    )
+    return {"findings": on_findings, "backups": on_backups, "posture": in_posture}
+
+
+def test_a_production_instance_keeping_14_days_fails_on_every_page_and_in_posture(client, viewer):
+    # given a production instance that keeps 14 days, under the default production
+    # policy (35 days); before, Findings judged it by a global 7 days and passed it
+    acct = builders.account(Environment.PRODUCTION)
+    builders.security_group(acct, builders.SECURE_SG, None)
+    db = builders.instance(acct, identifier="orders-14", backup_retention_period=14)
+    client.force_login(viewer)
+    # then the Findings page, the Backups page and `posture --json` all fail it
+    assert _retention_everywhere(client, db) == {
+        "findings": True,
+        "backups": True,
+        "posture": True,
+    }
+    found = next(f for f in rules.findings_for(db.arn) if f.rule.id == "RDS-BACKUP-RETENTION")
+    assert found.evidence == {
+        "backup_retention_period": 14,
+        "policy_days": 35,
+        "policy": "production policy (default)",
+    }
+    # and a saved production policy of 14 days passes it everywhere
+    BackupPolicy.objects.create(environment=Environment.PRODUCTION, min_retention_days=14)
+    assert _retention_everywhere(client, db) == {
+        "findings": False,
+        "backups": False,
+        "posture": False,
+    }
+
+
+@pytest.mark.parametrize(("minimum", "fails"), [(7, True), (3, False)])
+def test_the_setting_is_the_default_policy_of_an_environment_without_one(
+    client, viewer, settings, minimum, fails
+):
+    # given GUARD_MIN_BACKUP_RETENTION_DAYS and a staging instance keeping 5 days
+    settings.GUARD_MIN_BACKUP_RETENTION_DAYS = minimum
+    acct = builders.account(Environment.STAGING)
+    builders.security_group(acct, builders.SECURE_SG, None)
+    db = builders.instance(acct, backup_retention_period=5)
+    client.force_login(viewer)
+    # then every surface gives the same answer, from the setting
+    assert set(_retention_everywhere(client, db).values()) == {fails}
+    assert BackupPolicy.default_for(Environment.STAGING).min_retention_days == minimum
+    # production's default never asks for less than AWS Backup Audit Manager's 35 days
+    assert BackupPolicy.default_for(Environment.PRODUCTION).min_retention_days == 35
+
+
+def test_a_read_replica_is_judged_on_its_source_everywhere(client, viewer):
+    # given a production PostgreSQL read replica (which cannot keep automated backups)
+    acct = builders.account(Environment.PRODUCTION)
+    builders.security_group(acct, builders.SECURE_SG, None)
+    source = builders.instance(acct)
+    replica = builders.instance(
+        acct,
+        replica_source=source,
+        replica_source_identifier=source.identifier,
+        backup_retention_period=0,
+    )
+    client.force_login(viewer)
+    # then neither page nor posture holds its retention against it
+    assert set(_retention_everywhere(client, replica).values()) == {False}
+
+
+def test_the_backups_page_names_the_policy_each_row_is_judged_by(client, viewer, prod):
+    factories.make_instance(prod, identifier="p-default")
+    factories.make_instance(identifier="d-saved")
+    BackupPolicy.objects.create(environment=Environment.DEVELOPMENT, min_retention_days=3)
+    client.force_login(viewer)
+    body = client.get(reverse("drills:backups")).content.decode()
+    assert "by the production policy (default)</li>" in body
+    assert "by the development policy</li>" in body

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from estate import checks
 from estate import models as m
+from guard import rules
 from guard.models import SecurityGroup
 from tests.guard.builders import (
     BUILDERS,
@@ -36,11 +36,11 @@ pytestmark = pytest.mark.django_db
 
 
 def rules_for(row: Any) -> set[str]:
-    return {f.rule.id for f in checks.evaluate() if f.resource_arn == row.arn}
+    return {f.rule.id for f in rules.evaluate() if f.resource_arn == row.arn}
 
 
-def finding(row: Any, rule_id: str) -> checks.Finding:
-    return next(f for f in checks.evaluate() if f.resource_arn == row.arn and f.rule.id == rule_id)
+def finding(row: Any, rule_id: str) -> rules.Finding:
+    return next(f for f in rules.evaluate() if f.resource_arn == row.arn and f.rule.id == rule_id)
 
 
 @pytest.mark.parametrize("kind", BUILDERS)
@@ -86,6 +86,11 @@ TRIGGERS = [
         "RDS-CA-EXPIRY",
         "instance",
         {"ca_certificate_valid_till": timezone.now() + timedelta(days=60)},
+    ),
+    (
+        "RDS-CA-EXPIRED",
+        "instance",
+        {"ca_certificate_valid_till": timezone.now() - timedelta(days=834)},
     ),
     ("ENGINE-DEPRECATED", "instance", {"engine_version": "11.22"}),
     (
@@ -140,9 +145,9 @@ def test_rule_fires_on_the_resource_that_breaks_it(rule_id, kind, change):
 
 def test_every_rule_has_a_triggering_test_and_full_text():
     tested = {rule_id for rule_id, _, _ in TRIGGERS} | {"SG-OPEN-DB-PORT"}
-    assert tested == set(checks.RULES)
-    for rule in checks.RULES.values():
-        assert rule.severity in checks.Severity.ORDER
+    assert tested == set(rules.RULES)
+    for rule in rules.RULES.values():
+        assert rule.severity in rules.Severity.ORDER
 
 
 @pytest.mark.parametrize(
@@ -194,7 +199,7 @@ def test_public_instance_behind_an_open_group_is_critical():
     acct = account()
     security_group(acct, WORLD_SG, "0.0.0.0/0")
     row = instance(acct, publicly_accessible=True, vpc_security_group_ids=[WORLD_SG])
-    assert finding(row, "SG-OPEN-DB-PORT").severity == checks.Severity.CRITICAL
+    assert finding(row, "SG-OPEN-DB-PORT").severity == rules.Severity.CRITICAL
 
 
 def test_production_only_rules_stay_quiet_outside_production():
@@ -232,7 +237,7 @@ def test_a_zero_backup_retention_is_high_severity():
     acct = account()
     security_group(acct, SECURE_SG, None)
     row = instance(acct, backup_retention_period=0)
-    assert finding(row, "RDS-BACKUP-RETENTION").severity == checks.Severity.HIGH
+    assert finding(row, "RDS-BACKUP-RETENTION").severity == rules.Severity.HIGH
 
 
 def test_gone_resources_are_not_judged():
@@ -255,14 +260,14 @@ def test_evaluation_needs_the_same_queries_for_a_small_and_a_large_estate():
 
     def queries() -> tuple[int, int]:
         with CaptureQueriesContext(connection) as captured:
-            findings = checks.evaluate()
+            findings = rules.evaluate()
         return len(captured.captured_queries), len(findings)
 
     build(1)
     small_queries, small_findings = queries()
     build(20)
     large_queries, large_findings = queries()
-    assert large_queries == small_queries <= 12
+    assert large_queries == small_queries <= 13
     assert large_findings > small_findings
 
 
@@ -273,7 +278,7 @@ def test_finding_counts_by_severity_leave_out_suppressed_findings(django_user_mo
     security_group(acct, SECURE_SG, None)
     public = snapshot(acct, is_public=True)
     instance(acct, storage_encrypted=False)
-    counts = checks.finding_counts()
+    counts = rules.finding_counts()
     assert counts["by_severity"]["critical"] == 1
     assert counts["by_severity"]["high"] == 1
     assert counts["open"] == 2
@@ -285,7 +290,7 @@ def test_finding_counts_by_severity_leave_out_suppressed_findings(django_user_mo
         expires_at=timezone.now() + timedelta(days=7),
         user=user,
     )
-    counts = checks.finding_counts()
+    counts = rules.finding_counts()
     assert counts["by_severity"]["critical"] == 0
     assert counts["suppressed"] == 1
     assert counts["open"] == 1
@@ -296,8 +301,8 @@ def test_findings_for_one_resource():
     security_group(acct, SECURE_SG, None)
     bad = instance(acct, publicly_accessible=True)
     instance(acct, storage_encrypted=False)
-    assert {f.rule.id for f in checks.findings_for(bad.arn)} == {"RDS-PUBLIC"}
-    assert checks.findings_for("not-an-arn") == []
+    assert {f.rule.id for f in rules.findings_for(bad.arn)} == {"RDS-PUBLIC"}
+    assert rules.findings_for("not-an-arn") == []
 
 
 def test_finding_counts_are_cached_and_a_suppression_clears_them(
@@ -307,15 +312,15 @@ def test_finding_counts_are_cached_and_a_suppression_clears_them(
 
     # given caching on and a clean cache
     settings.GUARD_COUNTS_CACHE_SECONDS = 60
-    checks.forget_finding_counts()
+    rules.forget_finding_counts()
     acct = account()
     security_group(acct, SECURE_SG, None)
     public = snapshot(acct, is_public=True)
-    assert checks.finding_counts()["open"] == 1
+    assert rules.finding_counts()["open"] == 1
     # when the mirror changes, the cached counts stand until they expire
     instance(acct, storage_encrypted=False)
-    assert checks.finding_counts()["open"] == 1
-    assert checks.finding_counts(fresh=True)["open"] == 2
+    assert rules.finding_counts()["open"] == 1
+    assert rules.finding_counts(fresh=True)["open"] == 2
     # but a suppression clears them at once
     user = django_user_model.objects.create_superuser("sec2")
     with django_capture_on_commit_callbacks(execute=True):
@@ -326,10 +331,10 @@ def test_finding_counts_are_cached_and_a_suppression_clears_them(
             expires_at=timezone.now() + timedelta(days=7),
             user=user,
         )
-    counts = checks.finding_counts()
+    counts = rules.finding_counts()
     assert counts["open"] == 1
     assert counts["suppressed"] == 1
-    checks.forget_finding_counts()
+    rules.forget_finding_counts()
 
 
 def test_replicas_are_not_judged_on_what_they_inherit_from_their_source():
@@ -373,3 +378,28 @@ def test_an_aurora_cluster_whose_instances_share_one_az_is_single_az():
     assert rules_for(same) == {"RDS-SINGLE-AZ"}
     assert finding(same, "RDS-SINGLE-AZ").evidence["zones"] == ["us-east-1a"]
     assert rules_for(spread) == set()
+
+
+def test_an_expired_certificate_is_its_own_critical_finding_not_an_expiring_one():
+    # given certificates that expired 834 days ago, expire in 20 days and in 60 days
+    acct = account()
+    security_group(acct, SECURE_SG, None)
+    now = timezone.now()
+    expired = instance(acct, ca_certificate_valid_till=now - timedelta(days=834, hours=1))
+    soon = instance(acct, ca_certificate_valid_till=now + timedelta(days=20, hours=1))
+    later = instance(acct, ca_certificate_valid_till=now + timedelta(days=60, hours=1))
+    # then the expired one is RDS-CA-EXPIRED, critical, with the day it expired
+    assert rules_for(expired) == {"RDS-CA-EXPIRED"}
+    hit = finding(expired, "RDS-CA-EXPIRED")
+    assert hit.severity == rules.Severity.CRITICAL
+    assert hit.rule.title == "CA certificate expired"
+    assert hit.evidence == {
+        "ca_certificate_identifier": "rds-ca-rsa2048-g1",
+        "expired_on": timezone.localdate(now - timedelta(days=834, hours=1)),
+        "days_since_expiry": 834,
+    }
+    # and the others expire within 90 days: high under 30 days left, medium otherwise
+    assert finding(soon, "RDS-CA-EXPIRY").severity == rules.Severity.HIGH
+    assert finding(soon, "RDS-CA-EXPIRY").evidence["days_left"] == 20
+    assert finding(later, "RDS-CA-EXPIRY").severity == rules.Severity.MEDIUM
+    assert finding(later, "RDS-CA-EXPIRY").rule.title == "CA certificate expires within 90 days"

@@ -6,6 +6,10 @@ then judges each resource against its environment's ``BackupPolicy`` (or the def
 for that environment, which follows AWS Backup Audit Manager: backups at least daily,
 retention >= 35 days in production). Cluster members are judged with their cluster
 (an Aurora member has no backups of its own).
+
+``retention_result()`` is the one backup-retention rule: the Backups page, the posture
+rule RDS-BACKUP-RETENTION (guard.rules, so the Findings page and ``manage.py posture``)
+and the overview's count all ask it, with the environment's policy from ``policies()``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ class BackupRow:
     public: bool
     last_restore_run: Any | None
     rules: list[RuleResult] = field(default_factory=list)
+    policy: BackupPolicy | None = None  # the environment's (unsaved when the default)
+
+    @property
+    def policy_label(self) -> str:
+        return policy_label(self.policy) if self.policy is not None else ""
 
     @property
     def passed(self) -> bool:
@@ -68,45 +77,63 @@ class BackupRow:
         return timezone.now() - self.last_manual_snapshot_at
 
 
-def policies() -> dict[str, BackupPolicy]:
-    found = {p.environment: p for p in BackupPolicy.objects.all()}
+class PolicyTable(dict[str, BackupPolicy]):
+    """Environment -> policy; an environment without a saved one gets the default."""
 
-    class _Defaults(dict):
-        def __missing__(self, env: str) -> BackupPolicy:
-            self[env] = BackupPolicy.default_for(env)
-            return self[env]
+    def __missing__(self, environment: str) -> BackupPolicy:
+        self[environment] = BackupPolicy.default_for(environment)
+        return self[environment]
 
-    table = _Defaults()
-    table.update(found)
+
+def policies() -> PolicyTable:
+    """Every environment's backup policy: the saved one, or the unsaved default
+    (``BackupPolicy.default_for``). One query."""
+    table = PolicyTable()
+    table.update((p.environment, p) for p in BackupPolicy.objects.all())
     return table
+
+
+def policy_label(policy: BackupPolicy) -> str:
+    """How findings name the policy: e.g. "production policy", with "(default)" when
+    no policy is saved for the environment."""
+    default = " (default)" if policy.pk is None else ""
+    return f"{policy.get_environment_display().lower()} policy{default}"
 
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def retention_result(resource: Any, policy: BackupPolicy) -> RuleResult | None:
+    """The backup-retention rule for a standalone instance or a cluster against its
+    environment's policy; None where it does not apply: an RDS read replica (its
+    source's backups are the ones that count, and PostgreSQL replicas cannot keep any)
+    and a resource whose retention is not mirrored (nothing to judge)."""
+    retention = resource.backup_retention_period
+    if retention is None or getattr(resource, "is_replica", False):
+        return None
+    minimum = policy.min_retention_days
+    if retention == 0:
+        return RuleResult(
+            "retention",
+            False,
+            f"Automated backups are disabled (retention 0 days); the policy asks for at least "
+            f"{minimum}.",
+        )
+    return RuleResult(
+        "retention",
+        retention >= minimum,
+        f"{retention} day{'s' * (retention != 1)} kept; the policy asks for at least {minimum}.",
+    )
+
+
 def evaluate(row: BackupRow, policy: BackupPolicy, now: datetime) -> list[RuleResult]:
     """Pass/fail per rule, each with the reason (what was seen against what is asked)."""
     results: list[RuleResult] = []
     retention = row.retention_days or 0
-    if retention == 0:
-        results.append(
-            RuleResult(
-                "retention",
-                False,
-                "Automated backups are disabled (retention 0 days); "
-                f"the policy asks for at least {policy.min_retention_days}.",
-            )
-        )
-    else:
-        results.append(
-            RuleResult(
-                "retention",
-                retention >= policy.min_retention_days,
-                f"{retention} day{'s' * (retention != 1)} kept; the policy asks for at least "
-                f"{policy.min_retention_days}.",
-            )
-        )
+    kept = retention_result(row.row, policy)
+    if kept is not None:
+        results.append(kept)
     newest = max(
         [t for t in (row.latest_restorable if retention else None, row.newest_snapshot_at) if t],
         default=None,
@@ -254,7 +281,8 @@ def backup_rows(*, failing_only: bool = False, now: datetime | None = None) -> l
                 public=any(s["is_public"] for s in own),
                 last_restore_run=restores.get(r.last_restore_id),
             )
-            row.rules = evaluate(row, table[row.environment], now)
+            row.policy = table[row.environment]
+            row.rules = evaluate(row, row.policy, now)
             if failing_only and row.passed:
                 continue
             out.append(row)

@@ -21,10 +21,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Model
+from django.db.models import FilteredRelation, Model, Q
 from django.utils import timezone
 
 from estate import models as m
+from estate import tls
+from estate.tls import TLS_PARAMETERS
+from guard import backups
+from guard.models import FindingSuppression, SecurityGroup
 
 
 class Severity:
@@ -107,10 +111,6 @@ DEPRECATED_ENGINE_VERSIONS: dict[str, tuple[str, ...]] = {
     "mariadb": ("10.2", "10.3", "10.4"),
     "redis": ("2.", "3.", "4.", "5."),
 }
-
-
-def min_backup_retention_days() -> int:
-    return int(getattr(settings, "GUARD_MIN_BACKUP_RETENTION_DAYS", 7))
 
 
 def is_deprecated_version(engine: str, version: str) -> bool:
@@ -240,13 +240,29 @@ MASTER_SECRET = _rule(
     "instance",
     "cluster",
 )
+CA_ROTATE = (
+    "Rotate to a current CA (rds-ca-rsa2048-g1 or newer) with ModifyDBInstance "
+    "CACertificateIdentifier, after updating client trust stores."
+)
 CA_EXPIRY = _rule(
     "RDS-CA-EXPIRY",
-    Severity.MEDIUM,
-    "CA certificate expires within 90 days",
+    Severity.MEDIUM,  # high when fewer than 30 days are left
+    f"CA certificate expires within {CA_EXPIRY_WARNING_DAYS} days",
     "When the server certificate's CA expires, clients that verify TLS cannot connect.",
-    "Rotate to a current CA (rds-ca-rsa2048-g1 or newer) with ModifyDBInstance "
-    "CACertificateIdentifier, after updating client trust stores.",
+    CA_ROTATE,
+    "instance",
+)
+# Critical, not high: an expired CA is a failure now, not a date to plan for — clients
+# that verify the server certificate cannot connect at all, and those that still
+# connect do not verify it, so TLS no longer proves they talk to this database.
+CA_EXPIRED = _rule(
+    "RDS-CA-EXPIRED",
+    Severity.CRITICAL,
+    "CA certificate expired",
+    "The server certificate's CA has expired: clients that verify TLS cannot connect, "
+    "and clients that still connect are not verifying the server, so a "
+    "man-in-the-middle goes unnoticed.",
+    CA_ROTATE,
     "instance",
 )
 DEPRECATED_VERSION = _rule(
@@ -274,7 +290,8 @@ BACKUP_RETENTION = _rule(
     "Backup retention below policy",
     "Short retention limits how far back point-in-time recovery can go; 0 turns "
     "automated backups off entirely.",
-    "Raise BackupRetentionPeriod to at least the policy's number of days.",
+    "Raise BackupRetentionPeriod to at least the environment's backup policy's number "
+    "of days (Backups page; policies are edited in the admin).",
     "instance",
     "cluster",
 )
@@ -405,14 +422,13 @@ class Estate:
     option_names: dict[tuple[int, str, str], set[str]] = field(default_factory=dict)
     # (account pk, region, group id) -> guard.SecurityGroup
     security_groups: dict[tuple[int, str, str], Any] = field(default_factory=dict)
-
-
-TLS_PARAMETERS = ("rds.force_ssl", "require_secure_transport")
+    # environment -> its backup policy (saved, or the default): guard.backups.policies()
+    backup_policies: dict[str, Any] = field(default_factory=backups.PolicyTable)
 
 
 def load_estate(account_ids: Iterable[int] | None = None) -> Estate:
-    """Load live rows of every kind: 11 queries whatever the estate's size."""
-    from guard.models import SecurityGroup
+    """Load live rows of every kind and the backup policies: 12 queries whatever the
+    estate's size."""
 
     def live(model: type[Model]) -> Any:
         qs = model.objects.live().select_related("account")
@@ -428,25 +444,31 @@ def load_estate(account_ids: Iterable[int] | None = None) -> Estate:
         cache_clusters=list(live(m.CacheCluster)),
         dms_instances=list(live(m.DmsReplicationInstance)),
         dms_endpoints=list(live(m.DmsEndpoint)),
+        backup_policies=backups.policies(),
     )
-    params = m.Parameter.objects.filter(
-        name__in=TLS_PARAMETERS, group__gone_at__isnull=True
-    ).values_list(
-        "group__account_id", "group__region", "group__scope", "group__identifier", "name", "value"
+    # Every mirrored DB/cluster parameter group with its TLS parameters (a LEFT JOIN, so
+    # a group without them is known to be mirrored: its engine default holds).
+    params = (
+        m.ParameterGroup.objects.live()
+        .filter(scope__in=[m.ParameterGroup.Scope.INSTANCE, m.ParameterGroup.Scope.CLUSTER])
+        .annotate(
+            tls=FilteredRelation("parameters", condition=Q(parameters__name__in=TLS_PARAMETERS))
+        )
+        .values_list("account_id", "region", "scope", "identifier", "tls__name", "tls__value")
     )
     if account_ids is not None:
-        params = params.filter(group__account_id__in=account_ids)
+        params = params.filter(account_id__in=account_ids)
     for account_pk, region, scope, group, name, value in params:
-        estate.tls_parameters.setdefault((account_pk, region, scope, group), {})[name] = value
+        values = estate.tls_parameters.setdefault((account_pk, region, scope, group), {})
+        if name is not None:
+            values[name] = value
     options = m.OptionGroup.objects.live().values_list(
         "account_id", "region", "identifier", "options"
     )
     if account_ids is not None:
         options = options.filter(account_id__in=account_ids)
     for account_pk, region, name, option_list in options:
-        estate.option_names[(account_pk, region, name)] = {
-            str(o.get("name", "")).upper() for o in option_list or [] if isinstance(o, dict)
-        }
+        estate.option_names[(account_pk, region, name)] = tls.option_names(option_list)
     groups = SecurityGroup.objects.all()
     if account_ids is not None:
         groups = groups.filter(account_id__in=account_ids)
@@ -478,40 +500,28 @@ def _is_production(row: Any) -> bool:
     return row.account.environment == m.Environment.PRODUCTION
 
 
-def _major(version: str) -> int | None:
-    head = (version or "").split(".", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
-def _truthy(value: str | None) -> bool:
-    return str(value).strip().lower() in {"1", "on", "true"}
-
-
-def tls_status(
-    estate: Estate, row: Any, scope: str, group_name: str, engine: str, version: str
-) -> tuple[bool | None, dict[str, Any]]:
-    """(enforced?, evidence) for a resource's effective parameter group; None when the
-    engine enforces TLS some other way (Oracle: the SSL option; unknown engines)."""
+def tls_verdict(estate: Estate, row: Any, scope: str, group_name: str) -> tls.TlsVerdict:
+    """The resource pages' TLS answer (estate.tls.decide), over the loaded estate."""
+    engine = row.engine or ""
     if engine.startswith("oracle"):
-        return None, {}
-    if "postgres" in engine or engine.startswith("sqlserver"):
-        name = "rds.force_ssl"
-        # RDS for PostgreSQL 15+ ships with rds.force_ssl=1; older and Aurora with 0.
-        default = "1" if engine == "postgres" and (_major(version) or 0) >= 15 else "0"
-    elif "mysql" in engine or engine == "mariadb":
-        name = "require_secure_transport"
-        default = "0"
-    else:
-        return None, {}
-    values = estate.tls_parameters.get((row.account_id, row.region, scope, group_name))
-    evidence: dict[str, Any] = {"parameter_group": group_name or "(none)", "parameter": name}
-    if values is not None and values.get(name) not in (None, ""):
-        evidence["value"] = values[name]
-        return _truthy(values[name]), evidence
-    evidence["value"] = f"engine default ({default})"
-    if values is None:
-        evidence["note"] = "parameter group not mirrored; engine default assumed"
-    return _truthy(default), evidence
+        names = tls.option_group_names(row)
+        options: set[str] = set()
+        for name in names:
+            options |= estate.option_names.get((row.account_id, row.region, name), set())
+        return tls.decide(
+            engine,
+            row.engine_version,
+            group=group_name,
+            values=None,
+            options=options,
+            option_groups=", ".join(names),
+        )
+    return tls.decide(
+        engine,
+        row.engine_version,
+        group=group_name,
+        values=estate.tls_parameters.get((row.account_id, row.region, scope, group_name)),
+    )
 
 
 def _open_groups(
@@ -555,7 +565,6 @@ def _common_db_checks(
     now: datetime,
     *,
     replica: bool = False,
-    own_backups: bool = True,
 ) -> Iterator[Finding]:
     """Rules that apply alike to standalone instances and clusters."""
     engine = row.engine or ""
@@ -588,14 +597,20 @@ def _common_db_checks(
         yield _finding(
             DEPRECATED_VERSION, kind, row, {"engine": engine, "engine_version": row.engine_version}
         )
-    retention = row.backup_retention_period
-    policy = min_backup_retention_days()
-    if own_backups and retention is not None and retention < policy:
+    # The Backups page's retention rule, against the environment's policy: one answer.
+    policy = estate.backup_policies[row.account.environment]
+    kept = backups.retention_result(row, policy)
+    if kept is not None and not kept.ok:
+        retention = row.backup_retention_period
         yield _finding(
             BACKUP_RETENTION,
             kind,
             row,
-            {"backup_retention_period": retention, "policy_days": policy},
+            {
+                "backup_retention_period": retention,
+                "policy_days": policy.min_retention_days,
+                "policy": backups.policy_label(policy),
+            },
             severity=Severity.HIGH if retention == 0 else "",
         )
     if not row.enabled_cloudwatch_logs_exports:
@@ -608,23 +623,12 @@ def check_instance(estate: Estate, row: m.DbInstance, now: datetime) -> Iterator
     # Aurora and Multi-AZ cluster members inherit storage, backups, auth, TLS (cluster
     # parameter group) and deletion protection from their cluster: judged there, once.
     if not in_cluster:
-        # RDS read replicas of PostgreSQL cannot keep automated backups at all.
-        yield from _common_db_checks(
-            estate, row, "instance", now, replica=row.is_replica, own_backups=not row.is_replica
-        )
+        # A read replica's backups are judged on its source (guard.backups).
+        yield from _common_db_checks(estate, row, "instance", now, replica=row.is_replica)
         group = next((g.get("name", "") for g in row.parameter_groups or []), "")
-        enforced, evidence = tls_status(
-            estate, row, m.ParameterGroup.Scope.INSTANCE, group, engine, row.engine_version
-        )
-        if engine.startswith("oracle"):
-            options = set()
-            for og in row.option_groups or []:
-                name = og.get("name", "") if isinstance(og, dict) else str(og)
-                options |= estate.option_names.get((row.account_id, row.region, name), set())
-            enforced = "SSL" in options
-            evidence = {"option_groups": row.option_groups, "ssl_option": enforced}
-        if enforced is False:
-            yield _finding(TLS, "instance", row, evidence)
+        verdict = tls_verdict(estate, row, m.ParameterGroup.Scope.INSTANCE, group)
+        if verdict.enforced is False:
+            yield _finding(TLS, "instance", row, verdict.evidence())
         if _is_production(row) and not row.multi_az and not row.is_replica:
             yield _finding(
                 SINGLE_AZ, "instance", row, {"multi_az": False, "environment": "production"}
@@ -642,22 +646,43 @@ def check_instance(estate: Estate, row: m.DbInstance, now: datetime) -> Iterator
             # Reachable from the internet *and* open to it: the worst combination.
             severity=Severity.CRITICAL if row.publicly_accessible else "",
         )
-    if row.ca_certificate_valid_till is not None:
-        days_left = (row.ca_certificate_valid_till - now).days
-        if days_left < CA_EXPIRY_WARNING_DAYS:
-            yield _finding(
-                CA_EXPIRY,
-                "instance",
-                row,
-                {
-                    "ca_certificate_identifier": row.ca_certificate_identifier,
-                    "valid_till": row.ca_certificate_valid_till.isoformat(),
-                    "days_left": days_left,
-                },
-                severity=Severity.HIGH if days_left < 30 else "",
-            )
+    yield from _ca_findings(row, now)
     if not row.auto_minor_version_upgrade and not row.is_custom:
         yield _finding(AUTO_MINOR, "instance", row, {"auto_minor_version_upgrade": False})
+
+
+def _ca_findings(row: m.DbInstance, now: datetime) -> Iterator[Finding]:
+    """Expired (critical) and expiring (medium, high within 30 days) are two findings:
+    one is an outage for verifying clients today, the other a date to plan for."""
+    valid_till = row.ca_certificate_valid_till
+    if valid_till is None:
+        return
+    day = timezone.localdate(valid_till)
+    if valid_till <= now:
+        yield _finding(
+            CA_EXPIRED,
+            "instance",
+            row,
+            {
+                "ca_certificate_identifier": row.ca_certificate_identifier,
+                "expired_on": day,
+                "days_since_expiry": (now - valid_till).days,
+            },
+        )
+        return
+    days_left = (valid_till - now).days
+    if days_left < CA_EXPIRY_WARNING_DAYS:
+        yield _finding(
+            CA_EXPIRY,
+            "instance",
+            row,
+            {
+                "ca_certificate_identifier": row.ca_certificate_identifier,
+                "expires_on": day,
+                "days_left": days_left,
+            },
+            severity=Severity.HIGH if days_left < 30 else "",
+        )
 
 
 def check_cluster(
@@ -668,16 +693,9 @@ def check_cluster(
         row.global_cluster_id is not None and not row.is_global_writer
     )
     yield from _common_db_checks(estate, row, "cluster", now, replica=secondary)
-    enforced, evidence = tls_status(
-        estate,
-        row,
-        m.ParameterGroup.Scope.CLUSTER,
-        row.parameter_group_name,
-        engine,
-        row.engine_version,
-    )
-    if enforced is False:
-        yield _finding(TLS, "cluster", row, evidence)
+    verdict = tls_verdict(estate, row, m.ParameterGroup.Scope.CLUSTER, row.parameter_group_name)
+    if verdict.enforced is False:
+        yield _finding(TLS, "cluster", row, verdict.evidence())
     serverless_v1 = row.engine_mode == "serverless"
     # A Multi-AZ DB cluster always spans three AZs; Aurora needs a reader in another AZ.
     # Two instances in one AZ are still single-AZ (zones unknown: judged by count).
@@ -829,8 +847,6 @@ def evaluate_estate(estate: Estate, now: datetime | None = None) -> list[Finding
 def apply_suppressions(findings: list[Finding], now: datetime | None = None) -> list[Finding]:
     """Attach active suppressions (one query). Expired or revoked ones are ignored, so
     the finding comes back by itself."""
-    from guard.models import FindingSuppression
-
     active: dict[tuple[str, str], Any] = {}
     for suppression in FindingSuppression.objects.active(now).order_by("expires_at"):
         active[(suppression.rule_id, suppression.resource_arn)] = suppression
@@ -840,17 +856,18 @@ def apply_suppressions(findings: list[Finding], now: datetime | None = None) -> 
 
 
 def evaluate(account_ids: Iterable[int] | None = None) -> list[Finding]:
-    """All findings over the mirror, with suppressions attached: 12 queries in all."""
+    """All findings over the mirror, with suppressions attached: 13 queries in all."""
     return apply_suppressions(evaluate_estate(load_estate(account_ids)))
 
 
-COUNTS_CACHE_KEY = "guard:finding-counts:v1"
+COUNTS_CACHE_KEY = "guard:finding-counts:v2"
 
 
 def finding_counts(*, fresh: bool = False) -> dict[str, Any]:
     """For the overview: open (unsuppressed) findings by severity, plus totals.
 
-    {"open": n, "suppressed": n, "by_severity": {"critical": n, "high": n, ...}}
+    {"open": n, "suppressed": n, "by_severity": {"critical": n, "high": n, ...},
+     "backup_retention": n}  (open RDS-BACKUP-RETENTION findings)
 
     Cached for GUARD_COUNTS_CACHE_SECONDS (suppressing or revoking clears it at once);
     ``fresh=True`` recomputes."""
@@ -861,15 +878,18 @@ def finding_counts(*, fresh: bool = False) -> dict[str, Any]:
             return cached
     by_severity = dict.fromkeys(Severity.ORDER, 0)
     suppressed = 0
+    retention = 0
     for finding in evaluate():
         if finding.suppressed:
             suppressed += 1
         else:
             by_severity[finding.severity] += 1
+            retention += finding.rule is BACKUP_RETENTION
     counts = {
         "open": sum(by_severity.values()),
         "suppressed": suppressed,
         "by_severity": by_severity,
+        "backup_retention": retention,
     }
     if timeout > 0:
         cache.set(COUNTS_CACHE_KEY, counts, timeout)

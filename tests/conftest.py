@@ -27,6 +27,12 @@ def pytest_collection_modifyitems(items):
             item.fixturenames.append("django_db_serialized_rollback")
 
 
+def _forget_shared_polls() -> None:
+    from operations import polling
+
+    polling.reset()
+
+
 @pytest.fixture(autouse=True)
 def _sealed_aws(monkeypatch):
     """No real credentials or profiles can leak into a test."""
@@ -36,6 +42,7 @@ def _sealed_aws(monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     aws.forget_sessions()
     aws.reset_pacers()
+    _forget_shared_polls()
     yield
     aws.forget_sessions()
     aws.reset_pacers()

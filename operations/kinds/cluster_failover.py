@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from estate.models import DbCluster
+from operations import polling
 from operations.kinds.base import (
     Done,
     Fail,
@@ -26,8 +27,6 @@ from operations.kinds.base import (
     describe_cluster,
     members_status,
     poll_interval,
-    settle_wait,
-    typical_scale,
 )
 
 # AWS: an Aurora failover typically completes in about 30 s (Multi-AZ DB cluster: < 35 s).
@@ -130,18 +129,16 @@ class ClusterFailover(Kind):
         return Done(f"AWS accepted the failover away from {old}.")
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:
-        since = time.time() - float(ctx.memory.get("requested_at") or 0)
-        if since < TYPICAL_SECONDS * typical_scale():
-            # AWS documents ~30 s: don't spend describes on a known answer.
-            return Wait(settle_wait(ctx, TYPICAL_SECONDS), "AWS is failing over.")
-        cluster = describe_cluster(ctx.call, ctx.op.target_label)
+        # One describe per account, region and tick serves every waiting operation
+        # (operations.polling): polling from the start costs no more AWS calls, and a
+        # failover quicker than AWS's typical ~30 s is seen within a tick.
+        cluster = polling.shared(ctx, "cluster", ctx.op.target_label)
+        if cluster is None:
+            return Wait(polling.tick_seconds(), "AWS is failing over.")
         writer = cluster_writer(cluster)
         old = ctx.memory["old_writer"]
         if cluster["Status"] != "available" or writer == old:
-            return Wait(
-                settle_wait(ctx, TYPICAL_SECONDS),
-                f"Cluster is {cluster['Status']}; writer {writer}.",
-            )
+            return Wait(polling.tick_seconds(), f"Cluster is {cluster['Status']}; writer {writer}.")
         statuses = members_status(ctx.call, cluster)
         busy = {k: v for k, v in statuses.items() if v != "available"}
         if busy:

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from estate.models import DbInstance
+from operations import polling
 from operations.kinds.base import (
     Done,
     Fail,
@@ -19,7 +20,7 @@ from operations.kinds.base import (
     Wait,
     describe_instance,
     poll_interval,
-    settle_wait,
+    typical_scale,
 )
 
 # AWS: a Multi-AZ DB instance failover typically takes 60-120 s.
@@ -97,15 +98,21 @@ class InstanceFailover(Kind):
         return Done(f"AWS accepted the reboot with failover (primary in {primary}).")
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:
-        instance = describe_instance(ctx.call, ctx.op.target_label)
+        # A shared describe per account, region and tick (operations.polling): polling
+        # from the start costs no more AWS calls.
+        instance = polling.shared(ctx, "instance", ctx.op.target_label)
+        if instance is None:
+            return Wait(polling.tick_seconds(), "AWS is rebooting with failover.")
         status = instance["DBInstanceStatus"]
         primary, standby = ctx.memory["primary_az"], ctx.memory["standby_az"]
         now_primary = instance.get("AvailabilityZone", "")
         if status != "available":
-            return Wait(settle_wait(ctx, TYPICAL_SECONDS), f"Instance is {status}.")
+            return Wait(polling.tick_seconds(), f"Instance is {status}.")
         if now_primary == primary:
-            # AWS may report "available" for a moment before the reboot shows.
-            if ctx.op.step_attempts < 3:
+            # AWS may report "available" for a moment before the reboot shows: only
+            # past the typical duration do a few such answers mean it did not happen.
+            since = time.time() - float(ctx.memory.get("requested_at") or 0)
+            if since < TYPICAL_SECONDS * typical_scale() or ctx.op.step_attempts < 3:
                 return Wait(
                     poll_interval(ctx.op), "Instance available; the AZ has not changed yet."
                 )

@@ -1,7 +1,7 @@
 """A real Celery worker is SIGKILLed after AWS accepted a failover but before the worker
 could record it; a new worker finishes the operation without asking AWS again.
 
-Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL, or Redis on 127.0.0.1:6379):
+Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), skipped otherwise:
 the workers are separate processes that must share the test database and a broker.
 """
 
@@ -26,14 +26,19 @@ from operations.services import start_operation
 from sandbox import calllog
 from tests.operations.conftest import create_cluster, mirror, wait_available
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.postgres("the worker processes share the test database"),
+    pytest.mark.redis("the worker processes' broker"),
+    pytest.mark.django_db(transaction=True),
+]
 
 REDIS_DB = 5  # this suite's own Redis database
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _redis_url() -> str | None:
-    base = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    base = settings.REDIS_URL
     parts = urlsplit(base)
     url = urlunsplit((parts.scheme, parts.netloc, f"/{REDIS_DB}", "", ""))
     try:
@@ -47,11 +52,8 @@ def _redis_url() -> str | None:
 
 @pytest.fixture
 def broker_url():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL): workers share the test database")
     url = _redis_url()
-    if url is None:
-        pytest.skip("needs Redis (REDIS_URL or 127.0.0.1:6379) as the workers' broker")
+    assert url is not None, f"Redis at {settings.REDIS_URL} does not answer"
     import redis
 
     client = redis.Redis.from_url(url)

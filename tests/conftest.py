@@ -8,6 +8,7 @@ to skip it, with a reason that says what to set or install:
 - ``@pytest.mark.browser``: drives Chromium (found by tests.browser.find_chromium).
 
 Everything else runs on a bare machine: SQLite, local-memory cache, no browser.
+ESTATE_REQUIRE_SERVICES=1 (CI's full run) turns such a skip into an error.
 """
 
 from __future__ import annotations
@@ -45,6 +46,30 @@ def missing_services(item: pytest.Item) -> list[str]:
     return missing
 
 
+_REFUSED = pytest.StashKey[str]()
+
+
+def skip_for_missing_services(items, *, required: bool = False) -> list[str]:
+    """Mark each test whose service is not configured as skipped, saying why. With
+    ``required`` (CI's full run: ESTATE_REQUIRE_SERVICES=1) nothing may be skipped so:
+    such a test fails instead (pytest_runtest_setup); their ids are returned."""
+    refused = []
+    for item in items:
+        missing = "; ".join(missing_services(item))
+        if missing and required:
+            item.stash[_REFUSED] = missing
+            refused.append(item.nodeid)
+        elif missing:
+            item.add_marker(pytest.mark.skip(reason=missing))
+    return refused
+
+
+def pytest_runtest_setup(item):
+    missing = item.stash.get(_REFUSED, "")
+    if missing:
+        pytest.fail(f"ESTATE_REQUIRE_SERVICES is set: {missing}", pytrace=False)
+
+
 def pytest_collection_modifyitems(items):
     """Skip what needs a service that is not configured (see the module docstring), and
     make every transactional test restore the database it found (serialized rollback).
@@ -53,11 +78,10 @@ def pytest_collection_modifyitems(items):
     data migrations made (the role groups) are gone for later tests, and mixing the two
     styles makes Django reload content types over re-created ones. So all of them use it.
     """
+    skip_for_missing_services(
+        items, required=os.environ.get("ESTATE_REQUIRE_SERVICES", "") not in ("", "0")
+    )
     for item in items:
-        missing = missing_services(item)
-        if missing:
-            item.add_marker(pytest.mark.skip(reason="; ".join(missing)))
-            continue
         marker = item.get_closest_marker("django_db")
         transactional = bool(
             marker and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))

@@ -1,6 +1,6 @@
 """The audit page: filters, free-text search, pagination, CSV export.
 
-Viewers may read the audit trail (``estate.view_estate``): it records who did what to
+Viewers may read the audit trail (``VIEW_ESTATE``): it records who did what to
 the estate they can already see, and a team that shares a console benefits from seeing
 each other's actions. Nobody can change it (see audit.models).
 """
@@ -12,32 +12,17 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from audit import queries
 from audit.forms import AuditFilterForm
 from audit.models import AuditEvent
+from estate.roles import VIEW_ESTATE
+from estate.web import paginate, render_page, role_required
 
-VIEW_PERMISSION = "estate.view_estate"
-PAGE_SIZE = 50
 CSV_COLUMNS = ["at", "username", "action", "target", "outcome", "source_ip", "details"]
-
-
-def _render(request: HttpRequest, template: str, context: dict, partial: str, status: int = 200):
-    htmx = getattr(request, "htmx", None)
-    swap = bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-    response = render(
-        request, f"{template}#{partial}" if swap else template, context, status=status
-    )
-    # One URL, two bodies (page or fragment): caches and the back button must not mix them.
-    patch_vary_headers(response, ["HX-Request"])
-    return response
 
 
 def _query_without(request: HttpRequest, *keys: str) -> str:
@@ -48,22 +33,21 @@ def _query_without(request: HttpRequest, *keys: str) -> str:
 
 
 @require_GET
-@login_required
-@permission_required(VIEW_PERMISSION, raise_exception=True)
+@role_required(VIEW_ESTATE)
 def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET)
     context: dict[str, Any] = {"form": form, "page": None, "events": []}
     if not form.is_valid():
-        return _render(request, "audit/list.html", context, "table", status=400)
+        return render_page(request, "audit/list.html", context, partial="table", status=400)
     qs = form.apply(queries.events())
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, qs)
     context.update(
         page=page,
         events=queries.with_links(page.object_list),
         page_query=_query_without(request, "page"),
         filtered=any(v for k, v in request.GET.items() if k != "page"),
     )
-    return _render(request, "audit/list.html", context, "table")
+    return render_page(request, "audit/list.html", context, partial="table")
 
 
 class _Echo:
@@ -80,8 +64,7 @@ def _cell(value: Any) -> str:
 
 
 @require_GET
-@login_required
-@permission_required(VIEW_PERMISSION, raise_exception=True)
+@role_required(VIEW_ESTATE)
 def audit_csv(request: HttpRequest) -> HttpResponse:
     """The whole filtered trail (not one page) as CSV, streamed in chunks."""
     form = AuditFilterForm(request.GET)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from drills.models import BackupPolicy, DrillRun, DrillSchedule
+from estate.roles import MANAGE_DRILLS
 
 
 @admin.register(DrillSchedule)
@@ -18,21 +19,21 @@ class DrillScheduleAdmin(admin.ModelAdmin):
     search_fields = ("name", "target_label", "target_arn")
     readonly_fields = ("periodic_task", "created_by", "created_at")
 
-    # The Operator role's permission (estate.manage_drills), not Django's model perms.
+    # The Operator role's permission (MANAGE_DRILLS), not Django's model perms.
     def has_module_permission(self, request) -> bool:
-        return request.user.has_perm("estate.manage_drills")
+        return request.user.has_perm(MANAGE_DRILLS)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("estate.manage_drills")
+        return request.user.has_perm(MANAGE_DRILLS)
 
     def has_add_permission(self, request) -> bool:
-        return request.user.has_perm("estate.manage_drills")
+        return request.user.has_perm(MANAGE_DRILLS)
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("estate.manage_drills")
+        return request.user.has_perm(MANAGE_DRILLS)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.has_perm("estate.manage_drills")
+        return request.user.has_perm(MANAGE_DRILLS)
 
 
 @admin.register(BackupPolicy)

@@ -7,6 +7,7 @@ class DrillsConfig(AppConfig):
     verbose_name = "Drills and backups"
 
     def ready(self) -> None:
+        from drills import signals  # noqa: F401  (connects the schedule receivers)
         from drills.kinds import KINDS
         from operations import registry
 

@@ -8,7 +8,7 @@ from django import forms
 
 from drills import services
 from drills.models import DrillSchedule
-from operations.probes import ProbeConfigError, ProbeTarget
+from drills.probes import ProbeConfigError, ProbeTarget
 
 
 class DrillScheduleForm(forms.ModelForm):

@@ -1,5 +1,6 @@
 """Drills: failover and restore drill runs with their probe samples and reports,
-schedules (backed by django-celery-beat), and backup policies per environment."""
+schedules (backed by django-celery-beat: ``drills.signals`` keeps the beat rows in step),
+and backup policies per environment."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models.signals import post_delete
-from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone as tz_utils
 
@@ -112,12 +111,6 @@ class DrillSchedule(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("drills:schedule_edit", args=[self.pk])
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        super().save(*args, **kwargs)
-        from drills.services import sync_periodic_task
-
-        sync_periodic_task(self)
 
     def clean(self) -> None:
         if (self.window_start is None) != (self.window_end is None):
@@ -293,11 +286,3 @@ class BackupPolicy(models.Model):
                 restore_drill_every_days=90,
             )
         return cls(environment=environment, min_retention_days=7, max_snapshot_age_hours=24)
-
-
-@receiver(post_delete, sender=DrillSchedule)
-def _drop_periodic_task(sender: Any, instance: DrillSchedule, **kwargs: Any) -> None:
-    # A signal, not delete(): the admin's bulk delete does not call delete().
-    from drills.services import delete_periodic_task
-
-    delete_periodic_task(instance)

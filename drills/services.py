@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
@@ -15,9 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from drills import probes
 from drills.models import DrillRun, DrillSchedule, DrillType, ProbeSample, RunStatus
 from estate import aws
-from operations import probes
 from operations.models import TERMINAL, Operation, State, event
 
 log = logging.getLogger(__name__)
@@ -41,130 +40,50 @@ def probe_max_seconds() -> float:
     return float(getattr(settings, "DRILL_PROBE_MAX_SECONDS", 3600))
 
 
-def launch_probes(run: DrillRun) -> None:
-    """Start one probe per endpoint on the ``probes`` queue. In eager mode (unit
-    tests, no broker) in-process threads stand in for the probe worker (see
-    ``_Local``): eager Celery would run the probe inline and block the engine."""
-    from estate.celery import app
+class ProbeRunner:
+    """Where a drill's probes sample: one ``probe_task`` per endpoint on the ``probes``
+    queue, each storing its samples and its end in the database itself. So ``stop``
+    has nothing to add to the run's ``probe_stop`` flag (the task polls it) and
+    ``collect`` nothing to do.
 
-    if app.conf.task_always_eager:
-        _local.launch(run)
-        return
-    from drills.tasks import probe_task
-
-    pk = run.pk
-    for index in range(len(run.probe_endpoints)):
-        transaction.on_commit(lambda i=index: probe_task.apply_async((pk, i), queue="probes"))
-
-
-class _Local:
-    """Probe threads for eager mode. They never touch the database — SQLite's
-    in-memory test database locks whole tables between threads — so samples wait in
-    memory until the engine's thread flushes them (``flush_local``), and the stop
-    signal comes from memory too. The worker path (``probe_endpoint``) writes itself."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.buffers: dict[int, list[ProbeSample]] = {}
-        self.stops: dict[int, threading.Event] = {}
-        self.finished: dict[int, set[str]] = {}
+    The seam exists for the test suite, whose eager Celery would run a probe inline and
+    block the engine: it puts an in-process runner here (``tests/drills/probe_threads.py``)
+    whose threads hand their samples over when the drill's steps ``collect`` them."""
 
     def launch(self, run: DrillRun) -> None:
-        op = run.operation
-        # Fresh state per launch: a run id can come back (a rolled-back test database),
-        # and a straggler thread of an earlier launch must not write into this one.
-        stop = threading.Event()
-        with self.lock:
-            self.stops[run.pk] = stop
-            self.buffers.pop(run.pk, None)
-            self.finished.pop(run.pk, None)
-        for options in run.probe_endpoints:
-            label = str(options.get("label", "direct"))
-            try:
-                target = probes.ProbeTarget.from_options(options)
-                creds = probes.resolve_credentials(
-                    target, account=op.account if op else None, region=op.region if op else ""
-                )
-            except Exception as exc:  # noqa: BLE001 - reported, and the baseline notices
-                if op is not None:
-                    event(op, f"Probe {label} stopped: {exc}", step="", level="error")
-                self._done(run.pk, label)
-                continue
-            threading.Thread(
-                target=self._sample,
-                args=(run.pk, label, target, creds, run.probe_interval_ms / 1000, stop),
-                daemon=True,
-                name=f"probe-{run.pk}-{label}",
-            ).start()
+        from drills.tasks import probe_task
 
-    def _sample(
-        self,
-        run_id: int,
-        label: str,
-        target: Any,
-        creds: Any,
-        interval: float,
-        stop: threading.Event,
-    ) -> None:
-        def sink(batch: list[probes.Sample]) -> None:
-            rows = [_row(run_id, label, s) for s in batch]
-            with self.lock:
-                if self.stops.get(run_id) is stop:
-                    self.buffers.setdefault(run_id, []).extend(rows)
-
-        try:
-            probes.run_probe(
-                target,
-                sink,
-                interval=interval,
-                max_seconds=probe_max_seconds(),
-                stop_event=stop,
-                creds=creds,
-                flush_seconds=0.05,
-            )
-        finally:
-            self._done(run_id, label, stop)
-
-    def _done(self, run_id: int, label: str, stop: threading.Event | None = None) -> None:
-        with self.lock:
-            if stop is None or self.stops.get(run_id) is stop:
-                self.finished.setdefault(run_id, set()).add(label)
+        pk = run.pk
+        for index in range(len(run.probe_endpoints)):
+            transaction.on_commit(lambda i=index: probe_task.apply_async((pk, i), queue="probes"))
 
     def stop(self, run_id: int) -> None:
-        with self.lock:
-            stop = self.stops.get(run_id)
-        if stop is not None:
-            stop.set()
+        """Nothing beyond the run's ``probe_stop`` flag, which each task polls."""
 
-    def flush(self, run_id: int) -> None:
-        with self.lock:
-            rows = self.buffers.pop(run_id, [])
-            finished = set(self.finished.get(run_id, set()))
-        if rows:
-            ProbeSample.objects.bulk_create(rows)
-        if finished:
-            with transaction.atomic():
-                run = DrillRun.objects.select_for_update().filter(pk=run_id).first()
-                if run is not None and not finished <= set(run.probes_finished):
-                    merged = sorted(set(run.probes_finished) | finished)
-                    DrillRun.objects.filter(pk=run_id).update(probes_finished=merged)
+    def collect(self, run_id: int) -> None:
+        """Nothing: the tasks have stored their samples already."""
 
 
-_local = _Local()
+probe_runner = ProbeRunner()
 
 
-def flush_local(run_id: int) -> None:
-    """Move eager-mode samples into the database (a no-op with real workers)."""
-    _local.flush(run_id)
+def launch_probes(run: DrillRun) -> None:
+    """Start one probe per endpoint of the run (after the transaction commits)."""
+    probe_runner.launch(run)
+
+
+def collect_samples(run_id: int) -> None:
+    """Make every sample taken so far readable in the database (before a step reads them)."""
+    probe_runner.collect(run_id)
 
 
 def stop_probes(run: DrillRun) -> None:
     run.probe_stop = True
     DrillRun.objects.filter(pk=run.pk).update(probe_stop=True)
-    _local.stop(run.pk)
+    probe_runner.stop(run.pk)
 
 
-def _row(run_id: int, label: str, s: probes.Sample) -> ProbeSample:
+def sample_row(run_id: int, label: str, s: probes.Sample) -> ProbeSample:
     return ProbeSample(
         run_id=run_id,
         endpoint=label,
@@ -195,7 +114,7 @@ def probe_endpoint(run_id: int, index: int) -> int:
         )
 
         def sink(batch: list[probes.Sample]) -> None:
-            ProbeSample.objects.bulk_create([_row(run_id, label, s) for s in batch])
+            ProbeSample.objects.bulk_create([sample_row(run_id, label, s) for s in batch])
 
         taken = probes.run_probe(
             target,
@@ -228,7 +147,7 @@ def _mark_probe_finished(run_id: int, label: str) -> None:
 
 
 def samples_by_endpoint(run: DrillRun) -> dict[str, list[probes.Sample]]:
-    flush_local(run.pk)
+    collect_samples(run.pk)
     out: dict[str, list[probes.Sample]] = {label: [] for label in run.endpoint_labels()}
     for endpoint, at, ok, latency, error in ProbeSample.objects.filter(run=run).values_list(
         "endpoint", "at", "ok", "latency_ms", "error"
@@ -255,12 +174,31 @@ def fill_report(run: DrillRun) -> None:
         run.slo_met = run.client_downtime_seconds <= run.slo_seconds
 
 
+# How far AWS's clock may be behind ours when it dates the failover's first event.
+EVENT_CLOCK_SKEW = timedelta(seconds=2)
+
+
+def failover_events_since(ctx: Any, run: DrillRun) -> datetime | None:
+    """The earliest date an event of this run's failover can have: shortly before the
+    drill asked AWS to fail over, and never before the run began — an earlier drill's
+    (or anyone's) failover of the target has ended by then, and its events must not
+    count (two drills a minute apart once reported the first one's start)."""
+    if run.triggered_at is None:
+        return None
+    asked = ctx.memory.get("trigger_asked_at")
+    asked_at = datetime.fromisoformat(asked) if asked else run.triggered_at
+    return max(run.created_at, asked_at - EVENT_CLOCK_SKEW)
+
+
 def api_failover_seconds(
     ctx: Any, run: DrillRun, source: tuple[str, str] | None = None
 ) -> float | None:
-    """AWS's own account of the failover: from its "started" to its "completed" event
-    when the events API has them, else from the trigger to AWS reporting healthy."""
-    if run.triggered_at is None:
+    """AWS's own account of this run's failover: from its "started" event to the first
+    "completed" event after it, both dated after this run's trigger
+    (``failover_events_since``), when the events API has them; else from the trigger
+    to AWS reporting healthy."""
+    since = failover_events_since(ctx, run)
+    if since is None:
         return None
     found: list[dict[str, Any]] = []
     if source is not None:
@@ -271,26 +209,33 @@ def api_failover_seconds(
                 service=service,
                 SourceIdentifier=run.target_label,
                 SourceType=source_type,
-                StartTime=run.triggered_at - timedelta(minutes=1),
+                StartTime=since,
             )["Events"]
         except aws.AwsError:  # events are a nicety; the status timing stands in
             found = []
-    started = [
-        e["Date"]
-        for e in found
-        if "failover" in e["Message"].lower() and "start" in e["Message"].lower()
-    ]
-    completed = [
-        e["Date"]
-        for e in found
-        if "failover" in e["Message"].lower() and "complete" in e["Message"].lower()
-    ]
+    # AWS filters by StartTime already; the filter here keeps the rule in one place
+    # (and holds for an endpoint that ignores StartTime, as moto's does).
+    found = sorted((e for e in found if e["Date"] >= since), key=lambda e: e["Date"])
+
+    def about_failover(event: dict[str, Any], word: str) -> bool:
+        message = event["Message"].lower()
+        return "failover" in message and word in message
+
+    started = next((e["Date"] for e in found if about_failover(e, "start")), None)
+    completed = next(
+        (
+            e["Date"]
+            for e in found
+            if about_failover(e, "complete") and started is not None and e["Date"] >= started
+        ),
+        None,
+    )
     run.endpoints_report = run.endpoints_report or {}
     ctx.memory["aws_events"] = [
         {"at": e["Date"].isoformat(), "message": e["Message"]} for e in found
     ]
-    if started and completed and max(completed) >= min(started):
-        return (max(completed) - min(started)).total_seconds()
+    if started is not None and completed is not None:
+        return (completed - started).total_seconds()
     if run.aws_healthy_at is not None:
         return (run.aws_healthy_at - run.triggered_at).total_seconds()
     return None

@@ -1,16 +1,11 @@
-"""Drill and backup pages. Viewers read; the Operator role (``estate.manage_drills``)
-edits schedules."""
+"""Drill and backup pages. Viewers read; the Operator role (``MANAGE_DRILLS``) edits
+schedules."""
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -20,20 +15,16 @@ from drills import backups as backup_rules
 from drills import queries
 from drills.forms import DrillScheduleForm
 from drills.models import DrillRun, DrillSchedule
-from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
+from estate.roles import MANAGE_DRILLS, VIEW_ESTATE
+from estate.web import HtmxRequest, paginate, render_page, role_required
 
-MANAGE = "estate.manage_drills"
+
+def _run(pk: int) -> DrillRun:
+    return get_object_or_404(DrillRun.objects.select_related("operation", "schedule"), pk=pk)
 
 
-def manager_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @login_required
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.has_perm(MANAGE):
-            raise PermissionDenied("Managing drill schedules needs the Operator role.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
+def _schedule(pk: int) -> DrillSchedule:
+    return get_object_or_404(DrillSchedule, pk=pk)
 
 
 SHOW_CHOICES = [
@@ -45,7 +36,7 @@ SHOW_CHOICES = [
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def drills_home(request: HtmxRequest) -> HttpResponse:
     show = request.GET.get("show", "")
     if show not in dict(SHOW_CHOICES):
@@ -63,23 +54,23 @@ def drills_home(request: HtmxRequest) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def run_detail(request: HtmxRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(DrillRun.objects.select_related("operation", "schedule"), pk=pk)
+    run = _run(pk)
     events = list(run.operation.events.all()) if run.operation else []
     context = {"run": run, "events": events, "op": run.operation}
     return render_page(request, "drills/run.html", context, partial="status")
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def run_chart(request: HtmxRequest, pk: int) -> JsonResponse:
-    run = get_object_or_404(DrillRun.objects.select_related("operation"), pk=pk)
+    run = _run(pk)
     return JsonResponse(queries.run_chart(run))
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def target_history(request: HtmxRequest) -> HttpResponse:
     arn = request.GET.get("arn", "").strip()
     if not arn:
@@ -97,23 +88,23 @@ def target_history(request: HtmxRequest) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def history_chart(request: HtmxRequest) -> JsonResponse:
     return JsonResponse(queries.history_chart(request.GET.get("arn", "")))
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def schedule_list(request: HtmxRequest) -> HttpResponse:
     schedules = [(s, s.next_run()) for s in DrillSchedule.objects.all()]
-    context = {"schedules": schedules, "can_manage": request.user.has_perm(MANAGE)}
+    context = {"schedules": schedules, "can_manage": request.user.has_perm(MANAGE_DRILLS)}
     return render_page(request, "drills/schedules.html", context, partial="table")
 
 
 @require_http_methods(["GET", "POST"])
-@manager_required
+@role_required(MANAGE_DRILLS)
 def schedule_edit(request: HtmxRequest, pk: int | None = None) -> HttpResponse:
-    schedule = get_object_or_404(DrillSchedule, pk=pk) if pk else None
+    schedule = _schedule(pk) if pk else None
     initial = {"target_arn": request.GET.get("arn", "")} if schedule is None else None
     form = DrillScheduleForm(request.POST or None, instance=schedule, initial=initial)
     if request.method == "POST":
@@ -140,9 +131,9 @@ def schedule_edit(request: HtmxRequest, pk: int | None = None) -> HttpResponse:
 
 
 @require_POST
-@manager_required
+@role_required(MANAGE_DRILLS)
 def schedule_delete(request: HtmxRequest, pk: int) -> HttpResponse:
-    schedule = get_object_or_404(DrillSchedule, pk=pk)
+    schedule = _schedule(pk)
     _audit(request, "drill_schedule.deleted", schedule)
     schedule.delete()
     messages.success(request, f"Schedule {schedule.name} deleted.")
@@ -177,7 +168,7 @@ def _audit(request: HttpRequest, action: str, schedule: DrillSchedule) -> None:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def backups(request: HtmxRequest) -> HttpResponse:
     failing = request.GET.get("failing") == "1"
     rows = backup_rules.backup_rows(failing_only=failing)
@@ -186,7 +177,7 @@ def backups(request: HtmxRequest) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def backups_csv(request: HtmxRequest) -> HttpResponse:
     failing = request.GET.get("failing") == "1"
     response = HttpResponse(content_type="text/csv")

@@ -97,6 +97,30 @@ class AwsUnavailable(AwsError):
     hint = "AWS (or the sandbox) did not answer usefully; try again later."
 
 
+class AwsAmbiguous(AwsUnavailable):
+    """A mutating call was sent but no usable answer came back (read timeout, the
+    connection dropped, a 5xx): AWS may or may not have applied it. Never resent
+    blindly: the caller re-describes the target to find out."""
+
+    hint = (
+        "AWS may have applied the call: check the resource in the AWS console before asking again."
+    )
+
+
+# Operation names (boto3's snake_case) that only read. Everything else changes
+# something in AWS and is sent at most once per attempt of a step (no botocore retry).
+READ_PREFIXES = ("describe_", "list_", "get_", "download_", "test_", "validate_")
+# ElastiCache TestFailover really moves the primary, despite its prefix.
+MUTATING_DESPITE_PREFIX = frozenset({"test_failover"})
+
+
+def is_mutating(operation: str) -> bool:
+    """Does this boto3 operation change something in AWS?"""
+    if operation in MUTATING_DESPITE_PREFIX:
+        return True
+    return not operation.startswith(READ_PREFIXES)
+
+
 def _classify(code: str, status: int | None) -> type[AwsError]:
     if code in THROTTLE_CODES or "Throttl" in code:
         return AwsThrottled
@@ -111,8 +135,10 @@ def _classify(code: str, status: int | None) -> type[AwsError]:
     return AwsError
 
 
-def translate(exc: Exception, operation: str = "") -> AwsError:
-    """Our error for a botocore exception."""
+def translate(exc: Exception, operation: str = "", *, mutating: bool = False) -> AwsError:
+    """Our error for a botocore exception. For a ``mutating`` call, an error after which
+    AWS may have applied it is ``AwsAmbiguous``; one where the request never left
+    (no connection) or was refused stays what it is."""
     if isinstance(exc, AwsError):
         return exc
     if isinstance(exc, botocore.exceptions.ClientError):
@@ -121,16 +147,29 @@ def translate(exc: Exception, operation: str = "") -> AwsError:
         message = str(error.get("Message", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         op = operation or getattr(exc, "operation_name", "")
-        return _classify(code, status)(code, message, op)
+        error_class = _classify(code, status)
+        if mutating and error_class is AwsUnavailable:
+            # A 5xx (InternalFailure, ServiceUnavailable): AWS does not say whether it
+            # acted before failing.
+            error_class = AwsAmbiguous
+        return error_class(code, message, op)
     if isinstance(exc, botocore.parsers.ResponseParserError):
-        return AwsUnavailable("Unparseable", str(exc).splitlines()[0][:500], operation)
+        error_class = AwsAmbiguous if mutating else AwsUnavailable
+        return error_class("Unparseable", str(exc).splitlines()[0][:500], operation)
     if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return AwsUnavailable(type(exc).__name__, str(exc), operation)
+        # HTTPClientError covers ReadTimeoutError and ConnectionClosedError: the request
+        # was sent. ConnectionError (connect timeout, endpoint unreachable) means it
+        # never left this machine, which is safe to send again.
+        sent = isinstance(exc, botocore.exceptions.HTTPClientError) and not isinstance(
+            exc, botocore.exceptions.ConnectionError
+        )
+        error_class = AwsAmbiguous if mutating and sent else AwsUnavailable
+        return error_class(type(exc).__name__, str(exc), operation)
     raise exc
 
 
 @contextmanager
-def translated(operation: str = "") -> Iterator[None]:
+def translated(operation: str = "", *, mutating: bool = False) -> Iterator[None]:
     """Run AWS calls, turning botocore errors into ours."""
     try:
         yield
@@ -140,7 +179,7 @@ def translated(operation: str = "") -> Iterator[None]:
         # Not a BotoCoreError: what an HTML 500 (an API the sandbox lacks) raises.
         botocore.parsers.ResponseParserError,
     ) as exc:
-        raise translate(exc, operation) from exc
+        raise translate(exc, operation, mutating=mutating) from exc
 
 
 # --- Pacing and call accounting ------------------------------------------------------
@@ -349,6 +388,13 @@ def forget_sessions() -> None:
         _base.clear()
 
 
+# A mutating call is sent once per attempt of a step: botocore retries a timed-out
+# request, and when AWS applied it but answered late that repeats the mutation (a
+# second failover is a second outage). Throttled and unreachable calls are retried by
+# the operation engine instead, after the step re-describes its target.
+MUTATING_RETRIES = {"mode": "standard", "total_max_attempts": 1}
+
+
 def client(
     account: Any,
     region: str,
@@ -356,14 +402,18 @@ def client(
     *,
     stats: CallStats | None = None,
     paced: bool = True,
+    mutating: bool = False,
 ) -> Any:
     """A boto3 client for ``service`` in ``account`` and ``region``.
 
     Every HTTP attempt (retries included) takes a token from the account/region/service
-    bucket when ``paced``, and is counted in ``stats`` when given.
+    bucket when ``paced``, and is counted in ``stats`` when given. A ``mutating``
+    client makes one attempt per call (see ``MUTATING_RETRIES``); reads keep adaptive
+    retries.
     """
     ref = AccountRef.of(account)
     session = session_for(ref)
+    config = botocore_config(retries=MUTATING_RETRIES) if mutating else botocore_config()
     # boto3 sessions are not thread-safe while they build clients (shared loaders and
     # credential resolution); sync builds them from several threads at once.
     with _client_lock:
@@ -371,8 +421,10 @@ def client(
             service,
             region_name=region,
             endpoint_url=settings.AWS_ENDPOINT_URL or None,
-            config=botocore_config(),
+            config=config,
         )
+    # aws.call refuses a mutating operation on a client that would retry it.
+    boto_client._estate_mutating = mutating
     bucket = bucket_for(ref.account_id, region, service) if paced else None
 
     def before_send(request: Any = None, **kwargs: Any) -> None:
@@ -410,6 +462,14 @@ def paginate(boto_client: Any, operation: str, result_key: str, **kwargs: Any) -
 
 
 def call(boto_client: Any, operation: str, **kwargs: Any) -> dict:
-    """One AWS call with our errors: ``call(rds, "describe_db_clusters", ...)``."""
-    with translated(operation):
+    """One AWS call with our errors: ``call(rds, "describe_db_clusters", ...)``. A
+    mutating call that may have been applied without a usable answer raises
+    ``AwsAmbiguous``."""
+    mutating = is_mutating(operation)
+    if mutating and not getattr(boto_client, "_estate_mutating", False):
+        raise RuntimeError(
+            f"{operation} changes AWS: call it on a client from "
+            "aws.client(..., mutating=True), which never retries it blindly"
+        )
+    with translated(operation, mutating=mutating):
         return getattr(boto_client, operation)(**kwargs)

@@ -584,6 +584,10 @@ def get_global_cluster(pk: int) -> models.GlobalCluster:
     return get_object_or_404(models.GlobalCluster.objects.select_related("account"), pk=pk)
 
 
+def get_sync_run(pk: int) -> models.SyncRun:
+    return get_object_or_404(models.SyncRun, pk=pk)
+
+
 def global_context(gc: models.GlobalCluster) -> dict[str, Any]:
     clusters = list(gc.clusters.select_related("account").prefetch_related("instances"))
     by_arn = {c.arn: c for c in clusters}

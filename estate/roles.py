@@ -1,4 +1,6 @@
-"""The three roles, as Django groups with permissions (created by a data migration).
+"""The three roles, as Django groups with permissions (created by a data migration),
+and the permissions themselves: every check in the code names one of the constants
+below, never a string of its own.
 
 Viewer reads everything; Operator also syncs and runs non-destructive operations and
 drills; Admin also runs destructive operations and manages accounts, policies, users.
@@ -9,17 +11,26 @@ OPERATOR = "Operator"
 ADMIN = "Admin"
 ROLES = (VIEWER, OPERATOR, ADMIN)
 
-VIEWER_PERMS = ["estate.view_estate"]
+# Estate's own permissions (declared in estate.models.Account's Meta.permissions).
+VIEW_ESTATE = "estate.view_estate"
+TRIGGER_SYNC = "estate.trigger_sync"
+RUN_OPERATIONS = "estate.run_operations"
+MANAGE_DRILLS = "estate.manage_drills"
+RUN_DESTRUCTIVE_OPERATIONS = "estate.run_destructive_operations"
+# Accounts, policies (finding suppressions) and users.
+MANAGE_ACCOUNTS = "estate.manage_accounts"
+
+VIEWER_PERMS = [VIEW_ESTATE]
 OPERATOR_PERMS = [
     *VIEWER_PERMS,
-    "estate.trigger_sync",
-    "estate.run_operations",
-    "estate.manage_drills",
+    TRIGGER_SYNC,
+    RUN_OPERATIONS,
+    MANAGE_DRILLS,
 ]
 ADMIN_PERMS = [
     *OPERATOR_PERMS,
-    "estate.run_destructive_operations",
-    "estate.manage_accounts",
+    RUN_DESTRUCTIVE_OPERATIONS,
+    MANAGE_ACCOUNTS,
     "estate.add_account",
     "estate.change_account",
     "estate.delete_account",
@@ -31,6 +42,11 @@ ADMIN_PERMS = [
     "drills.delete_backuppolicy",
 ]
 ROLE_PERMS = {VIEWER: VIEWER_PERMS, OPERATOR: OPERATOR_PERMS, ADMIN: ADMIN_PERMS}
+
+
+def role_for(permission: str) -> str:
+    """The weakest role that holds ``permission`` (Admin for one no role lists)."""
+    return next((role for role in ROLES if permission in ROLE_PERMS[role]), ADMIN)
 
 
 def role_of(user) -> str | None:

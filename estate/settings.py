@@ -130,6 +130,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After the session and HTMX ones: a signed-out HTMX request's redirect to the
+    # login page becomes HX-Redirect (see the class).
+    "estate.middleware.SignedOutHtmxMiddleware",
     "audit.middleware.AuditContextMiddleware",
     # Last, as django-axes requires: it turns a lockout into the lockout response.
     "axes.middleware.AxesMiddleware",
@@ -323,7 +326,19 @@ METRICS_THRESHOLDS = {
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {
+        # A message reserved by a worker that died is redelivered after this long. It
+        # must exceed the longest countdown (a step's wait, at most a few minutes), or
+        # Redis would redeliver waiting messages early: harmless (claims are exclusive)
+        # but wasteful. The reaper re-enqueues a lost operation long before.
+        "visibility_timeout": 3600,
+        # Notice a dead connection (Redis restarted, a NAT dropped it) within seconds
+        # instead of waiting on a half-open socket.
+        "socket_keepalive": True,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 10,
+        "retry_on_timeout": True,
+    }
 else:
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -335,6 +350,15 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = False
+# A worker whose broker goes away (Redis restarted) keeps retrying to reconnect, at
+# start-up too, forever (Celery's default gives up after 100 attempts and exits).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A step running when the broker connection drops finishes and saves (it talks to
+# PostgreSQL and AWS, not the broker); its message is redelivered and the claim makes
+# the redelivery a no-op.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -370,6 +394,10 @@ OPERATIONS_STEP_LEASE_SECONDS = env_float("OPERATIONS_STEP_LEASE_SECONDS", 300.0
 OPERATIONS_CHAIN_SECONDS = env_float("OPERATIONS_CHAIN_SECONDS", 5.0)
 # How often a step re-describes AWS while it waits.
 OPERATIONS_POLL_SECONDS = env_float("OPERATIONS_POLL_SECONDS", 5.0)
+# A mutating call that got no usable answer (timeout, dropped connection, 5xx) is never
+# sent again: its step re-describes the target for this long to see the call's effect,
+# then fails the operation with what it knows.
+OPERATIONS_AMBIGUOUS_GRACE_SECONDS = env_float("OPERATIONS_AMBIGUOUS_GRACE_SECONDS", 60.0)
 # Kinds with a documented typical duration (Aurora failover ~30 s) first describe after
 # it, instead of every few seconds: scales those durations (tests shrink them).
 OPERATIONS_TYPICAL_SCALE = env_float("OPERATIONS_TYPICAL_SCALE", 1.0)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.services import record
 from estate import aws
 from estate import models as mirror
+from estate.roles import MANAGE_ACCOUNTS
 from guard.models import FindingSuppression, SecurityGroup
 
 logger = logging.getLogger(__name__)
@@ -25,13 +26,10 @@ GROUP_ID_BATCH = 200
 MAX_SUPPRESSION_DAYS = 365
 
 
-# Suppressing hides risk from the whole team: Admins only, checked here as well as in
-# the views, so no other caller (a task, a future API) can skip it.
-SUPPRESS_PERMISSION = "estate.manage_accounts"
-
-
 def _require_admin(user: Any) -> None:
-    if user is None or not user.has_perm(SUPPRESS_PERMISSION):
+    # Suppressing hides risk from the whole team: Admins only, checked here as well as
+    # in the views, so no other caller (a task, a future API) can skip it.
+    if user is None or not user.has_perm(MANAGE_ACCOUNTS):
         raise PermissionDenied("Only Admins may suppress findings or revoke suppressions.")
 
 

@@ -20,7 +20,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from audit.services import record
-from estate.roles import ROLES, role_of
+from estate.roles import MANAGE_ACCOUNTS, ROLES, role_of
 
 User = get_user_model()
 
@@ -29,12 +29,9 @@ class UserManagementError(ValueError):
     """A refused change, with a message for the Admin."""
 
 
-MANAGE_PERMISSION = "estate.manage_accounts"
-
-
 def _require_admin(by: Any) -> None:
     # Checked here as well as in the views, so no caller can skip it.
-    if by is None or not by.has_perm(MANAGE_PERMISSION):
+    if by is None or not by.has_perm(MANAGE_ACCOUNTS):
         raise PermissionDenied("Only Admins may manage users.")
 
 

@@ -1,8 +1,8 @@
 """The findings page (security posture) and finding suppression.
 
-Viewing needs the Viewer role (``estate.view_estate``). Suppressing or revoking a
+Viewing needs the Viewer role (``VIEW_ESTATE``). Suppressing or revoking a
 suppression changes what the whole team sees as the estate's risk, so it needs the
-Admin permission ``estate.manage_accounts`` ("accounts, policies and users").
+Admin permission ``MANAGE_ACCOUNTS`` ("accounts, policies and users").
 """
 
 from __future__ import annotations
@@ -13,29 +13,24 @@ from typing import Any
 from axes.models import AccessAttempt
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.views import PasswordResetConfirmView
-from django.core.paginator import Paginator
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse, reverse_lazy
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services import record
 from estate import checks
 from estate import models as m
-from estate.roles import ADMIN, ROLES
+from estate.roles import ADMIN, MANAGE_ACCOUNTS, ROLES, VIEW_ESTATE
+from estate.web import paginate, render_page, role_required, wants_partial
 from guard import drift as drift_queries
 from guard import services
 from guard import users as user_services
 from guard.forms import BaselineForm, FindingFilterForm, InviteForm, RoleForm, SuppressForm
 from guard.models import FindingSuppression
 
-VIEW_PERMISSION = "estate.view_estate"
-SUPPRESS_PERMISSION = "estate.manage_accounts"
-PAGE_SIZE = 50
 User = get_user_model()
 # Finding kind -> URL name of the resource's detail page (none for kinds without one).
 DETAIL_URLS = {
@@ -43,22 +38,6 @@ DETAIL_URLS = {
     "cluster": "cluster",
     "proxy": "proxy",
 }
-
-
-def wants_swap(request: HttpRequest) -> bool:
-    """An HTMX swap gets the named partial; boosted or history-restore requests need
-    the whole page."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
-
-
-def _render(request: HttpRequest, template: str, context: dict, partial: str, status: int = 200):
-    swap = wants_swap(request)
-    response = render(
-        request, f"{template}#{partial}" if swap else template, context, status=status
-    )
-    patch_vary_headers(response, ["HX-Request"])
-    return response
 
 
 def _detail_url(finding: checks.Finding) -> str:
@@ -74,26 +53,25 @@ def _detail_url(finding: checks.Finding) -> str:
 
 
 @require_GET
-@login_required
-@permission_required(VIEW_PERMISSION, raise_exception=True)
+@role_required(VIEW_ESTATE)
 def findings(request: HttpRequest) -> HttpResponse:
     accounts = list(m.Account.objects.order_by("name"))
     form = FindingFilterForm(request.GET, accounts=accounts)
     context: dict[str, Any] = {
         "form": form,
         "page": None,
-        "can_suppress": request.user.has_perm(SUPPRESS_PERMISSION),
+        "can_suppress": request.user.has_perm(MANAGE_ACCOUNTS),
         "suppress_form": SuppressForm(),
     }
     if not form.is_valid():
-        return _render(request, "guard/findings.html", context, "table", status=400)
+        return render_page(request, "guard/findings.html", context, partial="table", status=400)
     every = checks.evaluate()
     selected = [f for f in every if form.matches(f)]
     for finding in selected:
         finding.url = _detail_url(finding)
     by_severity = Counter(f.severity for f in every if not f.suppressed)
     by_rule = Counter(f.rule.id for f in selected)
-    page = Paginator(selected, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(request, selected)
     params = request.GET.copy()
     params.pop("page", None)
     context.update(
@@ -105,12 +83,11 @@ def findings(request: HttpRequest) -> HttpResponse:
         page_query=params.urlencode(),
         query=request.GET.urlencode(),
     )
-    return _render(request, "guard/findings.html", context, "table")
+    return render_page(request, "guard/findings.html", context, partial="table")
 
 
 @require_POST
-@login_required
-@permission_required(SUPPRESS_PERMISSION, raise_exception=True)
+@role_required(MANAGE_ACCOUNTS)
 def suppress(request: HttpRequest) -> HttpResponse:
     form = SuppressForm(request.POST)
     # Back to the same filtered view; only a query string is accepted, never a URL.
@@ -137,8 +114,7 @@ def suppress(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required(SUPPRESS_PERMISSION, raise_exception=True)
+@role_required(MANAGE_ACCOUNTS)
 def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     suppression = get_object_or_404(FindingSuppression, pk=pk)
     try:
@@ -150,8 +126,6 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- User management (Admins) --------------------------------------------------------
-
-USERS_PERMISSION = "estate.manage_accounts"
 
 
 def _users_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
@@ -176,15 +150,13 @@ def _users_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
 
 
 @require_GET
-@login_required
-@permission_required(USERS_PERMISSION, raise_exception=True)
+@role_required(MANAGE_ACCOUNTS)
 def users(request: HttpRequest) -> HttpResponse:
-    return _render(request, "guard/users.html", _users_context(request), "table")
+    return render_page(request, "guard/users.html", _users_context(request), partial="table")
 
 
 @require_POST
-@login_required
-@permission_required(USERS_PERMISSION, raise_exception=True)
+@role_required(MANAGE_ACCOUNTS)
 def user_invite(request: HttpRequest) -> HttpResponse:
     form = InviteForm(request.POST)
     if form.is_valid():
@@ -202,12 +174,11 @@ def user_invite(request: HttpRequest) -> HttpResponse:
             # The link is rendered in this response only: never stored, never redirected
             # through a URL or the session.
             context = _users_context(request, invited=user, invite_link=link)
-            response = render(request, "guard/users.html", context)
+            response = render_page(request, "guard/users.html", context, partial=None)
             response["Cache-Control"] = "no-store"
             return response
-    return render(
-        request, "guard/users.html", _users_context(request, invite_form=form), status=400
-    )
+    context = _users_context(request, invite_form=form)
+    return render_page(request, "guard/users.html", context, partial=None, status=400)
 
 
 def _user_action(request: HttpRequest, pk: int, action: Any, done: str) -> HttpResponse:
@@ -221,8 +192,7 @@ def _user_action(request: HttpRequest, pk: int, action: Any, done: str) -> HttpR
 
 
 @require_POST
-@login_required
-@permission_required(USERS_PERMISSION, raise_exception=True)
+@role_required(MANAGE_ACCOUNTS)
 def user_role(request: HttpRequest, pk: int) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -238,8 +208,7 @@ def user_role(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required(USERS_PERMISSION, raise_exception=True)
+@role_required(MANAGE_ACCOUNTS)
 def user_active(request: HttpRequest, pk: int) -> HttpResponse:
     active = request.POST.get("active") == "1"
     return _user_action(
@@ -251,8 +220,7 @@ def user_active(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required(USERS_PERMISSION, raise_exception=True)
+@role_required(MANAGE_ACCOUNTS)
 def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
     return _user_action(
         request,
@@ -284,8 +252,7 @@ class SetPasswordView(PasswordResetConfirmView):
 
 
 @require_GET
-@login_required
-@permission_required(VIEW_PERMISSION, raise_exception=True)
+@role_required(VIEW_ESTATE)
 def drift(request: HttpRequest) -> HttpResponse:
     groups = list(m.ParameterGroup.objects.live().select_related("account").order_by("identifier"))
     form = BaselineForm(request.GET, groups=groups)
@@ -296,7 +263,6 @@ def drift(request: HttpRequest) -> HttpResponse:
     elif form.cleaned_data.get("baseline"):
         baseline = form.cleaned_data["baseline"]
         context.update(baseline=baseline, baseline_pairs=drift_queries.against_baseline(baseline))
-    if wants_swap(request):
-        return _render(request, "guard/drift.html", context, "baseline", status=status)
-    context["drift"] = drift_queries.find_drift()
-    return _render(request, "guard/drift.html", context, "baseline", status=status)
+    if not wants_partial(request):
+        context["drift"] = drift_queries.find_drift()  # not in the baseline partial
+    return render_page(request, "guard/drift.html", context, partial="baseline", status=status)

@@ -9,11 +9,11 @@ from typing import Any
 
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.utils.cache import patch_vary_headers
+from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from estate.views.common import HtmxRequest, viewer_required, wants_partial
+from estate.roles import VIEW_ESTATE
+from estate.web import HtmxRequest, render_page, role_required
 from metrics import queries
 
 
@@ -50,20 +50,17 @@ def frame_context(obj: Any, range_key: str) -> dict[str, Any]:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def charts(request: HtmxRequest, kind: str, pk: int) -> HttpResponse:
     """The charts of one resource for a range: the frame partial on an HTMX swap, a
     small page of its own otherwise (so the range links work without JavaScript)."""
     obj = _resource(kind, pk)
     context = frame_context(obj, _range(request))
-    template = "metrics/_charts.html" if wants_partial(request) else "metrics/charts_page.html"
-    response = render(request, template, context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_page(request, "metrics/charts_page.html", context, partial="charts")
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def data(request: HttpRequest, kind: str, pk: int) -> JsonResponse:
     obj = _resource(kind, pk)
     return JsonResponse(queries.chart_data(obj, _range(request)))

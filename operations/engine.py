@@ -3,8 +3,10 @@
 ``advance(op_id)`` is all a worker does: claim the operation with a conditional update
 (a lease, so two workers never run the same step, and a dead worker's lease runs out),
 run its current step (and the next ones while they finish at once, within a short
-budget), record events, and either finish, fail, or schedule itself again with a
-countdown. No worker ever sleeps while AWS works.
+budget), record events, and either finish or fail, or say when it should run again.
+It returns what should happen next (``Advanced``): the task re-enqueues itself with
+that countdown and asks the mirror for a resync; the engine itself imports neither
+tasks nor other apps' services. No worker ever sleeps while AWS works.
 
 Crash safety comes from three things together: a step saves what it saw before a
 mutating call and re-describes before making it (so a re-run skips the call), the task
@@ -15,9 +17,9 @@ re-enqueues any operation whose next step is overdue.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,8 +30,22 @@ from django.utils import timezone
 
 from estate import aws
 from operations import registry, rows
-from operations.kinds.base import Done, Fail, Kind, LeaseLost, Outcome, Step, StepContext, Wait
-from operations.models import ACTIVE, TERMINAL, Operation, OperationEvent, State
+from operations.kinds.base import (
+    AMBIGUOUS,
+    CALLING,
+    Done,
+    Fail,
+    Kind,
+    LeaseLost,
+    Outcome,
+    Step,
+    StepContext,
+    StepInterrupted,
+    Wait,
+    poll_interval,
+    unanswered,
+)
+from operations.models import ACTIVE, Operation, OperationEvent, State
 
 log = logging.getLogger(__name__)
 
@@ -65,23 +81,27 @@ def backoff(attempt: int) -> float:
     return float(min(60, 2 ** max(1, attempt)))
 
 
-# --- enqueueing ----------------------------------------------------------------------
+# --- what a run leaves to do --------------------------------------------------------
 
 
-def enqueue(op_id: int, countdown: float = 0) -> None:
-    """Schedule ``advance_operation_task(op_id)`` once the current transaction commits.
+@dataclass(frozen=True)
+class Resync:
+    """Mirror these kinds of one account/region again (the operation changed them)."""
 
-    With ``CELERY_TASK_ALWAYS_EAGER`` (unit tests) nothing is enqueued: eager mode would
-    ignore the countdown and recurse; tests drive operations with ``drive()``."""
-    from estate.celery import app
+    account_id: str
+    region: str
+    kinds: tuple[str, ...]
+    op_id: int
 
-    if app.conf.task_always_eager:
-        return
-    from operations.tasks import advance_operation_task
 
-    transaction.on_commit(
-        lambda: advance_operation_task.apply_async((op_id,), countdown=max(0.0, countdown))
-    )
+@dataclass(frozen=True)
+class Advanced:
+    """What a run of ``advance`` left: the operation's state, when it should run again
+    (seconds; None once it has ended), and the resyncs its success asks for."""
+
+    state: str
+    run_again_in: float | None = None
+    resyncs: tuple[Resync, ...] = ()
 
 
 # --- claiming ------------------------------------------------------------------------
@@ -132,12 +152,22 @@ def _note(
 _CHECKPOINT_FIELDS = ("memory", "result", "progress", "mutation_started")
 
 
+def call_lease_seconds() -> float:
+    """The lease a checkpoint takes before a mutating call: long enough for the call's
+    one attempt to time out (connect + read) with room to save, whatever the configured
+    step lease, so that no other worker takes the operation over while AWS may still be
+    applying the call."""
+    longest_call = float(settings.AWS_CONNECT_TIMEOUT) + float(settings.AWS_READ_TIMEOUT)
+    # A few seconds to record the answer once it came.
+    return max(lease_seconds(), longest_call + 5.0)
+
+
 def _checkpoint(op: Operation, token: str) -> bool:
     """Before a mutating call: one UPDATE of ``_CHECKPOINT_FIELDS``, renewing the lease,
     if we still hold it. (It is on every mutating step's path: at hundreds of concurrent
     operations the round trips add up.)"""
     fields: dict[str, Any] = {name: getattr(op, name) for name in _CHECKPOINT_FIELDS}
-    fields["lease_until"] = timezone.now() + timedelta(seconds=lease_seconds())
+    fields["lease_until"] = timezone.now() + timedelta(seconds=call_lease_seconds())
     saved = rows.update_if_leased(op.pk, token, fields)
     if not saved:
         log.warning("operation %s: lease lost at a checkpoint; another worker took over", op.pk)
@@ -227,9 +257,10 @@ def audit_event(
 # --- running -------------------------------------------------------------------------
 
 
-def advance(op_id: int, *, force: bool = False) -> str | None:
-    """Run the operation's due step(s). Returns its state afterwards, or None when it
-    was not ours to run (not due, held by another worker, already finished)."""
+def advance(op_id: int, *, force: bool = False) -> Advanced | None:
+    """Run the operation's due step(s). Returns what is left to do (``Advanced``), or
+    None when it was not ours to run (not due, held by another worker, finished) or
+    another worker took it over meanwhile."""
     claimed = claim(op_id, force=force)
     if claimed is None:
         return None
@@ -238,8 +269,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
     if kind_class is None:
         op.error = f"Unknown operation kind {op.kind!r}: this Estate version cannot run it."
         _finish(op, State.FAILED)
-        _save(op, token)
-        return op.state
+        return _ended(op, token)
     kind = kind_class()
     ctx = StepContext(
         op,
@@ -251,6 +281,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
         _set_state(op, State.RUNNING)
         _note(op, f"Started by a worker ({kind.label}).", step="")
         _audit_later(op, "started")
+    _interrupted_run(op, kind)
     chain_until = time.monotonic() + chain_seconds()
     while True:
         if op.step_index >= len(kind.steps):
@@ -264,6 +295,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             op.step_started_at = timezone.now()
             op.step_attempts = 0
             op.memory.pop("_last_wait", None)
+            op.memory.pop(AMBIGUOUS, None)
             _note(op, f"{step.label}", step=step.name)
         if op.state == State.WAITING:
             _set_state(op, State.RUNNING)
@@ -274,6 +306,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             return None
         # The step's run ended normally and will be saved: it was not interrupted.
         op.memory.pop("_mutating_step", None)
+        op.memory.pop(CALLING, None)
         if isinstance(outcome, Done):
             if outcome.message:
                 _note(op, outcome.message, step=step.name, level="success")
@@ -291,9 +324,7 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             op.next_run_at = timezone.now()
             if op.state == State.RUNNING:
                 _set_state(op, State.WAITING)
-            _save(op, token)
-            enqueue(op.pk, 0)
-            return op.state
+            return Advanced(op.state, 0.0) if _save(op, token) else None
         if isinstance(outcome, Wait):
             waited = (timezone.now() - op.step_started_at).total_seconds()
             if waited > step.budget_seconds:
@@ -314,16 +345,38 @@ def advance(op_id: int, *, force: bool = False) -> str | None:
             op.next_run_at = timezone.now() + timedelta(seconds=outcome.seconds)
             if op.state == State.RUNNING:
                 _set_state(op, State.WAITING)
-            _save(op, token)
-            enqueue(op.pk, outcome.seconds)
-            return op.state
+            return Advanced(op.state, outcome.seconds) if _save(op, token) else None
         # Fail
         op.error = outcome.reason + (f" — {outcome.hint}" if outcome.hint else "")
         _note(op, op.error, step=step.name, level="error")
         _finish(op, State.FAILED)
         break
-    _save(op, token)
-    return op.state
+    return _ended(op, token, kind)
+
+
+def _ended(op: Operation, token: str, kind: Kind | None = None) -> Advanced | None:
+    """Save an operation that reached a terminal state; a success asks for a resync of
+    what it changed."""
+    if not _save(op, token):
+        return None
+    resyncs: tuple[Resync, ...] = ()
+    if op.state == State.SUCCEEDED and kind is not None:
+        resyncs = resyncs_after(op, kind)
+    return Advanced(op.state, None, resyncs)
+
+
+def _interrupted_run(op: Operation, kind: Kind) -> None:
+    """A run that died after checkpointing a mutating call (``memory[CALLING]``) may or
+    may not have reached AWS: the step's re-run treats that call like one that got no
+    answer (it re-describes, and does not send the call again)."""
+    calling = op.memory.get(CALLING)
+    if not calling or op.step_index >= len(kind.steps):
+        return
+    if kind.steps[op.step_index].name != calling.get("step") or op.memory.get(AMBIGUOUS):
+        return
+    op.memory[AMBIGUOUS] = unanswered(
+        calling, "the worker sending it stopped before it recorded AWS's answer"
+    )
 
 
 def _run_step(op: Operation, kind: Kind, step: Step, ctx: StepContext) -> Outcome:
@@ -332,6 +385,20 @@ def _run_step(op: Operation, kind: Kind, step: Step, ctx: StepContext) -> Outcom
         return kind.run(step, ctx)
     except LeaseLost:
         raise
+    except StepInterrupted as interruption:
+        return interruption.outcome
+    except aws.AwsAmbiguous as exc:
+        # StepContext.call recorded it: the step's re-run re-describes and never sends
+        # the call again.
+        _note(
+            op,
+            f"No usable answer from AWS to {exc.operation or 'the call'} ({exc.code}). AWS "
+            "may have applied it: Estate re-describes the target to find out and does not "
+            "send it again.",
+            step=step.name,
+            level="warning",
+        )
+        return Wait(min(poll_interval(op), 2.0))
     except (aws.AwsThrottled, aws.AwsUnavailable) as exc:
         waited = (timezone.now() - op.step_started_at).total_seconds()
         delay = backoff(op.step_attempts)
@@ -364,7 +431,6 @@ def _succeed(op: Operation, kind: Kind) -> None:
     op.progress = 100.0
     _note(op, "Operation succeeded.", step="", level="success")
     _finish(op, State.SUCCEEDED)
-    request_resync(op, kind)
 
 
 def _cancelled(op: Operation, message: str) -> None:
@@ -412,33 +478,15 @@ def _handle_cancel(op: Operation, kind: Kind) -> bool:
 # --- resync after success ------------------------------------------------------------
 
 
-def request_resync(op: Operation, kind: Kind) -> None:
-    """Ask for a targeted resync of what the operation changed (debounced per scope,
-    so a burst of operations in one region costs one sync, not hundreds)."""
+def resyncs_after(op: Operation, kind: Kind) -> tuple[Resync, ...]:
+    """The targeted resyncs of what a succeeded operation changed (the mirror debounces
+    them per scope, so a burst of operations in one region costs one sync)."""
     if not kind.resync_kinds or op.account_id is None:
-        return
-    from operations.services import schedule_resync
-
-    for region in kind.resync_regions(op):
-        schedule_resync(op.account.account_id, region, list(kind.resync_kinds), op.pk)
-
-
-# --- driving without a broker (tests, management commands) ---------------------------
-
-
-def drive(op_id: int, *, timeout: float = 20.0, interval: float = 0.01) -> Operation:
-    """Advance an operation in this process until it ends (or ``timeout``), ignoring
-    countdowns: what a worker would do, minus the waiting between polls."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        advance(op_id, force=True)
-        op = Operation.objects.get(pk=op_id)
-        if op.state in TERMINAL:
-            return op
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"operation {op_id} still {op.state} after {timeout}s: {op.error}")
-        pause.wait(interval)
+        return ()
+    return tuple(
+        Resync(op.account.account_id, region, tuple(kind.resync_kinds), op.pk)
+        for region in kind.resync_regions(op)
+    )
 
 
 def timeline(op: Operation) -> list[OperationEvent]:

@@ -9,18 +9,17 @@ operation-per-target constraint.
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from estate import aws
+from estate.roles import RUN_DESTRUCTIVE_OPERATIONS
 from operations import engine, registry
 from operations.kinds.base import Kind, LiveContext, json_params
 from operations.models import ACTIVE, Operation, State, event
@@ -163,7 +162,7 @@ def start_operation(
         event(op, "Waiting for a second Admin's approval", step="", level="warning")
         engine.audit(op, "approval_requested", actor=requested_by, request=request)
         return op
-    engine.enqueue(op.pk)
+    enqueue(op.pk)
     return op
 
 
@@ -184,9 +183,9 @@ def needs_four_eyes(kind_class: type[Kind], row: Any) -> bool:
 
 
 def _check_decision(op: Operation, by: Any, comment: str, verb: str) -> str:
-    if by is None or not by.has_perm("estate.run_destructive_operations"):
+    if by is None or not by.has_perm(RUN_DESTRUCTIVE_OPERATIONS):
         raise PermissionDenied(
-            f"Only an Admin (estate.run_destructive_operations) may {verb} an operation."
+            f"Only an Admin ({RUN_DESTRUCTIVE_OPERATIONS}) may {verb} an operation."
         )
     if op.state != State.AWAITING_APPROVAL:
         raise OperationRefused(
@@ -237,7 +236,7 @@ def approve_operation(op: Operation, *, by: Any, comment: str, request: Any = No
         )
     event(op, f"Approved by {by.get_username()}: {comment}", step="", level="success")
     engine.audit(op, "approved", actor=by, request=request)
-    engine.enqueue(op.pk)
+    enqueue(op.pk)
     return op
 
 
@@ -314,8 +313,40 @@ def cancel_operation(op: Operation, *, by: Any, request: Any = None) -> Operatio
     op.refresh_from_db()
     event(op, f"Cancel requested by {label}.", step=op.current_step, level="warning")
     engine.audit(op, "cancel_requested", actor=by, request=request)
-    engine.enqueue(op.pk)
+    enqueue(op.pk)
     return op
+
+
+# --- running ------------------------------------------------------------------------
+
+
+def enqueue(op_id: int, countdown: float = 0) -> None:
+    """Schedule ``advance_operation_task(op_id)`` once the current transaction commits.
+
+    With ``CELERY_TASK_ALWAYS_EAGER`` (unit tests) nothing is enqueued: eager mode would
+    ignore the countdown and recurse; tests drive operations in-process instead."""
+    from estate.celery import app
+    from operations.tasks import advance_operation_task
+
+    if app.conf.task_always_eager:
+        return
+    transaction.on_commit(
+        lambda: advance_operation_task.apply_async((op_id,), countdown=max(0.0, countdown))
+    )
+
+
+def follow_up(op_id: int, ran: engine.Advanced | None) -> None:
+    """After a worker's run: enqueue the next one when it is due, and ask the mirror to
+    resync what a succeeded operation changed."""
+    if ran is None:
+        return
+    if ran.run_again_in is not None:
+        enqueue(op_id, ran.run_again_in)
+    if ran.resyncs:
+        from estate.services import schedule_resync
+
+        for resync in ran.resyncs:
+            schedule_resync(resync.account_id, resync.region, list(resync.kinds), resync.op_id)
 
 
 # --- the reaper ----------------------------------------------------------------------
@@ -348,107 +379,6 @@ def reap_overdue(now: Any = None) -> list[int]:
         )
         advance_operation_task.apply_async((pk,))
     return [pk for pk, _ in overdue]
-
-
-# --- targeted resync -----------------------------------------------------------------
-
-
-def _resync_key(account_id: str, region: str, kinds: list[str]) -> str:
-    return f"operations:resync:{account_id}:{region}:{','.join(sorted(kinds))}"
-
-
-def schedule_resync(account_id: str, region: str, kinds: list[str], op_id: int) -> None:
-    """Resync ``kinds`` of one account/region soon, once per burst.
-
-    The first request schedules a sync ``OPERATIONS_RESYNC_DELAY_SECONDS`` later (a
-    single operation's result shows within seconds). Requests made before it starts ride
-    along, and each pushes it back by that delay while they keep coming (a sync in the
-    middle of a burst would be stale at once, and it would take a worker slot from the
-    burst's own operations), but never more than ``OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS``
-    after the first. One scope is not synced more often than that interval either: so
-    hundreds of operations finishing together cost a sync per scope, not hundreds."""
-    from operations.tasks import resync_scope_task
-
-    delay = float(getattr(settings, "OPERATIONS_RESYNC_DELAY_SECONDS", 1))
-    interval = resync_interval()
-    key = _resync_key(account_id, region, kinds)
-    now = time.time()
-    keep = max(1, int(delay + interval) + 60)
-    if not cache.add(key, now, timeout=keep):
-        # A sync of this scope is pending (it has not started: a started one deletes
-        # the key before reading AWS, so it sees this operation's change): push it
-        # back, unless this process just did. In a burst, one cache round trip per
-        # operation instead of three; the sync starts at most QUIET_SLACK early.
-        if time.monotonic() - _quiet_pushed.get(key, float("-inf")) >= QUIET_SLACK_SECONDS:
-            _push_quiet(key, now + delay, keep)
-        return
-    _push_quiet(key, now + delay, keep)
-    last = cache.get(f"{key}:last")
-    if last is not None:
-        delay = max(delay, float(last) + interval - now)
-    resync_scope_task.apply_async((account_id, region, sorted(kinds), op_id), countdown=delay)
-
-
-# How stale a pending sync's "quiet" time may be left by one process during a burst.
-QUIET_SLACK_SECONDS = 0.1
-_quiet_pushed: dict[str, float] = {}
-
-
-def _push_quiet(key: str, until: float, keep: int) -> None:
-    cache.set(f"{key}:quiet", until, timeout=keep)
-    _quiet_pushed[key] = time.monotonic()
-
-
-# A targeted resync skipped because another sync held its scope is tried again, every
-# interval, this many times (a dead worker's sync lease lasts SYNC_LEASE_SECONDS).
-RESYNC_ATTEMPTS = 60
-
-
-def resync_interval() -> float:
-    return float(getattr(settings, "OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS", 15))
-
-
-def resync_again(run: Any, attempt: int) -> bool:
-    """Whether a targeted resync that ended as ``run`` should be tried again."""
-    from estate.models import SyncRun
-
-    skipped = run is not None and getattr(run, "status", None) == SyncRun.Status.SKIPPED
-    if skipped and attempt + 1 >= RESYNC_ATTEMPTS:
-        log.warning(
-            "resync of %s gave up after %d attempts: %s", run.scope, attempt + 1, run.message
-        )
-        return False
-    return skipped
-
-
-def resync_postponed(account_id: str, region: str, kinds: list[str]) -> float:
-    """Seconds the scheduled resync of this scope should still wait: requests kept coming
-    (the burst goes on), and the first one is less than the interval old. 0: sync now."""
-    interval = resync_interval()
-    key = _resync_key(account_id, region, kinds)
-    first, quiet = cache.get(key), cache.get(f"{key}:quiet")
-    if first is None or quiet is None:
-        return 0.0
-    until = min(float(quiet), float(first) + interval)
-    return max(0.0, until - time.time())
-
-
-def resync_scope(account_id: str, region: str, kinds: list[str], op_id: int | None) -> Any:
-    key = _resync_key(account_id, region, kinds)
-    # Later requests must schedule a new sync: this one may already have read AWS.
-    cache.delete_many([key, f"{key}:quiet"])
-    cache.set(f"{key}:last", time.time(), timeout=3600)
-    try:
-        from estate.sync import sync_scope
-    except ImportError:
-        log.warning("estate.sync.sync_scope is not available; resync skipped")
-        return None
-    return sync_scope(
-        account_ids=[account_id],
-        regions=[region],
-        kinds=kinds,
-        triggered_by=f"operation #{op_id}" if op_id else "operation",
-    )
 
 
 # --- clone expiry --------------------------------------------------------------------

@@ -11,13 +11,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -25,6 +23,8 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from estate import windows
 from estate.models import DbCluster, DbInstance
+from estate.roles import RUN_DESTRUCTIVE_OPERATIONS, VIEW_ESTATE
+from estate.web import HtmxRequest, paginate, render_page, role_required
 from operations import registry
 from operations.models import ACTIVE, RESOURCE_PAGES, Operation, State
 from operations.services import (
@@ -35,8 +35,6 @@ from operations.services import (
     resolve_target,
     start_operation,
 )
-
-PAGE_SIZE = 50
 
 
 def _shown(value: Any) -> str:
@@ -153,9 +151,8 @@ def _operation(pk: int) -> Operation:
 
 
 @require_GET
-@login_required
-@permission_required("estate.view_estate", raise_exception=True)
-def operation_list(request: HttpRequest) -> HttpResponse:
+@role_required(VIEW_ESTATE)
+def operation_list(request: HtmxRequest) -> HttpResponse:
     ops = Operation.objects.select_related("requested_by").running_first()
     f = request.GET
     if f.get("kind"):
@@ -181,7 +178,7 @@ def operation_list(request: HttpRequest) -> HttpResponse:
                 messages.error(request, f"{key}: use YYYY-MM-DD.")
                 continue
             ops = ops.filter(**{lookup: datetime.combine(day, bound, tzinfo=UTC)})
-    page = Paginator(ops, PAGE_SIZE).get_page(f.get("page"))
+    page = paginate(request, ops)
     context = {
         "page": page,
         "operations": page.object_list,
@@ -195,14 +192,12 @@ def operation_list(request: HttpRequest) -> HttpResponse:
         "filtered": any(f.get(k) for k in ("kind", "state", "target", "requester", "from", "to")),
         "querystring": f.copy().urlencode() if f else "",
     }
-    template = "operations/list.html#table" if request.htmx else "operations/list.html"
-    return render(request, template, context)
+    return render_page(request, "operations/list.html", context, partial="table")
 
 
 @require_GET
-@login_required
-@permission_required("estate.view_estate", raise_exception=True)
-def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+@role_required(VIEW_ESTATE)
+def operation_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     op = _operation(pk)
     kind = registry.get(op.kind)
     context = {
@@ -220,17 +215,16 @@ def operation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         and request.user.has_perm(kind.permission()),
         # Four-eyes: a different Admin decides; the requester only sees that it waits.
         "can_decide": op.is_awaiting_approval
-        and request.user.has_perm("estate.run_destructive_operations")
+        and request.user.has_perm(RUN_DESTRUCTIVE_OPERATIONS)
         and op.requested_by_id != request.user.pk,
     }
-    if request.htmx and request.GET.get("part") == "status":
-        return render(request, "operations/detail.html#status", context)
-    return render(request, "operations/detail.html", context)
+    # The status box polls ?part=status; the page itself has no other swapped region.
+    partial = "status" if request.GET.get("part") == "status" else None
+    return render_page(request, "operations/detail.html", context, partial=partial)
 
 
-@login_required
-@permission_required("estate.view_estate", raise_exception=True)
-def operation_new(request: HttpRequest, kind: str) -> HttpResponse:
+@role_required(VIEW_ESTATE)
+def operation_new(request: HtmxRequest, kind: str) -> HttpResponse:
     kind_class = registry.get(kind)
     if kind_class is None:
         raise Http404(f"No operation kind {kind!r}.")
@@ -270,11 +264,10 @@ def operation_new(request: HttpRequest, kind: str) -> HttpResponse:
         "copied_from": copied_from if request.method != "POST" else None,
     }
     status = 422 if errors else 200
-    template = "operations/new.html#form" if request.htmx else "operations/new.html"
-    return render(request, template, context, status=status)
+    return render_page(request, "operations/new.html", context, partial="form", status=status)
 
 
-def _params_from(request: HttpRequest, kind_class: type, target: object) -> dict[str, Any]:
+def _params_from(request: HtmxRequest, kind_class: type, target: object) -> dict[str, Any]:
     """The posted values of the kind's form fields (lists for multiple choices)."""
     fields = kind_class.form_class(target=target, kind=kind_class).fields
     params: dict[str, Any] = {}
@@ -287,9 +280,8 @@ def _params_from(request: HttpRequest, kind_class: type, target: object) -> dict
 
 
 @require_POST
-@login_required
-@permission_required("estate.view_estate", raise_exception=True)
-def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+@role_required(VIEW_ESTATE)
+def operation_cancel(request: HtmxRequest, pk: int) -> HttpResponse:
     op = _operation(pk)
     try:
         cancel_operation(op, by=request.user, request=request)
@@ -302,7 +294,7 @@ def operation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(op)
 
 
-def _decision(request: HttpRequest, pk: int, decide: Any, done: str) -> HttpResponse:
+def _decision(request: HtmxRequest, pk: int, decide: Any, done: str) -> HttpResponse:
     op = _operation(pk)
     try:
         decide(op, by=request.user, comment=request.POST.get("comment", ""), request=request)
@@ -316,14 +308,12 @@ def _decision(request: HttpRequest, pk: int, decide: Any, done: str) -> HttpResp
 
 
 @require_POST
-@login_required
-@permission_required("estate.run_destructive_operations", raise_exception=True)
-def operation_approve(request: HttpRequest, pk: int) -> HttpResponse:
+@role_required(RUN_DESTRUCTIVE_OPERATIONS)
+def operation_approve(request: HtmxRequest, pk: int) -> HttpResponse:
     return _decision(request, pk, approve_operation, "approved and queued")
 
 
 @require_POST
-@login_required
-@permission_required("estate.run_destructive_operations", raise_exception=True)
-def operation_reject(request: HttpRequest, pk: int) -> HttpResponse:
+@role_required(RUN_DESTRUCTIVE_OPERATIONS)
+def operation_reject(request: HtmxRequest, pk: int) -> HttpResponse:
     return _decision(request, pk, reject_operation, "rejected")

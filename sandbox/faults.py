@@ -17,6 +17,10 @@ throttling in its retry logic, and ``estate.aws`` maps it to ``AwsThrottled``. A
 answers ``AccessDenied`` (query) / ``AccessDeniedException`` (JSON), which
 ``estate.aws`` maps to ``AwsAccessDenied``.
 
+A **slow answer** applies the call (moto acts on it) and then keeps the answer back
+for a while: past the client's read timeout, that is AWS accepting a mutation whose
+answer never arrives, the case a client must not resend blindly.
+
 Rules live in memory of the server's process; ``SandboxServer.reset()`` and a request
 to ``/moto-api/reset`` clear them. From another process, ``GET``/``POST``
 ``<sandbox>/estate-sandbox/faults`` reads or changes them (see ``_control_answer``).
@@ -96,15 +100,28 @@ class DenyRule:
 
 
 @dataclass
+class SlowRule:
+    """Answer ``action`` (e.g. ``FailoverDBCluster``) ``seconds`` late, the next
+    ``times`` calls (0: every call)."""
+
+    action: str
+    seconds: float
+    times: int = 1
+    answered: int = 0
+
+
+@dataclass
 class Faults:
     """The fault rules in force. Thread-safe: tests change them while the server runs."""
 
     _throttles: list[ThrottleRule] = field(default_factory=list)
     _denials: list[DenyRule] = field(default_factory=list)
+    _slow: list[SlowRule] = field(default_factory=list)
     _buckets: dict[tuple[str, str, str], Bucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     throttled_requests: int = 0
     denied_requests: int = 0
+    slowed_requests: int = 0
 
     def throttle(self, burst: int = 300, rate: float = 12.0, service: str = "rds") -> None:
         """Enforce a token bucket per account and region for ``service`` (AWS's RDS
@@ -133,26 +150,53 @@ class Faults:
         with self._lock:
             self._denials.append(DenyRule(account_id, region, service, action_prefix))
 
+    def slow(self, action: str, seconds: float, times: int = 1) -> None:
+        """Apply ``action`` but answer it ``seconds`` late, for the next ``times`` calls
+        (0: all). Replaces an earlier rule for the same action."""
+        if not action or seconds <= 0 or times < 0:
+            raise ValueError(f"slow needs an action, seconds > 0, times >= 0 (got {action!r})")
+        with self._lock:
+            self._slow = [r for r in self._slow if r.action != action]
+            self._slow.append(SlowRule(action, float(seconds), int(times)))
+
     def clear(self) -> None:
         with self._lock:
             self._throttles = []
             self._denials = []
+            self._slow = []
             self._buckets = {}
             self.throttled_requests = 0
             self.denied_requests = 0
+            self.slowed_requests = 0
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "throttles": [vars(t) for t in self._throttles],
                 "denials": [vars(d) for d in self._denials],
+                "slow": [vars(r) for r in self._slow],
                 "throttled_requests": self.throttled_requests,
                 "denied_requests": self.denied_requests,
+                "slowed_requests": self.slowed_requests,
             }
 
     @property
     def active(self) -> bool:
-        return bool(self._throttles or self._denials)
+        return bool(self._throttles or self._denials or self._slow)
+
+    def delay_for(self, action: Callable[[], str]) -> float:
+        """Seconds to keep this request's answer back (0: none); counts the use."""
+        with self._lock:
+            if not self._slow:
+                return 0.0
+        name = action()
+        with self._lock:
+            for rule in self._slow:
+                if rule.action == name and (rule.times == 0 or rule.answered < rule.times):
+                    rule.answered += 1
+                    self.slowed_requests += 1
+                    return rule.seconds
+        return 0.0
 
     # --- used by the middleware ------------------------------------------------------
 
@@ -269,7 +313,27 @@ class FaultInjector:
             return _error_response(
                 environ, info, 400, "ThrottlingException", "Rate exceeded", start_response
             )
+        delay = self.faults.delay_for(action)
+        if delay:
+            return _answered_late(self.app, environ, start_response, delay)
         return self.app(environ, start_response)
+
+
+def _answered_late(
+    app: WSGIApp, environ: dict[str, Any], start_response: Callable[..., Any], delay: float
+) -> list[bytes]:
+    """Let moto apply the request now, and send its answer ``delay`` seconds later (the
+    injected fault itself: a waitress thread is held, as AWS's answer would be)."""
+    answer: dict[str, Any] = {}
+
+    def hold_start(status: str, headers: list, exc_info: Any = None) -> Callable[..., Any]:
+        answer.update(status=status, headers=headers, exc_info=exc_info)
+        return lambda data: None
+
+    body = b"".join(app(environ, hold_start))
+    threading.Event().wait(delay)
+    start_response(answer["status"], answer["headers"], answer.get("exc_info"))
+    return [body]
 
 
 def _query_action(environ: dict[str, Any]) -> str:
@@ -305,11 +369,12 @@ def _control_answer(
     faults: Faults, environ: dict[str, Any], start_response: Callable[..., Any]
 ) -> list[bytes]:
     """``GET`` the rules and counters; ``POST`` JSON to change them, for a sandbox in
-    another process (``manage.py sandbox``)::
+    another process (``manage.py sandbox``, benchmarks)::
 
         {"clear": true,
          "throttle": {"burst": 20, "rate": 5, "service": "rds"},
-         "deny": [{"account_id": "222222222222", "region": "eu-west-1", "service": "dms"}]}
+         "deny": [{"account_id": "222222222222", "region": "eu-west-1", "service": "dms"}],
+         "slow": [{"action": "FailoverDBCluster", "seconds": 3, "times": 1}]}
     """
     if environ.get("REQUEST_METHOD") == "POST":
         try:
@@ -322,6 +387,8 @@ def _control_answer(
                 faults.throttle(**body["throttle"])
             for rule in body.get("deny") or []:
                 faults.deny(**rule)
+            for rule in body.get("slow") or []:
+                faults.slow(**rule)
         except (TypeError, ValueError) as exc:
             payload = json.dumps({"error": str(exc)}).encode()
             start_response(

@@ -16,12 +16,20 @@ everybody (checked before authentication: it reveals nothing).
 
 A row that the product gets wrong is written as it should be and listed in XFAIL with
 the bug, so the lead can fix the view and delete the entry.
+
+Two more columns, for HTMX requests: a signed-out HTMX request (an expired session's
+poll) is answered 401 with ``HX-Redirect`` to the login page, coming back to the page
+the user was on, never with a login form to swap in (derived from the anonymous
+column: wherever a plain anonymous request goes to the login page). And every URL that
+answers an HTMX swap with a partial varies on ``HX-Request`` (SERVES_PARTIAL), so a
+back/forward restore of a pushed URL never shows a bare fragment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.urls import reverse
@@ -211,6 +219,173 @@ def test_permission_matrix(world, pattern, method, role):
         assert response["Location"].startswith(reverse("login") + "?next="), (
             f"anonymous {method} {url} went to {response['Location']}, not the login page"
         )
+
+
+# --- HTMX: a signed-out request is redirected, a partial varies -------------------------
+
+# The page the signed-out user was on (htmx sends it as HX-Current-URL): where the login
+# must bring them back to, rather than to the partial's own URL.
+CURRENT_PAGE = "/inventory/?kind=cluster&region=eu-west-1"
+
+
+def _anon_htmx_cases() -> list[Any]:
+    return [
+        pytest.param(pattern, method, id=f"{pattern.name}-{method}-anon_htmx")
+        for pattern in url_patterns()
+        for method in METHODS
+    ]
+
+
+@pytest.mark.parametrize(("pattern", "method"), _anon_htmx_cases())
+def test_a_signed_out_htmx_request_is_sent_to_the_login_page(world, pattern, method):
+    # Given a signed-out browser whose page makes an HTMX request (a poll, a swap)
+    url = world.samples.url(pattern)
+    client = world.client("anon")
+    # When it asks
+    response = client.generic(
+        method, url, HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=f"http://testserver{CURRENT_PAGE}"
+    )
+    plain = EXPECTED[pattern.name][method]["anon"]
+    if plain != 302 or pattern.name in PUBLIC:
+        # Then what is not behind the login answers as it does without HTMX
+        assert _status(response.status_code) == plain, f"{method} {url}"
+        return
+    # Then htmx is told to load the login page (a 2xx/3xx would be swapped in or
+    # followed), which brings the user back to the page they were on
+    assert response.status_code == 401, f"{method} {url}: got {response.status_code}"
+    location = urlsplit(response["HX-Redirect"])
+    assert location.path == reverse("login")
+    assert parse_qs(location.query)["next"] == [CURRENT_PAGE]
+    assert b'name="password"' not in response.content, "a login form to swap in"
+
+
+def test_a_signed_out_htmx_request_without_current_url_comes_back_to_the_request(world):
+    # Given a signed-out HTMX request that does not say which page it came from
+    url = reverse("inventory") + "?" + urlencode({"kind": "cluster"})
+    # When it asks
+    response = world.client("anon").get(url, HTTP_HX_REQUEST="true")
+    # Then the login brings the user back to what was asked for
+    assert response.status_code == 401
+    assert parse_qs(urlsplit(response["HX-Redirect"]).query)["next"] == [url]
+
+
+def test_a_signed_out_history_restore_gets_the_login_page_itself(world):
+    # Given a signed-out back/forward restore that missed htmx's history cache: htmx
+    # swaps the whole answer into the body and ignores HX-Redirect on it
+    response = world.client("anon").get(
+        reverse("inventory"), HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    # Then it is redirected like a page load (and the login page is what gets swapped)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login") + "?next=")
+
+
+# Every URL whose answer to an HTMX swap is a partial of the page at the same URL.
+SERVES_PARTIAL = {
+    "home",
+    "sync_progress",  # a plain request is redirected to the run's page
+    "sync_runs",
+    "sync_run",
+    "inventory",
+    "cluster",
+    "topology_cluster",
+    "instance",
+    "global_cluster",
+    "topology_global",
+    "proxy",
+    "caches",
+    "cache_group",
+    "cache_cluster",
+    "serverless_cache",
+    "dms",
+    "dms_task",
+    "parameter_groups",
+    "parameter_diff",
+    "parameter_group",
+    "option_groups",
+    "option_diff",
+    "option_group",
+    "snapshots",
+    "topology",
+    "audit",
+    "findings",
+    "drift",
+    "users",
+    "operations:list",
+    "operations:detail",
+    "operations:new",
+    "drills:home",
+    "drills:run",
+    "drills:history",
+    "drills:schedules",
+    "drills:schedule_new",
+    "drills:schedule_edit",
+    "drills:backups",
+    "metrics:charts",
+}
+# The query with which an HTMX request gets the partial, where the sample URL's own
+# does not: the operation page swaps only its polled status box.
+PARTIAL_QUERY = {"operations:detail": {"part": "status"}}
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def _is_partial(response: Any) -> bool:
+    return (
+        response.status_code < 300
+        and response["Content-Type"].startswith("text/html")
+        and b"<html" not in response.content
+    )
+
+
+def _partial_url(world: World, pattern: Any) -> str:
+    url = world.samples.url(pattern)
+    query = PARTIAL_QUERY.get(pattern.name)
+    return f"{url}{'&' if '?' in url else '?'}{urlencode(query)}" if query else url
+
+
+def _patterns(names: set[str]) -> list[Any]:
+    return [pytest.param(p, id=p.name) for p in url_patterns() if p.name in names]
+
+
+@pytest.mark.parametrize("pattern", _patterns(SERVES_PARTIAL))
+def test_a_page_and_its_partial_at_one_url_vary_on_hx_request(world, pattern):
+    # Given a page that also answers HTMX swaps with its partial
+    url = _partial_url(world, pattern)
+    client = world.client("admin")
+    # When it is asked for as a page and as a swap
+    page = client.get(url)
+    swap = client.get(url, **HTMX)
+    # Then the swap is a bare fragment, and both answers say that they depend on
+    # HX-Request, so no cache (nor the browser's back/forward) hands one out for the other
+    assert _is_partial(swap), f"GET {url} with HX-Request: not a partial ({swap.status_code})"
+    assert "HX-Request" in swap.get("Vary", ""), f"GET {url} (partial) has no Vary: HX-Request"
+    assert page.status_code in (200, 302), f"GET {url}: {page.status_code}"
+    if page.status_code == 200:
+        assert not _is_partial(page), f"GET {url} without HX-Request is a fragment"
+        assert "HX-Request" in page.get("Vary", ""), f"GET {url} (page) has no Vary: HX-Request"
+
+
+def test_every_url_that_serves_a_partial_is_listed():
+    names = {p.name for p in url_patterns()}
+    assert not SERVES_PARTIAL - names, f"SERVES_PARTIAL names no URL: {SERVES_PARTIAL - names}"
+
+
+_NOT_LISTED = {
+    p.name
+    for p in url_patterns()
+    if p.name not in SERVES_PARTIAL and EXPECTED.get(p.name, {}).get("GET", {}).get("admin") != 405
+}
+
+
+@pytest.mark.parametrize("pattern", _patterns(_NOT_LISTED))
+def test_a_url_not_listed_as_serving_a_partial_serves_none(world, pattern):
+    # Given a URL that SERVES_PARTIAL does not list (and that answers GET); when HTMX
+    # asks for it
+    response = world.client("admin").get(_partial_url(world, pattern), **HTMX)
+    # Then it is no fragment (else list it above, so its Vary header is tested)
+    assert not _is_partial(response), (
+        f"{pattern.name} answers HTMX with a partial: add it to SERVES_PARTIAL"
+    )
 
 
 # --- operation kinds --------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 from django import template
 
 from drills.models import DrillRun, DrillSchedule, DrillType
+from estate.roles import MANAGE_DRILLS
 
 register = template.Library()
 
@@ -23,5 +24,5 @@ def drill_summary(context: dict[str, Any], resource: Any) -> dict[str, Any]:
         "last_failover": runs.filter(drill_type=DrillType.FAILOVER).first(),
         "last_restore": runs.filter(drill_type=DrillType.RESTORE).first(),
         "schedules": list(DrillSchedule.objects.filter(target_arn=arn, enabled=True)[:5]),
-        "can_manage": bool(user and user.has_perm("estate.manage_drills")),
+        "can_manage": bool(user and user.has_perm(MANAGE_DRILLS)),
     }

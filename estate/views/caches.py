@@ -7,11 +7,12 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from estate import models, queries
-from estate.views.common import HtmxRequest, render_page, viewer_required
+from estate.roles import VIEW_ESTATE
+from estate.web import HtmxRequest, render_page, role_required
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def cache_list(request: HtmxRequest) -> HttpResponse:
     context = {**queries.cache_lists(), "has_accounts": models.Account.objects.exists()}
     return render_page(request, "estate/caches.html", context)
@@ -25,7 +26,7 @@ def _session_context(resource: models.CacheReplicationGroup | models.CacheCluste
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def cache_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(models.CacheReplicationGroup.objects.select_related("account"), pk=pk)
     context = {"object": group, **_session_context(group)}
@@ -33,7 +34,7 @@ def cache_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def cache_cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     cluster = get_object_or_404(
         models.CacheCluster.objects.select_related("account", "replication_group"), pk=pk
@@ -43,7 +44,7 @@ def cache_cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def serverless_cache_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     cache = get_object_or_404(models.ServerlessCache.objects.select_related("account"), pk=pk)
     return render_page(request, "estate/serverless_cache_detail.html", {"object": cache})

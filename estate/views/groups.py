@@ -8,11 +8,12 @@ from django.views.decorators.http import require_GET
 
 from estate import models, queries
 from estate.forms import OptionDiffForm, ParameterDiffForm
-from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
+from estate.roles import VIEW_ESTATE
+from estate.web import HtmxRequest, paginate, render_page, role_required
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def parameter_group_list(request: HtmxRequest) -> HttpResponse:
     page = paginate(request, queries.parameter_groups())
     groups = list(page.object_list)
@@ -26,7 +27,7 @@ def parameter_group_list(request: HtmxRequest) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def parameter_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(models.ParameterGroup.objects.select_related("account"), pk=pk)
     modified_only = request.GET.get("modified") == "1"
@@ -44,7 +45,7 @@ def parameter_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def parameter_diff(request: HtmxRequest) -> HttpResponse:
     """Two groups side by side, only the parameters that differ. Without ``b`` the
     group is compared with its engine family's default group."""
@@ -75,7 +76,7 @@ def parameter_diff(request: HtmxRequest) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def option_group_list(request: HtmxRequest) -> HttpResponse:
     page = paginate(request, queries.option_groups())
     groups = list(page.object_list)
@@ -89,7 +90,7 @@ def option_group_list(request: HtmxRequest) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def option_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(models.OptionGroup.objects.select_related("account"), pk=pk)
     context = {"object": group, "used_by": queries.option_usage([group])[group.pk]}
@@ -97,7 +98,7 @@ def option_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def option_diff(request: HtmxRequest) -> HttpResponse:
     """Two option groups side by side, only the options that differ."""
     groups = models.OptionGroup.objects.live().order_by("identifier", "region")

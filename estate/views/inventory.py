@@ -13,7 +13,8 @@ from django.views.decorators.http import require_GET
 
 from estate import models, queries
 from estate.forms import InventoryFilterForm
-from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
+from estate.roles import VIEW_ESTATE
+from estate.web import HtmxRequest, paginate, render_page, role_required
 
 CSV_COLUMNS = [
     ("kind", "kind"),
@@ -38,7 +39,7 @@ def _form(request: HtmxRequest) -> tuple[InventoryFilterForm, list[models.Accoun
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def inventory(request: HtmxRequest) -> HttpResponse:
     form, accounts = _form(request)
     context: dict[str, Any] = {
@@ -75,7 +76,7 @@ class _Echo:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def inventory_csv(request: HtmxRequest) -> HttpResponse:
     """The whole filtered set (not just one page) as CSV, streamed."""
     form, _ = _form(request)

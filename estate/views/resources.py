@@ -9,11 +9,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from estate import models, queries, topology
-from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
+from estate.roles import VIEW_ESTATE
+from estate.web import HtmxRequest, paginate, render_page, role_required
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     cluster = queries.get_cluster(pk)
     context = {"object": cluster, **queries.cluster_context(cluster)}
@@ -21,7 +22,7 @@ def cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def instance_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     instance = queries.get_instance(pk)
     context = {"object": instance, **queries.instance_context(instance)}
@@ -29,7 +30,7 @@ def instance_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def global_cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     gc = queries.get_global_cluster(pk)
     context = {"object": gc, **queries.global_context(gc)}
@@ -37,7 +38,7 @@ def global_cluster_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def proxy_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     proxy = get_object_or_404(models.DbProxy.objects.select_related("account"), pk=pk)
     context = {
@@ -49,21 +50,21 @@ def proxy_detail(request: HtmxRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def topology_global(request: HtmxRequest, pk: int) -> HttpResponse:
     gc = queries.get_global_cluster(pk)
     return _topology(request, gc, topology.for_global(gc), reverse("global_cluster", args=[pk]))
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def topology_cluster(request: HtmxRequest, pk: int) -> HttpResponse:
     cluster = queries.get_cluster(pk)
     return _topology(request, cluster, topology.for_cluster(cluster), reverse("cluster", args=[pk]))
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def topology_instance(request: HtmxRequest, pk: int) -> HttpResponse:
     instance = queries.get_instance(pk)
     if instance.cluster_id:
@@ -88,7 +89,7 @@ def _topology(
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def topology_index(request: HtmxRequest) -> HttpResponse:
     """Where diagrams start: global databases, replication families, and clusters."""
     clusters = paginate(

@@ -7,11 +7,12 @@ from django.views.decorators.http import require_GET
 
 from estate import models, queries
 from estate.forms import SnapshotFilterForm
-from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
+from estate.roles import VIEW_ESTATE
+from estate.web import HtmxRequest, paginate, render_page, role_required
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def snapshot_list(request: HtmxRequest) -> HttpResponse:
     regions = sorted(set(models.DbSnapshot.objects.values_list("region", flat=True).distinct()))
     form = SnapshotFilterForm(request.GET, regions=regions)

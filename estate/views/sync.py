@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from estate import models, queries
-from estate.views.common import HtmxRequest, paginate, render_page, viewer_required
+from estate import queries
+from estate.roles import VIEW_ESTATE
+from estate.web import HtmxRequest, paginate, render_page, role_required
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def sync_run_list(request: HtmxRequest) -> HttpResponse:
     page = paginate(request, queries.sync_runs())
     return render_page(request, "estate/sync_runs.html", {"page": page}, partial="table")
 
 
 @require_GET
-@viewer_required
+@role_required(VIEW_ESTATE)
 def sync_run_detail(request: HtmxRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(models.SyncRun, pk=pk)
+    run = queries.get_sync_run(pk)
     counts = sorted(run.counts.items())
     errors = sorted(run.errors.items())
     return render_page(

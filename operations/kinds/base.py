@@ -25,6 +25,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from estate import aws
+from estate.roles import RUN_DESTRUCTIVE_OPERATIONS, RUN_OPERATIONS
 
 if TYPE_CHECKING:
     from operations.models import Operation
@@ -41,20 +42,21 @@ _clients: dict[tuple[Any, str, str, str], tuple[float, Any, Any]] = {}
 _clients_lock = threading.Lock()
 
 
-def cached_client(account: Any, region: str, service: str) -> Any:
+def cached_client(account: Any, region: str, service: str, *, mutating: bool = False) -> Any:
+    """A shared client; ``mutating`` ones never retry a call (see ``aws.client``)."""
     from django.conf import settings
 
     ref = aws.AccountRef.of(account)
     # estate.aws caches the assumed-role session; a new session (credentials renewed,
     # or forgotten by tests) means a new client.
     session = aws.session_for(ref) if ref.role_arn else None
-    key = (ref, region, service, settings.AWS_ENDPOINT_URL)
+    key = (ref, region, service, settings.AWS_ENDPOINT_URL, mutating)
     now = time.monotonic()
     with _clients_lock:
         cached = _clients.get(key)
         if cached is not None and cached[2] is session and now - cached[0] < CLIENT_TTL_SECONDS:
             return cached[1]
-    client = aws.client(ref, region, service)
+    client = aws.client(ref, region, service, mutating=mutating)
     with _clients_lock:
         _clients[key] = (now, client, session)
     return client
@@ -93,6 +95,60 @@ Outcome = Done | Wait | Fail
 class LeaseLost(Exception):
     """Another worker holds the operation now (this one was too slow, or presumed
     dead): the step must stop before its AWS call, and nothing of this run is saved."""
+
+
+class StepInterrupted(Exception):
+    """A step cannot go on now; the engine takes ``outcome`` as the step's outcome
+    (raised from deep inside a step, e.g. by ``StepContext.call``)."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(getattr(outcome, "message", "") or getattr(outcome, "reason", ""))
+        self.outcome = outcome
+
+
+# Mutating calls that AWS applies idempotently: sending one again after an ambiguous
+# answer changes nothing (tags are set to the same values).
+IDEMPOTENT_CALLS = frozenset({"add_tags_to_resource", "remove_tags_from_resource"})
+# Where a step keeps what it knows of an unanswered mutating call (see StepContext),
+# and the mutating call a run is about to send (checkpointed first).
+AMBIGUOUS = "_ambiguous"
+CALLING = "_calling"
+# The parameter that names a call's target, most specific first (the new resource
+# before its source).
+_TARGET_PARAMS = (
+    "DBClusterEndpointIdentifier",
+    "TargetDBSnapshotIdentifier",
+    "TargetDBClusterSnapshotIdentifier",
+    "DBSnapshotIdentifier",
+    "DBClusterSnapshotIdentifier",
+    "DBInstanceIdentifier",
+    "DBClusterIdentifier",
+    "GlobalClusterIdentifier",
+    "ReplicationGroupId",
+    "ReplicationTaskArn",
+    "ResourceName",
+)
+
+
+def call_target(kwargs: dict[str, Any]) -> str:
+    """What a mutating call acts on, to tell two calls of one step apart."""
+    for name in _TARGET_PARAMS:
+        value = kwargs.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def unanswered(calling: dict[str, Any], reason: str) -> dict[str, Any]:
+    """What ``memory[AMBIGUOUS]`` holds for a call (``memory[CALLING]``) that got no
+    usable answer."""
+    return {**calling, "since": time.time(), "reason": reason[:300]}
+
+
+def ambiguity_grace_seconds() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "OPERATIONS_AMBIGUOUS_GRACE_SECONDS", 60.0))
 
 
 @dataclass(frozen=True)
@@ -137,11 +193,67 @@ class StepContext:
     def result(self) -> dict[str, Any]:
         return self.op.result
 
-    def client(self, service: str = "rds", region: str | None = None) -> Any:
-        return cached_client(self.op.account, region or self.op.region, service)
+    def client(
+        self, service: str = "rds", region: str | None = None, *, mutating: bool = False
+    ) -> Any:
+        return cached_client(self.op.account, region or self.op.region, service, mutating=mutating)
 
     def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
-        return aws.call(self.client(service, region), operation, **kw)
+        """One AWS call. A mutating one is sent once (no botocore retry); when AWS may
+        have applied it without answering (``AwsAmbiguous``), or a worker died after the
+        checkpoint before it, the step's re-runs re-describe the target, and a re-run
+        that still reaches this call does not send it again: it waits (a grace period)
+        for AWS to show the effect, then fails the operation."""
+        mutating = aws.is_mutating(operation)
+        client = self.client(service, region, mutating=mutating)
+        if not mutating:
+            return aws.call(client, operation, **kw)
+        target = call_target(kw)
+        self._refuse_repeat(operation, target)
+        # Checkpointed before sending: a run that dies from here on leaves a record of
+        # exactly which call may have reached AWS.
+        self.memory[CALLING] = {
+            "step": self.op.current_step,
+            "operation": operation,
+            "target": target,
+        }
+        self.checkpoint(mutation=True)
+        try:
+            return aws.call(client, operation, **kw)
+        except aws.AwsAmbiguous as exc:
+            self.memory[AMBIGUOUS] = unanswered(self.memory[CALLING], f"{exc.code}: {exc.message}")
+            raise
+
+    def _refuse_repeat(self, operation: str, target: str) -> None:
+        unanswered = self.memory.get(AMBIGUOUS)
+        if not unanswered or unanswered.get("step") != self.op.current_step:
+            return
+        if operation in IDEMPOTENT_CALLS or (operation, target) != (
+            unanswered.get("operation"),
+            unanswered.get("target", ""),
+        ):
+            return
+        waited = time.time() - float(unanswered.get("since") or 0)
+        grace = ambiguity_grace_seconds()
+        what = unanswered.get("operation") or operation
+        if waited < grace:
+            raise StepInterrupted(
+                Wait(
+                    min(poll_interval(self.op), max(0.5, grace - waited)),
+                    f"No answer from AWS to {what} ({unanswered.get('reason', '')}); "
+                    f"watching {self.op.target_label} to see whether it took effect. "
+                    "Estate does not send it again.",
+                )
+            )
+        raise StepInterrupted(
+            Fail(
+                f"AWS did not answer {what} ({unanswered.get('reason', '')}), and "
+                f"{waited:.0f} s later {self.op.target_label} shows no sign that it took "
+                "effect. Estate did not send it again.",
+                "Check the resource in the AWS console (and its events), then start a new "
+                "operation if the change is still wanted.",
+            )
+        )
 
     def log(self, message: str, level: str = "info", **data: Any) -> None:
         if self._note is not None:
@@ -245,9 +357,7 @@ class Kind:
 
     @classmethod
     def permission(cls) -> str:
-        if cls.destructive:
-            return "estate.run_destructive_operations"
-        return "estate.run_operations"
+        return RUN_DESTRUCTIVE_OPERATIONS if cls.destructive else RUN_OPERATIONS
 
     @classmethod
     def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
@@ -275,11 +385,51 @@ class LiveContext:
         self.memory: dict[str, Any] = {}
 
     def call(self, operation: str, service: str = "rds", region: str | None = None, **kw: Any):
-        client = cached_client(self.account, region or self.region, service)
+        mutating = aws.is_mutating(operation)
+        client = cached_client(self.account, region or self.region, service, mutating=mutating)
         return aws.call(client, operation, **kw)
 
 
 # --- helpers the RDS kinds share -----------------------------------------------------
+
+
+# --- resources an operation creates ---------------------------------------------------
+
+# Every resource an operation creates carries these tags, so that a re-run after any
+# interruption (a timeout, a lost lease, a killed worker) recognises it as its own
+# rather than someone else's that happens to have the name.
+OPERATION_TAG = "estate:operation"
+CREATED_BY_TAG = "estate:created-by"
+
+
+def creation_tags(op: Operation, **extra: str) -> list[dict[str, str]]:
+    """AWS ``Tags`` for a resource ``op`` creates (plus ``extra`` key/values)."""
+    tags = {CREATED_BY_TAG: "estate", OPERATION_TAG: str(op.pk), **extra}
+    return [{"Key": key, "Value": value} for key, value in tags.items()]
+
+
+def tag_map(resource: dict[str, Any]) -> dict[str, str]:
+    """A described resource's tags (``TagList`` or ``Tags``) as a dict."""
+    items = resource.get("TagList") or resource.get("Tags") or []
+    return {str(t.get("Key")): str(t.get("Value", "")) for t in items}
+
+
+def created_by(resource: dict[str, Any], op: Operation) -> bool:
+    return tag_map(resource).get(OPERATION_TAG) == str(op.pk)
+
+
+def ours_or_fail(ctx: StepContext, resource: dict[str, Any], noun: str, name: str) -> Done | Fail:
+    """A step found the resource it is about to create: this operation's (tagged with
+    its id) means an earlier run's request got through; anyone else's is not ours."""
+    if not created_by(resource, ctx.op):
+        return Fail(
+            f"A {noun} named {name} exists that this operation did not create.",
+            f"Choose another name for the new {noun} and start again.",
+        )
+    return Done(
+        f"{name} already exists, created by this operation (an earlier attempt's request "
+        "got through): not asking again."
+    )
 
 
 def describe_cluster(call: Callable[..., dict], identifier: str) -> dict[str, Any]:

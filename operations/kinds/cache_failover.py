@@ -22,13 +22,13 @@ from operations.kinds.base import (
 )
 
 
-def _describe(call: Any, group_id: str) -> dict[str, Any]:
+def describe_group(call: Any, group_id: str) -> dict[str, Any]:
     return call("describe_replication_groups", service="elasticache", ReplicationGroupId=group_id)[
         "ReplicationGroups"
     ][0]
 
 
-def _primary(group: dict[str, Any], shard: str) -> str:
+def shard_primary(group: dict[str, Any], shard: str) -> str:
     for node_group in group.get("NodeGroups", []):
         if node_group["NodeGroupId"] == shard:
             for member in node_group.get("NodeGroupMembers", []):
@@ -87,22 +87,22 @@ class CacheTestFailover(Kind):
 
     @classmethod
     def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
-        group = _describe(ctx.call, target.identifier)
+        group = describe_group(ctx.call, target.identifier)
         if group.get("Status") != "available":
             raise ValidationError(f"{target.identifier} is {group.get('Status')} in AWS right now.")
         if group.get("AutomaticFailover") != "enabled":
             raise ValidationError(
                 f"Automatic failover is not enabled on {target.identifier} in AWS."
             )
-        primary = _primary(group, params["node_group_id"])
+        primary = shard_primary(group, params["node_group_id"])
         if not primary:
             raise ValidationError(f"Shard {params['node_group_id']} has no primary in AWS.")
         ctx.memory["old_primary"] = primary
 
     def step_request_failover(self, ctx: StepContext) -> Done | Wait | Fail:
-        group = _describe(ctx.call, ctx.op.target_label)
+        group = describe_group(ctx.call, ctx.op.target_label)
         old, shard = ctx.memory["old_primary"], ctx.params["node_group_id"]
-        if group.get("Status") == "modifying" or _primary(group, shard) != old:
+        if group.get("Status") == "modifying" or shard_primary(group, shard) != old:
             ctx.checkpoint(mutation=True)
             return Done("AWS is already failing over (or has): not asking again.")
         ctx.checkpoint(mutation=True)
@@ -115,8 +115,8 @@ class CacheTestFailover(Kind):
         return Done(f"AWS accepted the test failover of shard {shard} away from {old}.")
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:
-        group = _describe(ctx.call, ctx.op.target_label)
-        primary = _primary(group, ctx.params["node_group_id"])
+        group = describe_group(ctx.call, ctx.op.target_label)
+        primary = shard_primary(group, ctx.params["node_group_id"])
         if group.get("Status") != "available" or primary == ctx.memory["old_primary"]:
             return Wait(
                 poll_interval(ctx.op), f"Group is {group.get('Status')}; primary {primary}."

@@ -27,8 +27,10 @@ from operations.kinds.base import (
     Step,
     StepContext,
     Wait,
+    creation_tags,
     describe_cluster,
     describe_instance,
+    ours_or_fail,
     poll_interval,
 )
 
@@ -148,20 +150,12 @@ class CloneCluster(Kind):
         except aws.AwsNotFound:
             existing = None
         if existing is not None:
-            tags = {t["Key"]: t["Value"] for t in existing.get("TagList", [])}
-            if tags.get("estate:operation") != str(ctx.op.pk):
-                return Fail(
-                    f"A cluster named {name} appeared that this operation did not create.",
-                    "Choose another clone name and start again.",
-                )
-            return Done("The clone already exists (requested before a restart): not asking again.")
+            return ours_or_fail(ctx, existing, "cluster", name)
         ctx.checkpoint(mutation=True)
-        tags = [
-            {"Key": "estate:clone-source", "Value": ctx.op.target_arn},
-            {"Key": "estate:operation", "Value": str(ctx.op.pk)},
-        ]
+        lineage = {"estate:clone-source": ctx.op.target_arn}
         if ctx.params.get("expires_at"):
-            tags.append({"Key": "estate:expires-at", "Value": ctx.params["expires_at"]})
+            lineage["estate:expires-at"] = ctx.params["expires_at"]
+        tags = creation_tags(ctx.op, **lineage)
         ctx.call(
             "restore_db_cluster_to_point_in_time",
             DBClusterIdentifier=name,
@@ -190,11 +184,11 @@ class CloneCluster(Kind):
     def step_create_instance(self, ctx: StepContext) -> Done | Wait | Fail:
         instance_id = self._instance_id(ctx)
         try:
-            describe_instance(ctx.call, instance_id)
+            existing = describe_instance(ctx.call, instance_id)
         except aws.AwsNotFound:
-            pass
-        else:
-            return Done(f"{instance_id} already exists: not asking again.")
+            existing = None
+        if existing is not None:
+            return ours_or_fail(ctx, existing, "DB instance", instance_id)
         ctx.checkpoint(mutation=True)
         ctx.call(
             "create_db_instance",
@@ -202,6 +196,7 @@ class CloneCluster(Kind):
             DBClusterIdentifier=ctx.params["clone_identifier"],
             DBInstanceClass=ctx.params["instance_class"],
             Engine=ctx.memory.get("engine", "aurora-postgresql"),
+            Tags=creation_tags(ctx.op),
         )
         return Done(f"AWS is creating {instance_id}.")
 

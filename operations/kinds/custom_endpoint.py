@@ -18,6 +18,7 @@ from operations.kinds.base import (
     Step,
     StepContext,
     Wait,
+    creation_tags,
     describe_cluster,
     poll_interval,
 )
@@ -136,6 +137,9 @@ class CreateCustomEndpoint(Kind):
         }
         if ctx.params.get("static_members"):
             kwargs["StaticMembers"] = ctx.params["static_members"]
+        # (DescribeDBClusterEndpoints shows no tags: a re-run recognises the endpoint by
+        # its cluster; the tags mark it as Estate's in the mirror.)
+        kwargs["Tags"] = creation_tags(ctx.op)
         ctx.call("create_db_cluster_endpoint", **kwargs)
         return Done(f"AWS is creating endpoint {name}.")
 

@@ -28,7 +28,7 @@ from operations.kinds.base import (
 LAG_METRIC = "AuroraGlobalDBReplicationLag"  # milliseconds, per secondary cluster
 
 
-def _describe(call: Any, identifier: str) -> dict[str, Any]:
+def describe_global(call: Any, identifier: str) -> dict[str, Any]:
     for group in call("describe_global_clusters", GlobalClusterIdentifier=identifier)[
         "GlobalClusters"
     ]:
@@ -37,11 +37,11 @@ def _describe(call: Any, identifier: str) -> dict[str, Any]:
     raise aws.AwsNotFound("GlobalClusterNotFoundFault", f"Global cluster {identifier} not found.")
 
 
-def _region_of(arn: str) -> str:
+def region_of(arn: str) -> str:
     return arn.split(":")[3] if arn.count(":") >= 5 else ""
 
 
-def _writer_arn(group: dict[str, Any]) -> str:
+def writer_arn(group: dict[str, Any]) -> str:
     for member in group.get("GlobalClusterMembers", []):
         if member.get("IsWriter"):
             return member["DBClusterArn"]
@@ -108,24 +108,24 @@ class GlobalSwitchover(Kind):
 
     @classmethod
     def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
-        group = _describe(ctx.call, target.identifier)
+        group = describe_global(ctx.call, target.identifier)
         if group.get("Status") != "available":
             raise ValidationError(f"{target.identifier} is {group.get('Status')} in AWS right now.")
         members = group.get("GlobalClusterMembers", [])
         chosen = [
             m
             for m in members
-            if _region_of(m["DBClusterArn"]) == params["target_region"] and not m.get("IsWriter")
+            if region_of(m["DBClusterArn"]) == params["target_region"] and not m.get("IsWriter")
         ]
         if not chosen:
             raise ValidationError(
                 f"{target.identifier} has no secondary cluster in {params['target_region']} in AWS."
             )
         ctx.memory["target_arn"] = chosen[0]["DBClusterArn"]
-        ctx.memory["old_writer_arn"] = _writer_arn(group)
+        ctx.memory["old_writer_arn"] = writer_arn(group)
 
     def resync_regions(self, op: Any) -> list[str]:
-        regions = [_region_of(op.memory.get("old_writer_arn", "")), op.params.get("target_region")]
+        regions = [region_of(op.memory.get("old_writer_arn", "")), op.params.get("target_region")]
         return [r for r in dict.fromkeys(regions) if r]
 
     def _measure_lag(self, ctx: StepContext) -> float | None:
@@ -139,9 +139,9 @@ class GlobalSwitchover(Kind):
         )
 
     def step_request(self, ctx: StepContext) -> Done | Wait | Fail:
-        group = _describe(ctx.call, ctx.op.target_label)
+        group = describe_global(ctx.call, ctx.op.target_label)
         if group.get("Status") in ("switching-over", "failing-over") or (
-            _writer_arn(group) == ctx.memory["target_arn"]
+            writer_arn(group) == ctx.memory["target_arn"]
         ):
             ctx.checkpoint(mutation=True)
             return Done("AWS is already moving the writer (or has): not asking again.")
@@ -156,16 +156,16 @@ class GlobalSwitchover(Kind):
         return Done(f"AWS accepted the move to {ctx.params['target_region']}.", result=result)
 
     def step_await_writer(self, ctx: StepContext) -> Done | Wait | Fail:
-        group = _describe(ctx.call, ctx.op.target_label)
-        writer = _writer_arn(group)
+        group = describe_global(ctx.call, ctx.op.target_label)
+        writer = writer_arn(group)
         if group.get("Status") != "available" or writer != ctx.memory["target_arn"]:
             return Wait(poll_interval(ctx.op), f"Global cluster is {group.get('Status')}.")
         return Done(
-            f"The writer is now in {_region_of(writer)}.",
+            f"The writer is now in {region_of(writer)}.",
             result={
-                "new_writer_region": _region_of(writer),
+                "new_writer_region": region_of(writer),
                 "new_writer_arn": writer,
-                "old_writer_region": _region_of(ctx.memory.get("old_writer_arn", "")),
+                "old_writer_region": region_of(ctx.memory.get("old_writer_arn", "")),
             },
         )
 
@@ -185,7 +185,7 @@ class GlobalFailover(GlobalSwitchover):
         """The target's AuroraGlobalDBReplicationLag right before failing over: the
         window of writes that may be lost."""
         target_arn = ctx.memory["target_arn"]
-        region = _region_of(target_arn)
+        region = region_of(target_arn)
         end = timezone.now()
         answer = ctx.call(
             "get_metric_statistics",

@@ -18,7 +18,9 @@ from operations.kinds.base import (
     Step,
     StepContext,
     Wait,
+    creation_tags,
     describe_instance,
+    ours_or_fail,
     poll_interval,
 )
 from operations.kinds.clone import valid_identifier
@@ -135,13 +137,12 @@ class CreateReadReplica(Kind):
                     f"replica of {ctx.op.target_label}.",
                     "Choose another name and start again.",
                 )
-            return Done(
-                "The replica already exists (requested before a restart): not asking again."
-            )
+            return ours_or_fail(ctx, existing, "read replica", ctx.params["replica_identifier"])
         ctx.checkpoint(mutation=True)
         kwargs: dict[str, Any] = {
             "DBInstanceIdentifier": ctx.params["replica_identifier"],
             "SourceDBInstanceIdentifier": self._source_ref(ctx),
+            "Tags": creation_tags(ctx.op),
         }
         if ctx.params.get("instance_class"):
             kwargs["DBInstanceClass"] = ctx.params["instance_class"]

@@ -21,12 +21,27 @@ from operations.kinds.base import (
     Step,
     StepContext,
     Wait,
+    creation_tags,
     describe_cluster,
     describe_instance,
+    ours_or_fail,
     parse_time,
     poll_interval,
 )
 from operations.kinds.clone import INSTANCE_CLASSES, CloneCluster, CloneForm, valid_identifier
+
+# Statuses of a restored DB instance or cluster that mean the restore failed: it will
+# not become available (AWS's DB instance status table).
+RESTORE_FAILED = frozenset(
+    {
+        "failed",
+        "incompatible-restore",
+        "incompatible-parameters",
+        "inaccessible-encryption-credentials",
+    }
+)
+# Statuses in which AWS accepts the deletion of a restored resource.
+DELETABLE = RESTORE_FAILED | {"available", "storage-full", "stopped"}
 
 
 def _fmt(value: datetime | None) -> str:
@@ -116,18 +131,12 @@ class RestoreClusterToPointInTime(CloneCluster):
         except aws.AwsNotFound:
             existing = None
         if existing is not None:
-            tags = {t["Key"]: t["Value"] for t in existing.get("TagList", [])}
-            if tags.get("estate:operation") != str(ctx.op.pk):
-                return Fail(f"A cluster named {name} appeared that this operation did not create.")
-            return Done("The restored cluster already exists: not asking again.")
+            return ours_or_fail(ctx, existing, "cluster", name)
         ctx.checkpoint(mutation=True)
         kwargs: dict[str, Any] = {
             "DBClusterIdentifier": name,
             "SourceDBClusterIdentifier": ctx.op.target_label,
-            "Tags": [
-                {"Key": "estate:restored-from", "Value": ctx.op.target_arn},
-                {"Key": "estate:operation", "Value": str(ctx.op.pk)},
-            ],
+            "Tags": creation_tags(ctx.op, **{"estate:restored-from": ctx.op.target_arn}),
         }
         when = parse_time(ctx.params.get("restore_time"))
         if when is None:
@@ -165,19 +174,6 @@ def _check_name_free(ctx: LiveContext, name: str) -> None:
     raise ValidationError(f"An instance named {name} already exists in AWS.")
 
 
-def _ours_or_fail(ctx: StepContext, instance: dict[str, Any]) -> Done | Fail:
-    """A re-run found the new instance: ours (tagged with this operation) means AWS got
-    the earlier request; anyone else's must not be taken for ours."""
-    name = instance["DBInstanceIdentifier"]
-    tags = {t["Key"]: t["Value"] for t in instance.get("TagList", [])}
-    if tags.get("estate:operation") != str(ctx.op.pk):
-        return Fail(
-            f"An instance named {name} appeared that this operation did not create.",
-            "Choose another name and start a new restore.",
-        )
-    return Done(f"{name} already exists (requested before a restart): not asking again.")
-
-
 def _restore_steps(request_label: str) -> tuple[Step, ...]:
     return (
         Step("restore", request_label, mutating=True),
@@ -195,10 +191,7 @@ class _RestoreIntoNewInstance(Kind):
     resync_kinds = ("instances",)
 
     def _tags(self, ctx: StepContext) -> list[dict[str, str]]:
-        return [
-            {"Key": "estate:restored-from", "Value": ctx.op.target_arn},
-            {"Key": "estate:operation", "Value": str(ctx.op.pk)},
-        ]
+        return creation_tags(ctx.op, **{"estate:restored-from": ctx.op.target_arn})
 
     def _request(self, ctx: StepContext) -> Done | Fail | None:
         """Re-describe the new name: ``None`` when the restore is still to be asked for
@@ -208,10 +201,17 @@ class _RestoreIntoNewInstance(Kind):
         except aws.AwsNotFound:
             ctx.checkpoint(mutation=True)
             return None
-        return _ours_or_fail(ctx, existing)
+        return ours_or_fail(ctx, existing, "DB instance", existing["DBInstanceIdentifier"])
 
     def step_await_available(self, ctx: StepContext) -> Done | Wait | Fail:
         instance = describe_instance(ctx.call, ctx.params["instance_identifier"])
+        if instance["DBInstanceStatus"] in RESTORE_FAILED:
+            return Fail(
+                f"The restore failed: {instance['DBInstanceIdentifier']} is "
+                f"{instance['DBInstanceStatus']}.",
+                "AWS will not make it available: delete it, then restore again (check the "
+                "parameter group and the KMS key the copy needs).",
+            )
         if instance["DBInstanceStatus"] != "available":
             return Wait(poll_interval(ctx.op), f"Instance is {instance['DBInstanceStatus']}.")
         return Done(
@@ -459,4 +459,4 @@ class RestoreInstanceToPointInTime(_RestoreIntoNewInstance):
 
 
 KINDS = (RestoreClusterToPointInTime, RestoreInstanceFromSnapshot, RestoreInstanceToPointInTime)
-__all__ = ["INSTANCE_CLASSES", "KINDS"]
+__all__ = ["DELETABLE", "INSTANCE_CLASSES", "KINDS", "RESTORE_FAILED"]

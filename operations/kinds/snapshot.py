@@ -18,6 +18,8 @@ from operations.kinds.base import (
     Step,
     StepContext,
     Wait,
+    creation_tags,
+    ours_or_fail,
     poll_interval,
 )
 from operations.kinds.clone import valid_identifier
@@ -79,20 +81,23 @@ class _Snapshot(Kind):
 
     def step_create(self, ctx: StepContext) -> Done | Wait | Fail:
         name = ctx.params["snapshot_identifier"]
-        if _describe_snapshot(ctx.call, self.scope, name) is not None:
-            return Done("The snapshot already exists (requested before a restart).")
+        existing = _describe_snapshot(ctx.call, self.scope, name)
+        if existing is not None:
+            return ours_or_fail(ctx, existing, "snapshot", name)
         ctx.checkpoint(mutation=True)
         if self.scope == "cluster":
             ctx.call(
                 "create_db_cluster_snapshot",
                 DBClusterSnapshotIdentifier=name,
                 DBClusterIdentifier=ctx.op.target_label,
+                Tags=creation_tags(ctx.op),
             )
         else:
             ctx.call(
                 "create_db_snapshot",
                 DBSnapshotIdentifier=name,
                 DBInstanceIdentifier=ctx.op.target_label,
+                Tags=creation_tags(ctx.op),
             )
         return Done(f"AWS is taking snapshot {name}.")
 
@@ -224,10 +229,11 @@ class CopySnapshot(Kind):
     def step_copy(self, ctx: StepContext) -> Done | Wait | Fail:
         scope, name = self._scope(ctx), ctx.params["copy_identifier"]
         call = self._call_in_target(ctx)
-        if _describe_snapshot(call, scope, name) is not None:
-            return Done("The copy already exists (requested before a restart).")
+        existing = _describe_snapshot(call, scope, name)
+        if existing is not None:
+            return ours_or_fail(ctx, existing, "snapshot copy", name)
         ctx.checkpoint(mutation=True)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"Tags": creation_tags(ctx.op)}
         if ctx.params["target_region"] != ctx.op.region:
             kwargs["SourceRegion"] = ctx.op.region
         if ctx.params.get("kms_key_id"):

@@ -1,4 +1,5 @@
-"""The pages in a real headless Chromium: HTMX filters, history, topology, CSV export.
+"""The pages in a real headless Chromium: HTMX filters, history, topology, CSV export,
+a poll after the session expired.
 
 Screenshots of every page land in test-artifacts/screenshots/ (git-ignored).
 Skipped with a clear reason when Chromium is not installed (tests/conftest.py).
@@ -77,10 +78,13 @@ def page(_allow_orm_beside_playwright, live_server):
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.on(
             "console",
-            # A 400 answer to a bad filter is expected; Chromium logs it as a failed load.
+            # A 400 answer to a bad filter is expected, and so is the 401 (with
+            # HX-Redirect) to a signed-out poll; Chromium logs them as failed loads.
             lambda msg: (
                 errors.append(f"{page.url}: {msg.text[:200]}")
-                if msg.type == "error" and "status of 400" not in msg.text
+                if msg.type == "error"
+                and "status of 400" not in msg.text
+                and "status of 401" not in msg.text
                 else None
             ),
         )
@@ -304,3 +308,36 @@ def test_sync_now_shows_progress_and_refreshes_the_numbers_when_done(page, monke
     expect(page.locator(".stats .stat").first).to_have_text("2", timeout=15_000)
     assert "succeeded" in page.locator("#sync").inner_text()
     assert page.locator("#sync[hx-trigger]").count() == 0
+
+
+def test_a_poll_after_the_session_expired_goes_to_the_login_page_and_back(page):
+    # Given a viewer watching a running operation (no worker here: it stays running),
+    # whose status box polls every 2 s
+    from operations.models import Operation, State
+
+    cluster = f.make_cluster(identifier="orders")
+    op = Operation.objects.create(
+        kind="cluster_failover",
+        target_arn=cluster.arn,
+        target_label=cluster.identifier,
+        account=cluster.account,
+        region=cluster.region,
+        state=State.RUNNING,
+    )
+    f.make_user("vera", role="Viewer")
+    _login(page, "vera")
+    page.goto(f"/operations/{op.pk}/")
+    expect(page.locator("#op-status[hx-trigger]")).to_have_count(1)
+
+    # When the session expires (the browser's cookies are gone)
+    page.context.clear_cookies()
+
+    # Then the next poll takes the whole page to the login, not the login into the box
+    page.wait_for_url(f"**/login/?next=/operations/{op.pk}/", timeout=15_000)
+    assert page.locator("#op-status").count() == 0
+    # and logging in again comes back to the operation
+    page.fill("input[name=username]", "vera")
+    page.fill("input[name=password]", "pw")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/operations/{op.pk}/")
+    expect(page.locator("#op-status")).to_have_count(1)

@@ -42,6 +42,18 @@ def nobody(db):
     return make_user("nora")
 
 
+@pytest.fixture(autouse=True)
+def probe_threads(monkeypatch):
+    """Drill probes sample in threads of this process (see ``probe_threads.py``)."""
+    from drills import services
+    from tests.drills.probe_threads import ThreadProbes
+
+    runner = ThreadProbes()
+    monkeypatch.setattr(services, "probe_runner", runner)
+    yield runner
+    runner.close()
+
+
 @pytest.fixture
 def listeners():
     from sandbox import listeners as module

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from drills.models import DrillRun, ProbeSample, RunStatus
 from estate.models import DbCluster, DbInstance
-from operations import engine
 from operations.models import State
 from operations.services import start_operation
 from sandbox.listeners import LoopbackListener
+from tests.driving import drive
 from tests.operations.conftest import (
     create_cluster,
     create_instance,
@@ -24,7 +24,7 @@ from tests.operations.conftest import (
     wait_available,
 )
 
-# Probe threads never touch the database (see drills.services._Local), so these tests
+# Probe threads never touch the database (see tests/drills/probe_threads.py), so these tests
 # need no transactional database.
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_cluster_drill_runs_every_phase_and_measures_direct_and_proxy(
             _params(_endpoint("direct", direct), _endpoint("proxy", proxy)),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=30, interval=0.05)
+        op = drive(op.pk, timeout=30, interval=0.05)
     # Then every phase ran and the drill passed its SLO
     assert op.state == State.SUCCEEDED, op.error
     steps = [e.step for e in op.events.all()]
@@ -102,6 +102,44 @@ def test_cluster_drill_runs_every_phase_and_measures_direct_and_proxy(
     assert len(mutating_calls("FailoverDBCluster")) == 1
 
 
+def test_a_second_drill_on_a_target_times_only_its_own_failover(
+    cluster, operator, rds, listeners, failover_seconds
+):
+    # Given a drill of the cluster that has just run (its failover's events are in AWS)
+    direct = listeners.back_endpoint("orders")
+    runs = []
+    for _ in range(2):
+        # When a second drill runs right after it
+        op = start_operation(
+            "cluster_failover_drill",
+            cluster,
+            _params(_endpoint("direct", direct)),
+            requested_by=operator,
+        )
+        op = drive(op.pk, timeout=30, interval=0.05)
+        assert op.state == State.SUCCEEDED, op.error
+        runs.append(DrillRun.objects.get(operation=op))
+    # (AWS reports both failovers for the cluster)
+    events = rds.describe_events(SourceIdentifier="orders", SourceType="db-cluster")["Events"]
+    started = sorted(e["Date"] for e in events if e["Message"].startswith("Started"))
+    completed = sorted(e["Date"] for e in events if e["Message"].startswith("Completed"))
+    assert len(started) == len(completed) == 2
+    # Then each run's API failover time is its own failover, from AWS's events: the
+    # second does not reach back to the first one's start
+    first, second = runs
+    assert first.api_failover_seconds == pytest.approx(
+        (completed[0] - started[0]).total_seconds(), abs=0.01
+    )
+    assert second.api_failover_seconds == pytest.approx(
+        (completed[1] - started[1]).total_seconds(), abs=0.01
+    )
+    assert second.api_failover_seconds == pytest.approx(failover_seconds, abs=0.5)
+    # And the events kept with the second run are its own
+    second_op = second.operation
+    assert len(second_op.memory["aws_events"]) == 2
+    assert all(e["at"] >= started[1].isoformat() for e in second_op.memory["aws_events"])
+
+
 def test_instance_drill_fails_over_a_multi_az_instance(
     account, rds, operator, listeners, failover_seconds
 ):
@@ -116,7 +154,7 @@ def test_instance_drill_fails_over_a_multi_az_instance(
         _params(_endpoint("direct", direct)),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    op = drive(op.pk, timeout=30, interval=0.05)
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.PASSED
@@ -139,7 +177,7 @@ def _instance_drill(account, rds, operator, name: str, **create: object):
             _params(_endpoint("direct", endpoint)),
             requested_by=operator,
         )
-        return engine.drive(op.pk, timeout=10)
+        return drive(op.pk, timeout=10)
 
 
 def test_preflight_failure_stops_the_drill_before_anything_is_touched(account, rds, operator):
@@ -189,7 +227,7 @@ def test_slo_breach_posts_to_the_webhook_with_retries(
         target_label="orders",
     )
     with django_capture_on_commit_callbacks(execute=True):
-        op = engine.drive(op.pk, timeout=30, interval=0.05)
+        op = drive(op.pk, timeout=30, interval=0.05)
     # Then the run is an SLO breach and the webhook got a Slack-compatible payload
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.SLO_BREACHED
@@ -225,7 +263,7 @@ def test_a_schedule_starts_a_drill_that_runs_to_its_report(
     )
     # When beat fires it
     run = services.run_schedule(schedule)
-    op = engine.drive(run.operation_id, timeout=30, interval=0.05)
+    op = drive(run.operation_id, timeout=30, interval=0.05)
     # Then the system started the drill on the schedule's behalf and it passed
     assert op.state == State.SUCCEEDED, op.error
     assert op.requested_by is None
@@ -251,7 +289,7 @@ def test_default_endpoints_come_from_the_mirror_or_the_sandbox_address_file(
     params = _params()
     del params["probe_endpoints"]
     op = start_operation("cluster_failover_drill", cluster, params, requested_by=operator)
-    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    op = drive(op.pk, timeout=30, interval=0.05)
     # Then it probed the listener in place of the sandbox hostname, and saw the outage
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
@@ -281,7 +319,7 @@ def test_replica_lag_over_the_threshold_fails_preflight(cluster, operator, rds):
             _params(_endpoint("direct", endpoint), max_replica_lag_seconds=30),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=10)
+        op = drive(op.pk, timeout=10)
     # Then preflight failed on the lag, and AWS was not asked to fail over
     assert op.state == State.FAILED
     run = DrillRun.objects.get(operation=op)
@@ -310,7 +348,7 @@ def test_an_active_operation_on_a_member_fails_preflight(cluster, operator, rds)
             _params(_endpoint("direct", endpoint)),
             requested_by=operator,
         )
-        op = engine.drive(op.pk, timeout=10)
+        op = drive(op.pk, timeout=10)
     assert op.state == State.FAILED
     check = next(
         c
@@ -384,11 +422,50 @@ def test_back_demo_estate_backs_every_failover_target_and_writes_the_file(
     # Then the failover targets have listeners, and drills find them through the file
     assert {"orders", "billing"} <= set(found)
     assert "solo" not in found
-    from drills.kinds import probe_address_overrides
+    from drills.kinds.base import probe_address_overrides
 
     assert probe_address_overrides()["orders"] == found["orders"]
     listeners.stop_all()
     assert not (tmp_path / "addresses.json").exists()
+
+
+def test_without_the_sandbox_the_probe_address_file_is_never_read(settings, tmp_path, monkeypatch):
+    import builtins
+    import json
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from drills.kinds.base import probe_address_overrides
+    from drills.kinds.failover import ClusterFailoverDrill
+    from tests import factories
+
+    # Given production settings (no sandbox endpoint) and a stray address file that
+    # would send the probe of "orders" to a loopback port
+    settings.AWS_ENDPOINT_URL = ""
+    address_file = tmp_path / "probe-addresses.json"
+    address_file.write_text(json.dumps({"orders": "127.0.0.1:1"}))
+    settings.DRILL_PROBE_ADDRESS_FILE = str(address_file)
+    touched: list[str] = []
+    real_open, real_is_file = builtins.open, Path.is_file
+
+    def spy_open(file, *args, **kwargs):
+        touched.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    def spy_is_file(path):
+        touched.append(str(path))
+        return real_is_file(path)
+
+    monkeypatch.setattr(builtins, "open", spy_open)
+    monkeypatch.setattr(Path, "is_file", spy_is_file)
+    cluster = factories.make_cluster(identifier="orders")
+    # When a drill works out its probe endpoints
+    ctx = SimpleNamespace(op=SimpleNamespace(target_arn=cluster.arn))
+    endpoints = ClusterFailoverDrill().default_endpoints(ctx)
+    # Then it probes the mirrored endpoint, and the file was not even looked at
+    assert endpoints == [{"label": "direct", "host": cluster.endpoint, "port": 5432, "kind": "tcp"}]
+    assert probe_address_overrides() == {}
+    assert str(address_file) not in touched
 
 
 def test_an_endpoint_unreachable_during_the_baseline_stops_the_drill_untouched(
@@ -403,7 +480,7 @@ def test_an_endpoint_unreachable_during_the_baseline_stops_the_drill_untouched(
         _params({"label": "proxy", "host": "127.0.0.1", "port": port, "kind": "tcp"}),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=10)
+    op = drive(op.pk, timeout=10)
     # Then the drill failed in the baseline with the probe's error, and AWS was not asked
     assert op.state == State.FAILED
     assert "Unreachable before the failover (proxy: " in op.error

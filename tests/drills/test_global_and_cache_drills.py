@@ -8,9 +8,9 @@ import pytest
 from drills.models import DrillRun, RunStatus
 from estate import aws
 from estate.models import CacheReplicationGroup
-from operations import engine
 from operations.models import State
 from operations.services import start_operation
+from tests.driving import drive
 from tests.operations.conftest import REGION, make_global_database, mutating_calls, quiet_windows
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,7 @@ def test_global_switchover_drill_moves_the_writer_and_measures_the_outage(
     writer = listeners.back_endpoint("payments")
     # When a switchover drill to eu-west-1 runs
     op = _switchover_drill(global_db, operator, writer)
-    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    op = drive(op.pk, timeout=30, interval=0.05)
     # Then the writer moved and the probe measured the switchover's outage
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
@@ -125,7 +125,7 @@ def test_global_failover_drill_promotes_the_secondary_and_measures_the_outage(
         ),
         requested_by=admin_user,
     )
-    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    op = drive(op.pk, timeout=30, interval=0.05)
     # Then the secondary became the writer through FailoverGlobalCluster, and the probe
     # measured the outage
     assert op.state == State.SUCCEEDED, op.error
@@ -166,7 +166,7 @@ def test_global_switchover_drill_to_a_region_without_secondary_fails_preflight(
     # (the secondary vanished between the request and the drill)
     op.params["target_region"] = "ap-south-1"
     op.save(update_fields=["params"])
-    op = engine.drive(op.pk, timeout=10)
+    op = drive(op.pk, timeout=10)
     assert op.state == State.FAILED
     assert "a secondary exists in the target region" in op.error
     assert mutating_calls("SwitchoverGlobalCluster") == []
@@ -200,7 +200,7 @@ def test_global_drill_stops_in_preflight_inside_a_member_clusters_backup_window(
     )
     writer = listeners.back_endpoint("payments")
     op = _switchover_drill(global_db, operator, writer)
-    op = engine.drive(op.pk, timeout=10)
+    op = drive(op.pk, timeout=10)
     # Then the drill failed before touching anything, naming the member and its window
     assert op.state == State.FAILED
     assert "Preflight failed (outside the backup window)" in op.error
@@ -228,7 +228,7 @@ def test_cache_shard_drill_changes_the_primary_and_measures_the_outage(
         _params(primary, "primary", node_group_id="0001"),
         requested_by=operator,
     )
-    op = engine.drive(op.pk, timeout=30, interval=0.05)
+    op = drive(op.pk, timeout=30, interval=0.05)
     assert op.state == State.SUCCEEDED, op.error
     run = DrillRun.objects.get(operation=op)
     assert run.status == RunStatus.PASSED

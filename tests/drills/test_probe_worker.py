@@ -37,6 +37,30 @@ def _run(cluster, state: str, endpoint: dict, **kw) -> DrillRun:
     )
 
 
+def test_the_product_runner_queues_one_probe_task_per_endpoint_after_commit(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from drills import tasks
+
+    # Given a run with two endpoints
+    cluster = factories.make_cluster(identifier="orders")
+    run = _run(cluster, State.RUNNING, {"label": "direct", "host": "h", "port": 1})
+    run.probe_endpoints = [*run.probe_endpoints, {"label": "proxy", "host": "p", "port": 2}]
+    queued: list[tuple[tuple, str]] = []
+    monkeypatch.setattr(
+        tasks.probe_task, "apply_async", lambda args, queue: queued.append((args, queue))
+    )
+    # When the (Celery) runner launches its probes
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.ProbeRunner().launch(run)
+    # Then nothing is queued before the transaction commits, then one task per endpoint
+    # on the probes queue
+    assert queued == []
+    for callback in callbacks:
+        callback()
+    assert queued == [((run.pk, 0), "probes"), ((run.pk, 1), "probes")]
+
+
 def test_probe_worker_stores_samples_in_bulk_until_its_deadline(settings):
     settings.DRILL_PROBE_MAX_SECONDS = 0.5
     settings.DRILL_PROBE_FLUSH_SECONDS = 0.1

@@ -52,6 +52,18 @@ def test_saving_a_schedule_creates_and_updates_its_periodic_task():
     assert not PeriodicTask.objects.filter(name=f"drill-schedule-{schedule.pk}").exists()
 
 
+def test_a_bulk_delete_removes_the_periodic_tasks_too():
+    # Given two schedules (the admin deletes a selection with one queryset delete,
+    # which never calls Model.delete())
+    cluster = factories.make_cluster()
+    first, second = _schedule(cluster, name="a"), _schedule(cluster, name="b")
+    assert PeriodicTask.objects.filter(name__startswith="drill-schedule-").count() == 2
+    # When both are deleted at once
+    DrillSchedule.objects.filter(pk__in=[first.pk, second.pk]).delete()
+    # Then their beat rows are gone with them
+    assert not PeriodicTask.objects.filter(name__startswith="drill-schedule-").exists()
+
+
 def test_next_run_follows_cron_in_the_schedule_time_zone():
     cluster = factories.make_cluster()
     schedule = _schedule(cluster, cron="0 3 * * *", timezone="America/New_York")

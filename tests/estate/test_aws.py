@@ -8,7 +8,7 @@ def test_assumed_role_acts_in_the_roles_account(sandbox):
     a = aws.AccountRef("111111111111", "arn:aws:iam::111111111111:role/EstateSync")
     b = aws.AccountRef("222222222222", "arn:aws:iam::222222222222:role/EstateSync")
     # When an instance is created in account A only
-    rds_a = aws.client(a, "eu-west-1", "rds")
+    rds_a = aws.client(a, "eu-west-1", "rds", mutating=True)
     aws.call(
         rds_a,
         "create_db_instance",
@@ -142,7 +142,7 @@ def test_timestamps_parse_as_botocore_parses_them(value):
 
 
 def test_clients_parse_awss_timestamps_as_aware_datetimes(sandbox):
-    rds = aws.client(aws.AccountRef("123456789012"), "us-east-1", "rds")
+    rds = aws.client(aws.AccountRef("123456789012"), "us-east-1", "rds", mutating=True)
     aws.call(
         rds,
         "create_db_cluster",

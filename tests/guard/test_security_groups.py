@@ -52,7 +52,7 @@ def _instance(account: m.Account, name: str, groups: list[str]) -> m.DbInstance:
 def test_sync_mirrors_referenced_groups_and_the_posture_sees_open_ones(sandbox):
     # given an account with an open and a private group in EC2, and one unrelated group
     account = m.Account.objects.create(account_id="111111111111", name="prod", role_arn=ROLE)
-    ec2 = aws.client(account, "us-east-1", "ec2")
+    ec2 = aws.client(account, "us-east-1", "ec2", mutating=True)
     open_gid = _group(ec2, "db-open", "0.0.0.0/0")
     private_gid = _group(ec2, "db-private", "10.0.0.0/8")
     _group(ec2, "web", "0.0.0.0/0", port=443)
@@ -75,7 +75,7 @@ def test_sync_mirrors_referenced_groups_and_the_posture_sees_open_ones(sandbox):
 
 def test_resync_writes_nothing_when_unchanged_and_drops_unreferenced_groups(sandbox):
     account = m.Account.objects.create(account_id="111111111111", name="prod", role_arn=ROLE)
-    ec2 = aws.client(account, "us-east-1", "ec2")
+    ec2 = aws.client(account, "us-east-1", "ec2", mutating=True)
     gid = _group(ec2, "db", "10.0.0.0/8")
     db = _instance(account, "orders", [gid])
     sync_security_groups(account, "us-east-1")
@@ -91,7 +91,7 @@ def test_resync_writes_nothing_when_unchanged_and_drops_unreferenced_groups(sand
 
 def test_a_rule_change_in_ec2_is_picked_up(sandbox):
     account = m.Account.objects.create(account_id="111111111111", name="prod", role_arn=ROLE)
-    ec2 = aws.client(account, "us-east-1", "ec2")
+    ec2 = aws.client(account, "us-east-1", "ec2", mutating=True)
     gid = _group(ec2, "db", None)
     _instance(account, "orders", [gid])
     sync_security_groups(account, "us-east-1")
@@ -115,7 +115,7 @@ def test_sync_all_reports_a_failing_scope_and_carries_on(sandbox, monkeypatch):
     # given two accounts, one of which AWS refuses
     good = m.Account.objects.create(account_id="111111111111", name="good", role_arn=ROLE)
     bad = m.Account.objects.create(account_id="222222222222", name="bad", role_arn=ROLE)
-    ec2 = aws.client(good, "us-east-1", "ec2")
+    ec2 = aws.client(good, "us-east-1", "ec2", mutating=True)
     gid = _group(ec2, "db", "0.0.0.0/0")
     _instance(good, "orders", [gid])
     _instance(bad, "billing", ["sg-0123"])

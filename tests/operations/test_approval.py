@@ -21,6 +21,7 @@ from operations.services import (
     reject_operation,
     start_operation,
 )
+from tests.driving import drive
 from tests.operations.conftest import (
     _user,
     create_instance,
@@ -80,7 +81,7 @@ def test_staging_destructive_request_runs_at_once(account, replica, admin_user):
     account.save()
     op = _promote(replica, admin_user)
     assert op.state == State.QUEUED
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
 
 
@@ -118,7 +119,7 @@ def test_second_admin_approves_with_comment_and_it_runs(
     assert op.state == State.QUEUED
     assert op.approved_by == second_admin
     assert op.decision_comment == "change CHG-42 agreed"
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("PromoteReadReplica")) == 1
     assert AuditEvent.objects.filter(action="operation.approved").count() == 1

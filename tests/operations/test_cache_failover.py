@@ -4,9 +4,9 @@ import pytest
 
 from estate import aws
 from estate.models import CacheReplicationGroup
-from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
+from tests.driving import drive
 from tests.operations.conftest import REGION, mutating_calls
 
 pytestmark = pytest.mark.django_db
@@ -48,7 +48,7 @@ def test_shard_failover_changes_the_primary_node(account, fast_sandbox, operator
     op = start_operation(
         "cache_test_failover", group, {"node_group_id": "0001"}, requested_by=operator
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert op.result["old_primary"] != op.result["new_primary"]
     cache = aws.client(account, REGION, "elasticache")

@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationConflict, OperationRefused, start_operation
+from tests.driving import drive
 from tests.operations.conftest import (
     create_cluster,
     mirror,
@@ -35,7 +36,7 @@ def test_failover_moves_the_writer_and_waits_for_every_member(cluster, operator,
     op = start_operation(
         "cluster_failover", cluster, {"target_instance": "orders-3"}, requested_by=operator
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     # Then the operation succeeded, AWS has the new writer, and the timeline tells it
     assert op.state == State.SUCCEEDED, op.error
     assert op.result == {"old_writer": "orders-1", "new_writer": "orders-3"}
@@ -59,7 +60,7 @@ def test_failover_passes_through_failing_over_and_emits_aws_events(cluster, oper
     assert rds.describe_db_clusters(DBClusterIdentifier="orders")["DBClusters"][0]["Status"] == (
         "failing-over"
     )
-    engine.drive(op.pk)
+    drive(op.pk)
     events = rds.describe_events(SourceIdentifier="orders", SourceType="db-cluster")["Events"]
     messages = [e["Message"] for e in events]
     assert "Started cross AZ failover to DB instance: orders-2" in messages
@@ -124,7 +125,7 @@ def test_someone_elses_failover_in_progress_is_not_repeated(cluster, operator, r
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
     # When, before the worker runs, someone fails it over in the console
     rds.failover_db_cluster(DBClusterIdentifier="orders")
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     # Then the step's describe saw the writer moving and did not fail over again
     assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("FailoverDBCluster")) == 1
@@ -137,7 +138,7 @@ def test_aws_refusal_fails_the_operation_with_awss_message_verbatim(cluster, ope
     )
     # When orders-3 is deleted before the worker runs
     rds.delete_db_instance(DBInstanceIdentifier="orders-3", SkipFinalSnapshot=True)
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     # Then AWS refuses and the operation fails with AWS's words and what to do
     assert op.state == State.FAILED
     assert "InvalidParameterValue: Cannot find target instance: orders-3" in op.error
@@ -151,7 +152,7 @@ def test_retry_after_a_crash_skips_a_failover_aws_already_accepted(cluster, oper
     rds.failover_db_cluster(DBClusterIdentifier="orders")  # the call that got through
     Operation.objects.filter(pk=op.pk).update(mutation_started=True)
     # When a worker runs the step again
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     # Then it re-described, saw the failover in progress, and did not call again
     assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("FailoverDBCluster")) == 1
@@ -161,7 +162,7 @@ def test_retry_after_a_crash_skips_a_failover_aws_already_accepted(cluster, oper
 def test_access_denied_fails_with_awss_message_and_what_to_do(cluster, operator, fast_sandbox):
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
     fast_sandbox.faults.deny(service="rds", action_prefix="FailoverDBCluster")
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.FAILED
     assert "AccessDenied" in op.error
     assert "is not authorized to perform: rds:FailoverDBCluster" in op.error
@@ -176,12 +177,12 @@ def test_throttling_is_retried_with_backoff_inside_the_step(cluster, operator, f
     # a retry instead of failing (and instead of sleeping).
     fast_sandbox.faults.throttle(burst=1, rate=0.001, service="rds")
     rds.describe_db_clusters()  # spends the only token
-    state = engine_module.advance(op.pk, force=True)
+    ran = engine_module.advance(op.pk, force=True)
     op.refresh_from_db()
-    assert state == State.WAITING
+    assert ran.state == State.WAITING
     assert op.next_run_at is not None
     assert any("Retrying in" in e.message for e in op.events.all())
     # When AWS stops throttling, the same step goes on and the operation succeeds
     fast_sandbox.faults.clear()
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error

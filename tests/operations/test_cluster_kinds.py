@@ -6,10 +6,11 @@ import pytest
 from django.utils import timezone
 
 from estate.models import DbCluster, DbEndpoint
-from operations import engine, services
+from operations import services
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
 from sandbox.extensions import lifecycle_core
+from tests.driving import drive
 from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +34,7 @@ def test_backtrack_inside_the_window_completes_and_records_its_identifier(
         {"backtrack_to": when.isoformat(), "confirm": "ledger"},
         requested_by=admin_user,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     backtracks = rds.describe_db_cluster_backtracks(DBClusterIdentifier="ledger")[
         "DBClusterBacktracks"
@@ -86,7 +87,7 @@ def test_clone_creates_a_copy_on_write_cluster_with_lineage(mysql_cluster, opera
         },
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     clone = rds.describe_db_clusters(DBClusterIdentifier="ledger-debug")["DBClusters"][0]
     source = rds.describe_db_clusters(DBClusterIdentifier="ledger")["DBClusters"][0]
@@ -126,7 +127,7 @@ def test_expired_clone_is_deleted_by_a_scheduled_operation(mysql_cluster, operat
         },
         requested_by=operator,
     )
-    engine.drive(op.pk)
+    drive(op.pk)
     mirror(account, rds)
     # Not yet expired: nothing happens
     assert services.expire_clones() == []
@@ -135,7 +136,7 @@ def test_expired_clone_is_deleted_by_a_scheduled_operation(mysql_cluster, operat
     assert len(started) == 1
     assert started[0].kind == "delete_clone"
     assert started[0].requester_name.startswith("schedule:")
-    deleted = engine.drive(started[0].pk)
+    deleted = drive(started[0].pk)
     assert deleted.state == State.SUCCEEDED, deleted.error
     assert "ledger-tmp" not in [
         c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]
@@ -155,7 +156,7 @@ def test_custom_endpoint_create_change_delete(mysql_cluster, operator, admin_use
         },
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert op.result["static_members"] == ["ledger-2"]
     mirror(account, rds)
@@ -166,7 +167,7 @@ def test_custom_endpoint_create_change_delete(mysql_cluster, operator, admin_use
         {"endpoint_type": "ANY", "static_members": ["ledger-1", "ledger-2"]},
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     live = rds.describe_db_cluster_endpoints(DBClusterEndpointIdentifier="ledger-reports")[
         "DBClusterEndpoints"
@@ -175,7 +176,7 @@ def test_custom_endpoint_create_change_delete(mysql_cluster, operator, admin_use
     op = start_operation(
         "delete_custom_endpoint", endpoint, {"confirm": "ledger-reports"}, requested_by=admin_user
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("DeleteDBClusterEndpoint")) == 1
 
@@ -186,7 +187,7 @@ def test_custom_endpoint_timelines_show_the_transitional_states(
     # Given endpoint transitions long enough for the operations to see them
     lifecycle_core.set_durations(endpoint=0.3)  # fast_sandbox resets durations
     # When an endpoint is created, changed and deleted
-    created = engine.drive(
+    created = drive(
         start_operation(
             "create_custom_endpoint",
             mysql_cluster,
@@ -197,7 +198,7 @@ def test_custom_endpoint_timelines_show_the_transitional_states(
     assert created.state == State.SUCCEEDED, created.error
     mirror(account, rds)
     endpoint = DbEndpoint.objects.get(identifier="ledger-reports")
-    modified = engine.drive(
+    modified = drive(
         start_operation(
             "modify_custom_endpoint",
             endpoint,
@@ -208,7 +209,7 @@ def test_custom_endpoint_timelines_show_the_transitional_states(
     assert modified.state == State.SUCCEEDED, modified.error
     assert modified.result["static_members"] == ["ledger-2"]
     mirror(account, rds)
-    deleted = engine.drive(
+    deleted = drive(
         start_operation(
             "delete_custom_endpoint",
             DbEndpoint.objects.get(identifier="ledger-reports"),

@@ -7,24 +7,14 @@ the workers are separate processes that must share the test database and a broke
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from estate.models import DbCluster
 from operations.models import Operation, State
 from operations.services import start_operation
 from sandbox import calllog
 from tests.operations.conftest import create_cluster, mirror, wait_available
+from tests.processes import Worker, redis_url, wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,27 +23,13 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-REDIS_DB = 5  # this suite's own Redis database
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _redis_url() -> str | None:
-    base = settings.REDIS_URL
-    parts = urlsplit(base)
-    url = urlunsplit((parts.scheme, parts.netloc, f"/{REDIS_DB}", "", ""))
-    try:
-        import redis
-
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except Exception:  # noqa: BLE001 - any failure means "no Redis here"
-        return None
-    return url
+REDIS_DB = 7  # this suite's own Redis database
 
 
 @pytest.fixture
 def broker_url():
-    url = _redis_url()
-    assert url is not None, f"Redis at {settings.REDIS_URL} does not answer"
+    url = redis_url(REDIS_DB)
+    assert url is not None, f"Redis at REDIS_URL (database {REDIS_DB}) does not answer"
     import redis
 
     client = redis.Redis.from_url(url)
@@ -62,82 +38,8 @@ def broker_url():
     client.flushdb()
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{connection.settings_dict['NAME']}"
-
-
-class Worker:
-    """A ``celery worker`` (with an embedded beat running the reaper) in its own
-    process group, so that SIGKILL takes the pool's children down with it."""
-
-    def __init__(self, tmp_path: Path, name: str, broker: str, sandbox_url: str) -> None:
-        self.log = tmp_path / f"{name}.log"
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(tmp_path),
-            "DJANGO_SETTINGS_MODULE": "estate.settings",
-            "DEBUG": "1",
-            "DATABASE_URL": _database_url(),
-            "REDIS_URL": broker,
-            "AWS_ENDPOINT_URL": sandbox_url,
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "ESTATE_VAR_DIR": str(tmp_path / "var"),
-            "OPERATIONS_STEP_LEASE_SECONDS": "3",
-            "OPERATIONS_POLL_SECONDS": "0.2",
-            "OPERATIONS_TYPICAL_SCALE": "0.05",
-            "OPERATIONS_REAPER_INTERVAL_SECONDS": "0.5",
-            "OPERATIONS_REAPER_GRACE_SECONDS": "0.5",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "estate.celery",
-                "worker",
-                "-c",
-                "2",
-                "-B",
-                "--scheduler",
-                "celery.beat:PersistentScheduler",
-                "-s",
-                str(tmp_path / f"{name}-beat"),
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log.open("w"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
 def _wait_for(condition, timeout: float, what: str, worker: Worker | None = None):
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        pause.wait(0.1)
-    log = worker.log.read_text()[-3000:] if worker else ""
-    raise AssertionError(f"timed out waiting for {what}\n{log}")
+    return wait_for(condition, timeout, what, *([worker.log] if worker else []))
 
 
 def test_killed_worker_mid_failover_completes_with_exactly_one_aws_call(
@@ -191,3 +93,94 @@ def test_killed_worker_mid_failover_completes_with_exactly_one_aws_call(
     messages = [e.message for e in op.events.all()]
     assert any("re-enqueued by the reaper" in m for m in messages)
     assert any("already failing over" in m for m in messages)
+
+
+def _aurora_mysql(account, rds) -> DbCluster:
+    create_cluster(rds, "ledger", engine="aurora-mysql", instances=2)
+    wait_available(rds, clusters=["ledger"])
+    mirror(account, rds)
+    return DbCluster.objects.get(identifier="ledger")
+
+
+def test_killed_worker_mid_clone_recognises_its_clone_and_finishes_with_one_creation_call(
+    broker_url, account, rds, operator, tmp_path, fast_sandbox
+):
+    # Given a clone whose creation AWS applies but answers only after the worker died
+    source = _aurora_mysql(account, rds)
+    op = start_operation(
+        "clone_cluster",
+        source,
+        {"clone_identifier": "ledger-debug", "instance_class": "db.r6g.large"},
+        requested_by=operator,
+    )
+    calllog.hold("RestoreDBClusterToPointInTime")
+    workers: list[Worker] = []
+    try:
+        first = Worker(tmp_path, "first", broker_url, fast_sandbox.url)
+        workers.append(first)
+        _wait_for(
+            lambda: calllog.calls("RestoreDBClusterToPointInTime"), 60, "the clone call", first
+        )
+        first.kill()
+        calllog.release("RestoreDBClusterToPointInTime")
+        # When another worker takes the operation over
+        second = Worker(tmp_path, "second", broker_url, fast_sandbox.url)
+        workers.append(second)
+        _wait_for(
+            lambda: Operation.objects.get(pk=op.pk).state in (State.SUCCEEDED, State.FAILED),
+            60,
+            "the clone to end",
+            second,
+        )
+    finally:
+        for worker in workers:
+            worker.kill()
+    # Then it found the cluster tagged with its id, and made no second creation call
+    op.refresh_from_db()
+    assert op.state == State.SUCCEEDED, op.error
+    assert len(calllog.calls("RestoreDBClusterToPointInTime", succeeded=True)) == 1
+    assert calllog.calls("RestoreDBClusterToPointInTime", succeeded=False) == []
+    assert any("created by this operation" in e.message for e in op.events.all())
+
+
+def test_a_slow_answer_to_a_real_worker_does_not_repeat_the_failover(
+    broker_url, account, rds, operator, tmp_path, fast_sandbox
+):
+    import json
+    import urllib.request
+
+    from sandbox.extensions import lifecycle_core
+
+    # Given a failover whose answer the sandbox sends 4 s after applying it, switched
+    # on over HTTP as a benchmark would (the worker's read timeout is 2 s)
+    create_cluster(rds, "orders", instances=2)
+    wait_available(rds, clusters=["orders"])
+    mirror(account, rds)
+    lifecycle_core.set_durations(default=0.05, failover=1.0)
+    body = json.dumps({"slow": [{"action": "FailoverDBCluster", "seconds": 4, "times": 0}]})
+    urllib.request.urlopen(
+        urllib.request.Request(
+            f"{fast_sandbox.url}/estate-sandbox/faults", data=body.encode(), method="POST"
+        ),
+        timeout=5,
+    ).read()
+    op = start_operation(
+        "cluster_failover", DbCluster.objects.get(identifier="orders"), {}, requested_by=operator
+    )
+    worker = Worker(tmp_path, "worker", broker_url, fast_sandbox.url)
+    try:
+        _wait_for(
+            lambda: Operation.objects.get(pk=op.pk).state in (State.SUCCEEDED, State.FAILED),
+            60,
+            "the failover to end",
+            worker,
+        )
+    finally:
+        worker.kill()
+    # Then it succeeded with one failover: the worker gave up on the answer, described
+    # the cluster, and saw AWS at work
+    op.refresh_from_db()
+    assert op.state == State.SUCCEEDED, op.error
+    assert len(calllog.calls("FailoverDBCluster", succeeded=True)) == 1
+    assert fast_sandbox.faults.slowed_requests == 1
+    assert any("No usable answer from AWS" in e.message for e in op.events.all())

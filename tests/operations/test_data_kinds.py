@@ -6,9 +6,9 @@ import pytest
 from django.utils import timezone
 
 from estate.models import DbCluster, DbInstance, DbSnapshot
-from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
+from tests.driving import drive
 from tests.operations.conftest import (
     REGION,
     create_cluster,
@@ -38,7 +38,7 @@ def test_serverless_range_is_changed_and_verified(cluster, operator, rds):
     op = start_operation(
         "serverless_capacity", cluster, {"min_acu": "0.5", "max_acu": "16"}, requested_by=operator
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     live = rds.describe_db_clusters(DBClusterIdentifier="events")["DBClusters"][0]
     assert live["ServerlessV2ScalingConfiguration"]["MaxCapacity"] == 16.0
@@ -68,7 +68,7 @@ def test_cluster_snapshot_is_taken(cluster, operator, rds):
         {"snapshot_identifier": "events-before-upgrade"},
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert "events-before-upgrade" in op.result["snapshot_arn"]
     assert len(mutating_calls("CreateDBClusterSnapshot")) == 1
@@ -102,7 +102,7 @@ def test_instance_snapshot_then_restore_into_a_new_instance(account, rds, operat
         {"snapshot_identifier": "crm-snap"},
         requested_by=operator,
     )
-    assert engine.drive(op.pk).state == State.SUCCEEDED
+    assert drive(op.pk).state == State.SUCCEEDED
     snapshot = _mirror_snapshot(account, rds, "crm-snap")
     op = start_operation(
         "restore_instance_snapshot",
@@ -110,7 +110,7 @@ def test_instance_snapshot_then_restore_into_a_new_instance(account, rds, operat
         {"instance_identifier": "crm-restored"},
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     restored = rds.describe_db_instances(DBInstanceIdentifier="crm-restored")["DBInstances"][0]
     assert restored["DBInstanceStatus"] == "available"
@@ -128,7 +128,7 @@ def test_snapshot_copied_to_another_region(account, rds, operator):
         {"target_region": "eu-west-1", "copy_identifier": "crm-snap-dr"},
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert ":eu-west-1:" in op.result["copy_arn"]
     assert [c.region for c in mutating_calls("CopyDBSnapshot")] == ["eu-west-1"]
@@ -165,7 +165,7 @@ def test_point_in_time_restore_inside_the_window(cluster, operator, rds):
         },
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     restored = rds.describe_db_clusters(DBClusterIdentifier="events-at-noon")["DBClusters"][0]
     assert restored["Status"] == "available"

@@ -6,9 +6,9 @@ import pytest
 
 from estate import aws
 from estate.models import DmsEndpoint, DmsReplicationInstance, DmsReplicationTask
-from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
+from tests.driving import drive
 from tests.operations.conftest import REGION, mutating_calls
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +122,7 @@ def test_full_load_task_is_followed_to_completion_with_table_statistics(dms, acc
     op = start_operation(
         "dms_start_task", task, {"start_type": "start-replication"}, requested_by=operator
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert op.result["full_load_percent"] == 100
     assert {t["table"]: t["full_load_rows"] for t in op.result["tables"]} == {
@@ -139,7 +139,7 @@ def test_full_load_task_is_followed_to_completion_with_table_statistics(dms, acc
 def test_cdc_task_stop_then_resume(dms, account, operator):
     client, ri, rows = dms
     task = _task(client, account, rows, ri, "full-load-and-cdc")
-    op = engine.drive(
+    op = drive(
         start_operation(
             "dms_start_task", task, {"start_type": "start-replication"}, requested_by=operator
         ).pk
@@ -148,7 +148,7 @@ def test_cdc_task_stop_then_resume(dms, account, operator):
     assert op.result["full_load_percent"] == 100  # CDC is running now
     task.status = "running"
     task.save()
-    stopped = engine.drive(start_operation("dms_stop_task", task, {}, requested_by=operator).pk)
+    stopped = drive(start_operation("dms_stop_task", task, {}, requested_by=operator).pk)
     assert stopped.state == State.SUCCEEDED, stopped.error
     task.status = "stopped"
     task.started_time = task.first_seen_at
@@ -159,7 +159,7 @@ def test_cdc_task_stop_then_resume(dms, account, operator):
             "dms_start_task", task, {"start_type": "start-replication"}, requested_by=operator
         )
     assert "resume it" in refused.value.errors["start_type"][0]
-    resumed = engine.drive(
+    resumed = drive(
         start_operation(
             "dms_start_task", task, {"start_type": "resume-processing"}, requested_by=operator
         ).pk
@@ -188,7 +188,7 @@ def test_starting_a_running_task_is_refused(dms, account, operator):
 
 def test_connection_test_succeeds_or_fails_with_awss_message(dms, operator):
     _, ri, rows = dms
-    ok = engine.drive(
+    ok = drive(
         start_operation(
             "dms_test_connection",
             rows["src"],
@@ -197,7 +197,7 @@ def test_connection_test_succeeds_or_fails_with_awss_message(dms, operator):
         ).pk
     )
     assert ok.state == State.SUCCEEDED, ok.error
-    bad = engine.drive(
+    bad = drive(
         start_operation(
             "dms_test_connection",
             rows["dead"],

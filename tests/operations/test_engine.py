@@ -5,9 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from estate import services as resync
 from operations import engine, services
 from operations.models import Operation, State
 from operations.services import OperationRefused, cancel_operation, start_operation
+from tests.driving import drive
 from tests.operations.conftest import mutating_calls
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +31,7 @@ def test_cancel_while_aws_fails_over_waits_until_safe_and_says_so(cluster, opera
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
     engine.advance(op.pk, force=True)  # the failover is requested, AWS is busy
     cancel_operation(op, by=operator)
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.CANCELLED
     messages = [e.message for e in op.events.all()]
     assert any("AWS cannot stop a cluster failover once it has started" in m for m in messages)
@@ -67,7 +69,7 @@ def test_cancel_after_a_worker_died_past_its_checkpoint_lets_the_engine_decide(
     assert (op.state, op.mutation_started, op.started_at) == (State.QUEUED, True, None)
     # A cancel now must not claim that nothing happened in AWS.
     cancel_operation(op, by=operator)
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.CANCELLED
     messages = [e.message for e in op.events.all()]
     assert not any("before" in m and "started" in m for m in messages)
@@ -77,7 +79,7 @@ def test_cancel_after_a_worker_died_past_its_checkpoint_lets_the_engine_decide(
 
 
 def test_cancel_of_a_finished_operation_is_refused(cluster, operator):
-    op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
+    op = drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
     with pytest.raises(OperationRefused, match="already ended"):
         cancel_operation(op, by=operator)
 
@@ -117,7 +119,7 @@ def test_a_worker_cannot_claim_an_operation_another_worker_holds(cluster, operat
 def test_every_transition_is_audited(cluster, operator):
     from audit.models import AuditEvent
 
-    op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
+    op = drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
     actions = list(
         AuditEvent.objects.filter(target=op.target_arn)
         .order_by("id")
@@ -131,7 +133,7 @@ def test_failure_is_audited_as_a_failure(cluster, operator, fast_sandbox):
 
     op = start_operation("cluster_failover", cluster, {}, requested_by=operator)
     fast_sandbox.faults.deny(service="rds", action_prefix="FailoverDBCluster")
-    engine.drive(op.pk)
+    drive(op.pk)
     failed = AuditEvent.objects.get(action="operation.failed")
     assert failed.outcome == "failure"
     assert "AccessDenied" in failed.details["error"]
@@ -139,7 +141,7 @@ def test_failure_is_audited_as_a_failure(cluster, operator, fast_sandbox):
 
 def test_targeted_resync_after_success_shows_the_new_writer(cluster, operator):
     # (sync runs the targeted kinds of the operation's account and region)
-    op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
+    op = drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
     assert op.state == State.SUCCEEDED
     cluster.refresh_from_db()
     assert cluster.writer_identifier == op.result["new_writer"]
@@ -149,9 +151,9 @@ def test_resyncs_of_a_burst_are_coalesced_per_account_and_region(monkeypatch, se
     from django.core.cache import cache
 
     import estate.sync
-    from operations import tasks
+    from estate import tasks
 
-    key = services._resync_key("111111111111", "us-east-1", ["clusters"])
+    key = resync._resync_key("111111111111", "us-east-1", ["clusters"])
     cache.delete_many([key, f"{key}:last"])  # (not clear(): the cache may be shared)
     settings.OPERATIONS_RESYNC_DELAY_SECONDS = 1
     settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
@@ -165,12 +167,12 @@ def test_resyncs_of_a_burst_are_coalesced_per_account_and_region(monkeypatch, se
     monkeypatch.setattr(estate.sync, "sync_scope", lambda **kw: synced.append(kw))
     # The first success schedules a sync a second later; the next ones ride along
     for op_id in (1, 2, 3):
-        services.schedule_resync("111111111111", "us-east-1", ["clusters"], op_id)
+        resync.schedule_resync("111111111111", "us-east-1", ["clusters"], op_id)
     assert scheduled == [1]
     # Once it ran, the next success waits for the minimum interval
-    services.resync_scope("111111111111", "us-east-1", ["clusters"], 1)
+    resync.resync_scope("111111111111", "us-east-1", ["clusters"], 1)
     assert synced[0]["kinds"] == ["clusters"]
-    services.schedule_resync("111111111111", "us-east-1", ["clusters"], 4)
+    resync.schedule_resync("111111111111", "us-east-1", ["clusters"], 4)
     assert 14 < scheduled[-1] <= 15
     cache.delete_many([key, f"{key}:last"])
 
@@ -181,17 +183,17 @@ def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
     from django.core.cache import cache
 
     import estate.sync
-    from operations import tasks
+    from estate import tasks
 
     scope = ("111111111111", "us-east-1", ["clusters"])
-    key = services._resync_key(*scope)
+    key = resync._resync_key(*scope)
     cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
     settings.OPERATIONS_RESYNC_DELAY_SECONDS = 1
     settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
     clock = [1_000.0]
-    monkeypatch.setattr(services.time, "time", lambda: clock[0])
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(services, "_quiet_pushed", {})
+    monkeypatch.setattr(resync.time, "time", lambda: clock[0])
+    monkeypatch.setattr(resync.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(resync, "_quiet_pushed", {})
     rescheduled: list[float] = []
     monkeypatch.setattr(
         tasks.resync_scope_task,
@@ -205,10 +207,10 @@ def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
         tasks.resync_scope_task.run(*scope, 1)
 
     # Operations keep succeeding every half second: the sync waits for a quiet second
-    services.schedule_resync(*scope, 1)
+    resync.schedule_resync(*scope, 1)
     for _ in range(3):
         clock[0] += 0.5
-        services.schedule_resync(*scope, 2)
+        resync.schedule_resync(*scope, 2)
     task_runs()  # due at first + 1 s: the burst is still going on
     assert synced == []
     assert rescheduled[-1] == pytest.approx(1.0)
@@ -219,11 +221,11 @@ def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
     # (and not before the interval since the last sync).
     clock[0] += 20
     start = clock[0]
-    services.schedule_resync(*scope, 3)
+    resync.schedule_resync(*scope, 3)
     while clock[0] < start + 15.2:
         clock[0] += 0.5
-        services.schedule_resync(*scope, 4)
-        if len(synced) == 1 and services.resync_postponed(*scope) == 0:
+        resync.schedule_resync(*scope, 4)
+        if len(synced) == 1 and resync.resync_postponed(*scope) == 0:
             task_runs()
     assert len(synced) == 2
     assert clock[0] - start <= 15.5
@@ -233,16 +235,16 @@ def test_a_burst_postpones_its_resync_until_it_quiets_down_but_not_forever(
 def test_a_burst_costs_one_cache_round_trip_per_success(monkeypatch, settings, db):
     from django.core.cache import cache
 
-    from operations import tasks
+    from estate import tasks
 
     scope = ("111111111111", "us-east-1", ["clusters"])
-    key = services._resync_key(*scope)
+    key = resync._resync_key(*scope)
     cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
-    monkeypatch.setattr(services, "_quiet_pushed", {})
+    monkeypatch.setattr(resync, "_quiet_pushed", {})
     settings.OPERATIONS_RESYNC_DELAY_SECONDS = 1
     clock = [1_000.0]
-    monkeypatch.setattr(services.time, "time", lambda: clock[0])
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(resync.time, "time", lambda: clock[0])
+    monkeypatch.setattr(resync.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(tasks.resync_scope_task, "apply_async", lambda args, countdown: None)
     calls: list[str] = []
     for name in ("add", "set", "get"):
@@ -252,16 +254,16 @@ def test_a_burst_costs_one_cache_round_trip_per_success(monkeypatch, settings, d
             name,
             lambda *a, _real=real, _name=name, **kw: calls.append(_name) or _real(*a, **kw),
         )
-    services.schedule_resync(*scope, 1)  # schedules: add, set quiet, get last
+    resync.schedule_resync(*scope, 1)  # schedules: add, set quiet, get last
     assert calls == ["add", "set", "get"]
     calls.clear()
     for op_id in range(2, 12):  # ten more successes within 50 ms
         clock[0] += 0.005
-        services.schedule_resync(*scope, op_id)
+        resync.schedule_resync(*scope, op_id)
     assert calls == ["add"] * 10
     # The pending sync's quiet time is still pushed back, a little late at most
-    clock[0] += services.QUIET_SLACK_SECONDS
-    services.schedule_resync(*scope, 12)
+    clock[0] += resync.QUIET_SLACK_SECONDS
+    resync.schedule_resync(*scope, 12)
     assert calls[-2:] == ["add", "set"]
     assert float(cache.get(f"{key}:quiet")) == pytest.approx(clock[0] + 1)
     cache.delete_many([key, f"{key}:quiet", f"{key}:last"])
@@ -269,11 +271,11 @@ def test_a_burst_costs_one_cache_round_trip_per_success(monkeypatch, settings, d
 
 def test_a_resync_skipped_for_another_sync_of_its_scope_is_tried_again(monkeypatch, settings, db):
     import estate.sync
+    from estate import tasks
     from estate.models import SyncRun
-    from operations import tasks
 
     settings.OPERATIONS_RESYNC_MIN_INTERVAL_SECONDS = 15
-    monkeypatch.setattr(services, "resync_postponed", lambda *scope: 0.0)
+    monkeypatch.setattr(resync, "resync_postponed", lambda *scope: 0.0)
     skipped = SyncRun(status=SyncRun.Status.SKIPPED, scope={}, message="SyncRun 1 is syncing")
     monkeypatch.setattr(estate.sync, "sync_scope", lambda **kw: skipped)
     again: list[tuple] = []
@@ -286,7 +288,7 @@ def test_a_resync_skipped_for_another_sync_of_its_scope_is_tried_again(monkeypat
     assert again == [(1, 15.0)]
     # bounded: the last attempt gives up
     tasks.resync_scope_task.run(
-        "111111111111", "us-east-1", ["clusters"], 7, services.RESYNC_ATTEMPTS - 1
+        "111111111111", "us-east-1", ["clusters"], 7, resync.RESYNC_ATTEMPTS - 1
     )
     assert len(again) == 1
     # and a sync that ran is not repeated

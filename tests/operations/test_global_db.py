@@ -6,9 +6,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from estate import aws
-from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
+from tests.driving import drive
 from tests.operations.conftest import make_global_database, mutating_calls
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,7 @@ def test_switchover_moves_the_writer_to_the_chosen_region(global_db, operator, a
     op = start_operation(
         "global_switchover", global_db, {"target_region": "eu-west-1"}, requested_by=operator
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert op.result["new_writer_region"] == "eu-west-1"
     assert op.result["old_writer_region"] == "us-east-1"
@@ -63,7 +63,7 @@ def test_failover_reports_the_replication_lag_as_potential_data_loss(
         },
         requested_by=admin_user,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert op.result["replication_lag_ms_at_failover"] == 850.0
     assert any("Replication lag at failover: 850 ms" in e.message for e in op.events.all())

@@ -4,9 +4,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from estate.models import DbInstance
-from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
+from tests.driving import drive
 from tests.operations.conftest import create_instance, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def primary(account, rds):
 
 def test_multi_az_failover_swaps_primary_and_standby_azs(primary, operator, rds):
     before = rds.describe_db_instances(DBInstanceIdentifier="billing")["DBInstances"][0]
-    op = engine.drive(start_operation("instance_failover", primary, {}, requested_by=operator).pk)
+    op = drive(start_operation("instance_failover", primary, {}, requested_by=operator).pk)
     assert op.state == State.SUCCEEDED, op.error
     after = rds.describe_db_instances(DBInstanceIdentifier="billing")["DBInstances"][0]
     assert after["AvailabilityZone"] == before["SecondaryAvailabilityZone"]
@@ -55,7 +55,7 @@ def test_read_replica_is_created_and_reported(primary, operator, rds):
         {"replica_identifier": "billing-ro", "region": "us-east-1"},
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     replica = rds.describe_db_instances(DBInstanceIdentifier="billing-ro")["DBInstances"][0]
     assert replica["ReadReplicaSourceDBInstanceIdentifier"] == "billing"
@@ -88,7 +88,7 @@ def test_promoted_replica_is_standalone_afterwards(primary, admin_user, rds, acc
     op = start_operation(
         "promote_read_replica", replica, {"confirm": "billing-ro"}, requested_by=admin_user
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     live = rds.describe_db_instances(DBInstanceIdentifier="billing-ro")["DBInstances"][0]
     assert not live.get("ReadReplicaSourceDBInstanceIdentifier")
@@ -147,7 +147,7 @@ def test_cross_region_read_replica_is_created_in_the_chosen_region(primary, oper
         {"replica_identifier": "billing-dr", "region": "eu-west-1"},
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     west = aws.client(account, "eu-west-1", "rds")
     replica = west.describe_db_instances(DBInstanceIdentifier="billing-dr")["DBInstances"][0]

@@ -11,6 +11,7 @@ from operations import engine
 from operations.kinds import restore
 from operations.models import Operation, OperationEvent, State
 from operations.services import OperationRefused, start_operation
+from tests.driving import drive
 from tests.operations.conftest import (
     ACCOUNT_ID,
     REGION,
@@ -56,7 +57,7 @@ def test_restore_to_a_time_inside_the_window(crm, operator, rds):
         _params(restore_time=when.isoformat(), instance_class="db.t3.small"),
         requested_by=operator,
     )
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     restored = rds.describe_db_instances(DBInstanceIdentifier="crm-before-incident")
     restored = restored["DBInstances"][0]
@@ -88,9 +89,7 @@ def test_restore_to_a_time_inside_the_window(crm, operator, rds):
 
 
 def test_restore_to_the_latest_restorable_time_by_default(crm, operator, rds):
-    op = engine.drive(
-        start_operation("restore_instance_pitr", crm, _params(), requested_by=operator).pk
-    )
+    op = drive(start_operation("restore_instance_pitr", crm, _params(), requested_by=operator).pk)
     assert op.state == State.SUCCEEDED, op.error
     assert op.result["restored_to"].startswith("the latest restorable time")
     assert rds.describe_db_instances(DBInstanceIdentifier="crm-before-incident")["DBInstances"]
@@ -169,7 +168,7 @@ def test_a_rerun_after_a_crash_does_not_restore_twice(crm, operator, rds):
     engine.advance(op.pk, force=True)  # the restore is requested
     # The worker "died" before saving: the step runs again from the start.
     Operation.objects.filter(pk=op.pk).update(step_index=0, current_step="")
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("RestoreDBInstanceToPointInTime")) == 1
 
@@ -177,7 +176,26 @@ def test_a_rerun_after_a_crash_does_not_restore_twice(crm, operator, rds):
 def test_someone_elses_instance_with_the_name_fails_the_operation(crm, operator, rds):
     op = start_operation("restore_instance_pitr", crm, _params(), requested_by=operator)
     create_instance(rds, "crm-before-incident", multi_az=False)  # created meanwhile
-    op = engine.drive(op.pk)
+    op = drive(op.pk)
     assert op.state == State.FAILED
     assert "did not create" in op.error
     assert mutating_calls("RestoreDBInstanceToPointInTime") == []
+
+
+def test_a_restore_that_aws_reports_failed_fails_the_operation(crm, operator, rds, fast_sandbox):
+    from sandbox.extensions import lifecycle_core
+
+    # Given a restore that AWS is still creating
+    lifecycle_core.set_durations(default=0.05, create=30)
+    op = start_operation("restore_instance_pitr", crm, _params(), requested_by=operator)
+    engine.advance(op.pk, force=True)
+    op.refresh_from_db()
+    assert op.current_step == "await_available"
+    # When AWS gives up on it (a restore whose parameters cannot be applied)
+    created = rds_backends[ACCOUNT_ID][REGION].databases["crm-before-incident"]
+    lifecycle_core.settle(created, force=True)
+    created.status = "incompatible-restore"
+    op = drive(op.pk)
+    # Then the operation fails at once, saying so, instead of waiting out its budget
+    assert op.state == State.FAILED
+    assert "crm-before-incident is incompatible-restore" in op.error

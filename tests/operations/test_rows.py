@@ -9,6 +9,7 @@ from operations import engine, rows
 from operations.kinds.base import LeaseLost, StepContext
 from operations.models import Operation, OperationEvent, State
 from operations.services import start_operation
+from tests.driving import drive
 from tests.operations.conftest import mutating_calls
 
 pytestmark = pytest.mark.django_db
@@ -149,7 +150,7 @@ def test_a_save_refuses_a_value_too_long_for_its_column_and_writes_nothing(clust
 
 
 def test_an_operation_runs_to_the_end_on_either_path(cluster, operator, path):
-    op = engine.drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
+    op = drive(start_operation("cluster_failover", cluster, {}, requested_by=operator).pk)
     assert op.state == State.SUCCEEDED, op.error
     assert len(mutating_calls("FailoverDBCluster")) == 1
     actions = list(

@@ -6,8 +6,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from estate.models import DbCluster
-from operations import engine
 from operations.models import Operation, State
+from tests import factories
+from tests.driving import drive
 from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
@@ -80,11 +81,31 @@ def test_detail_polls_while_active_and_stops_when_terminal(client, operator, clu
     )
     assert 'hx-trigger="every 2s"' in partial
     # When it has ended, the server renders it without the trigger: polling stops
-    engine.drive(op.pk)
+    drive(op.pk)
     partial = client.get(url + "?part=status", HTTP_HX_REQUEST="true").content.decode()
     assert "every 2s" not in partial
     assert 'data-state="succeeded"' in partial
     assert "Operation succeeded." in partial
+
+
+def test_a_status_poll_after_the_session_expired_is_sent_to_login_not_swapped(client, viewer):
+    # Given a viewer watching a running operation, whose status box polls
+    op = _op(viewer, factories.make_cluster(), State.RUNNING)
+    page = reverse("operations:detail", args=[op.pk])
+    client.force_login(viewer)
+    assert 'hx-trigger="every 2s"' in client.get(page).content.decode()
+    # When the session expires and the box polls again
+    client.logout()
+    response = client.get(
+        page + "?part=status",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=f"http://testserver{page}",
+    )
+    # Then htmx is told to load the login page, which brings the viewer back to the
+    # operation, and there is nothing to swap into the status box
+    assert response.status_code == 401
+    assert response["HX-Redirect"] == f"{reverse('login')}?next={page}"
+    assert response.content == b""
 
 
 def test_cancel_from_the_page_before_a_worker_starts(client, operator, cluster):

@@ -11,8 +11,8 @@ from collections.abc import Callable
 import pytest
 from django.utils import timezone
 
-from operations import probes
-from operations.probes import ProbeConfigError, ProbeTarget, Sample
+from drills import probes
+from drills.probes import ProbeConfigError, ProbeTarget, Sample
 from sandbox.listeners import LoopbackListener
 
 POSTGRES = ("127.0.0.1", 5432)

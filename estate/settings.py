@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.util import find_spec
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+if (PACKAGE_DIR.parent / "manage.py").is_file():
+    # A checkout (make demo, make test, an editable install): the project's templates/
+    # and static/ sit beside the apps, and var/ and staticfiles/ are kept there too.
+    BASE_DIR = PACKAGE_DIR.parent
+    ASSETS_DIR = BASE_DIR
+else:
+    # Installed (pip install ., the Docker image): the build bundles templates/ and
+    # static/ into the package (setup.py); state lives under the working directory.
+    BASE_DIR = Path.cwd()
+    ASSETS_DIR = PACKAGE_DIR / "bundled"
+    if not (ASSETS_DIR / "templates").is_dir():
+        raise ImproperlyConfigured(
+            f"{ASSETS_DIR} is missing: install estate with pip (its build bundles the "
+            "templates and static files) or run it from a checkout"
+        )
 VAR_DIR = Path(os.environ.get("ESTATE_VAR_DIR", BASE_DIR / "var"))
 
 _TRUE = {"1", "true", "on"}
@@ -90,7 +106,6 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "estate",
     "operations",
-    "sandbox",
     "audit",
     "guard",
     "csp",
@@ -98,6 +113,11 @@ INSTALLED_APPS = [
     "metrics",
     "drills",
 ]
+# The embedded fake AWS (`manage.py sandbox`) is there when its extra is installed
+# (pip install "estate[sandbox]"; make install does): a production install has no moto,
+# and no product code needs the app.
+if find_spec("sandbox") is not None and find_spec("moto") is not None:
+    INSTALLED_APPS.insert(INSTALLED_APPS.index("operations") + 1, "sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -126,7 +146,7 @@ ASGI_APPLICATION = "estate.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [ASSETS_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -147,6 +167,9 @@ if DATABASE_URL:
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
     }
 else:
+    # The SQLite file's folder is made on first use (an installed estate run from a
+    # fresh folder has none yet).
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -185,7 +208,7 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [ASSETS_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
 SESSION_COOKIE_HTTPONLY = True

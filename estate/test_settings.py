@@ -1,7 +1,8 @@
 """Test settings: the real settings with a few values overridden.
 
 Tests use PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set (CI sets them),
-SQLite and local memory otherwise. AWS is only ever the sandbox.
+SQLite and local memory otherwise; what needs the real services is marked and skipped
+without them (tests/conftest.py). AWS is only ever the sandbox.
 """
 
 import os
@@ -13,6 +14,9 @@ from estate.settings import DATABASE_URL, REDIS_URL  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 if not DATABASE_URL:
+    # In memory: Django shares it with the live server's and the tests' own threads. It
+    # lives as long as its connection: a test that closes the raw connection (to play a
+    # database going away) takes the database with it, so such tests are PostgreSQL's.
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 if not REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

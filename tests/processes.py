@@ -2,7 +2,7 @@
 ways to make PostgreSQL look restarted to them.
 
 Workers share the test database (PostgreSQL only: SQLite cannot be shared between
-processes) and a Redis broker. A private ``redis-server`` on its own port can be
+processes; such tests are marked ``postgres``) and a Redis broker. A private ``redis-server`` on its own port can be
 restarted without disturbing anything else on the machine.
 """
 
@@ -25,11 +25,6 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def require_postgresql() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL): workers share the test database")
 
 
 def redis_url(db: int) -> str | None:

@@ -137,10 +137,7 @@ def test_deleting_a_user_keeps_their_events_under_their_name(alice):
     assert event.username == "alice"
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="the append-only trigger exists on PostgreSQL only (set DATABASE_URL to run this)",
-)
+@pytest.mark.postgres("the append-only trigger exists on PostgreSQL only")
 @pytest.mark.parametrize(
     "sql",
     [

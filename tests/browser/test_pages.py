@@ -2,7 +2,7 @@
 a poll after the session expired.
 
 Screenshots of every page land in test-artifacts/screenshots/ (git-ignored).
-Skipped with a clear reason when Debian's chromium is not installed.
+Skipped with a clear reason when Chromium is not installed (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -19,16 +19,12 @@ from playwright.sync_api import expect
 
 from estate.models import ParameterGroup
 from tests import factories as f
+from tests.browser import CHROMIUM
 
-CHROMIUM = os.environ.get("ESTATE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"no chromium at {CHROMIUM}: apt-get install chromium (CI installs it)",
-    ),
     # live_server needs real commits; serialized_rollback puts back the rows the
     # migrations made (roles) so tests after this module still find them.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

@@ -3,7 +3,6 @@ CSP (no console errors), and the backup page filters through HTMX."""
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,13 +12,12 @@ from playwright.sync_api import expect
 
 from drills.models import DrillRun, DrillType, ProbeSample, RunStatus
 from tests import factories as f
+from tests.browser import CHROMIUM
 
-CHROMIUM = os.environ.get("ESTATE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 

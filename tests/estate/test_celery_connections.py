@@ -60,6 +60,7 @@ def test_an_idle_connection_is_checked(health_checks, monkeypatch):
     assert len(health_checks) == 2
 
 
+@pytest.mark.postgres("a SQLite connection always reports itself usable")
 def test_a_connection_that_failed_is_checked_and_replaced_when_broken(health_checks):
     _run_task()
     raw = connection.connection

@@ -524,14 +524,13 @@ def _synchronous_commit() -> str:
         return cursor.fetchone()[0]
 
 
+@pytest.mark.postgres("synchronous_commit is PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_mirror_writes_do_not_wait_for_the_disk_but_nothing_else_changes(rds):
-    from django.db import connection, transaction
+    from django.db import transaction
 
     from estate.sync.store import mirror_transaction
 
-    if connection.vendor != "postgresql":
-        pytest.skip("synchronous_commit is PostgreSQL's")
     # The mirror's own transaction commits without waiting for the WAL flush ...
     with mirror_transaction():
         assert _synchronous_commit() == "off"

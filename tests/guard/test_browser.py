@@ -2,7 +2,7 @@
 Content-Security-Policy: any CSP violation shows up as a console error and fails.
 
 Screenshots land in test-artifacts/screenshots/guard-*.png (git-ignored). Skipped with
-a clear reason when Debian's chromium is not installed.
+a clear reason when Chromium is not installed.
 """
 
 from __future__ import annotations
@@ -19,16 +19,12 @@ from playwright.sync_api import expect
 from audit.models import AuditEvent
 from guard.models import FindingSuppression
 from tests import factories as f
+from tests.browser import CHROMIUM
 
-CHROMIUM = os.environ.get("ESTATE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason=f"no chromium at {CHROMIUM}: apt-get install chromium (CI installs it)",
-    ),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 

@@ -1,8 +1,8 @@
 """The charts in a real headless Chromium: uPlot draws from the data endpoint under the
 strict CSP, empty charts say why, hovering shows values, HTMX switches the range.
 
-Screenshots land in test-artifacts/screenshots/ (git-ignored). Skipped when Debian's
-chromium is not installed.
+Screenshots land in test-artifacts/screenshots/ (git-ignored). Skipped when
+Chromium is not installed.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ import pytest
 from django.utils import timezone
 
 from tests import factories
+from tests.browser import CHROMIUM
 from tests.metrics.test_queries import minutes, store
 
-CHROMIUM = os.environ.get("ESTATE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no chromium at {CHROMIUM}"),
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 

@@ -4,21 +4,22 @@ the other is refused naming it. Needs PostgreSQL (real concurrent connections)."
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from estate.models import DbCluster
 from operations.models import Operation
 from operations.services import OperationConflict, start_operation
 from tests.operations.conftest import create_cluster, mirror, wait_available
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.postgres("real concurrent writers: SQLite serialises them"),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def test_two_simultaneous_requests_one_wins_one_is_refused(
     account, rds, operator, admin_user, monkeypatch
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL): SQLite serialises writers")
     create_cluster(rds, "orders", instances=2)
     wait_available(rds, clusters=["orders"])
     mirror(account, rds)

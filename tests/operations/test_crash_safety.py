@@ -1,7 +1,7 @@
 """A real Celery worker is SIGKILLed after AWS accepted a failover but before the worker
 could record it; a new worker finishes the operation without asking AWS again.
 
-Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL, or Redis on 127.0.0.1:6379):
+Needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL), skipped otherwise:
 the workers are separate processes that must share the test database and a broker.
 """
 
@@ -14,19 +14,22 @@ from operations.models import Operation, State
 from operations.services import start_operation
 from sandbox import calllog
 from tests.operations.conftest import create_cluster, mirror, wait_available
-from tests.processes import Worker, redis_url, require_postgresql, wait_for
+from tests.processes import Worker, redis_url, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.postgres("the worker processes share the test database"),
+    pytest.mark.redis("the worker processes' broker"),
+    pytest.mark.django_db(transaction=True),
+]
 
 REDIS_DB = 7  # this suite's own Redis database
 
 
 @pytest.fixture
 def broker_url():
-    require_postgresql()
     url = redis_url(REDIS_DB)
-    if url is None:
-        pytest.skip("needs Redis (REDIS_URL or 127.0.0.1:6379) as the workers' broker")
+    assert url is not None, f"Redis at REDIS_URL (database {REDIS_DB}) does not answer"
     import redis
 
     client = redis.Redis.from_url(url)

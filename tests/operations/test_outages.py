@@ -19,9 +19,13 @@ from operations.models import Operation, State
 from operations.services import start_operation
 from sandbox import calllog
 from tests.operations.conftest import create_cluster, mirror, wait_available
-from tests.processes import RedisServer, Worker, require_postgresql, wait_for
+from tests.processes import RedisServer, Worker, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.postgres("the worker processes share the test database"),
+    pytest.mark.django_db(transaction=True),
+]
 
 COUNT = 20
 FAILOVER_SECONDS = 8.0
@@ -29,7 +33,6 @@ FAILOVER_SECONDS = 8.0
 
 @pytest.fixture
 def private_redis(tmp_path):
-    require_postgresql()
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()
@@ -150,7 +153,6 @@ def test_the_demo_broker_loses_a_dead_workers_messages_and_the_reaper_recovers_t
     account, rds, operator, tmp_path, fast_sandbox
 ):
     # Given 20 failovers waiting on AWS, driven through the demo's filesystem broker
-    require_postgresql()
     ops = _waiting_failovers(account, rds, operator)
     first = Worker(tmp_path, "first", "", fast_sandbox.url)
     second = None

@@ -3,7 +3,6 @@ the checkpoint, and the save that writes the row, its timeline and its audit rec
 all or nothing, only while the worker still holds the lease."""
 
 import pytest
-from django.db import connection
 
 from audit.models import AuditEvent
 from operations import engine, rows
@@ -16,11 +15,14 @@ from tests.operations.conftest import mutating_calls
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(params=["single statement", "orm"])
+@pytest.fixture(
+    params=[
+        pytest.param("single statement", marks=pytest.mark.postgres("PostgreSQL's own path")),
+        "orm",
+    ]
+)
 def path(request, monkeypatch):
     """Both ways the engine writes: one statement (PostgreSQL) and the ORM (others)."""
-    if request.param == "single statement" and connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL")
     if request.param == "orm":
         monkeypatch.setattr(rows, "single_statement", lambda: False)
     return request.param
@@ -133,6 +135,7 @@ def test_a_save_writes_the_row_its_timeline_and_its_audit_together(cluster, oper
     )
 
 
+@pytest.mark.postgres("SQLite does not enforce column lengths")
 def test_a_save_refuses_a_value_too_long_for_its_column_and_writes_nothing(cluster, operator, path):
     from django.db import DataError, transaction
 

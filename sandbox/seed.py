@@ -204,6 +204,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBClusterParameterGroupName="orders-aurora-mysql80",
         DBParameterGroupFamily="aurora-mysql8.0",
         Description="orders: binlog for DMS/CDC, strict mode",
+        Tags=_tags(env, "commerce", "orders"),
     )
     rds.modify_db_cluster_parameter_group(
         DBClusterParameterGroupName="orders-aurora-mysql80",
@@ -284,6 +285,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBClusterIdentifier="orders-aurora-clone-analytics",
         DBInstanceClass="db.r6g.large",
         Engine="aurora-mysql",
+        Tags=_tags(env, "data", "orders-analytics", purpose="clone"),
     )
     summary.add("copy-on-write clone")
     summary.add("db instance (cluster member)")
@@ -321,6 +323,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBProxyEndpointName="orders-proxy-ro",
         VpcSubnetIds=net["subnets"],
         TargetRole="READ_ONLY",
+        Tags=orders_tags,
     )
     summary.add("db proxy")
 
@@ -350,6 +353,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         EngineVersion="15.4",
         StorageEncrypted=True,
         DeletionProtection=True,
+        Tags=_tags(env, "payments", "payments-core", tier="critical"),
     )
     summary.add("global cluster")
     payments_tags = _tags(env, "payments", "payments-core", tier="critical")
@@ -387,6 +391,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBParameterGroupName="ledger-postgres15",
         DBParameterGroupFamily="postgres15",
         Description="ledger: larger buffers, slow query log",
+        Tags=_tags(env, "finance", "ledger"),
     )
     rds.modify_db_parameter_group(
         DBParameterGroupName="ledger-postgres15",
@@ -461,6 +466,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         EngineName="mysql",
         MajorEngineVersion="8.0",
         OptionGroupDescription="MariaDB audit plugin for PCI",
+        Tags=_tags(env, "commerce", "catalog", compliance="pci"),
     )
     rds.modify_option_group(
         OptionGroupName="catalog-mysql80-audit",
@@ -589,6 +595,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         CacheParameterGroupName="sessions-valkey8",
         CacheParameterGroupFamily="valkey8",
         Description="session store: evict least recently used keys with a TTL",
+        Tags=_tags(env, "identity", "sessions", purpose="session-store"),
     )
     ec.modify_cache_parameter_group(
         CacheParameterGroupName="sessions-valkey8",

@@ -154,11 +154,6 @@ def map_serverless_cache(item: dict) -> Row:
     }
 
 
-def _tagged(ctx: FetchContext, row: Row) -> Row:
-    row.update(ctx.tags.of(row["arn"]))
-    return row
-
-
 def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
     # Groups and clusters describe each other (roles live on the group, versions on the
     # clusters), so both lists are read before either is mapped; they are small.
@@ -186,7 +181,7 @@ def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
     else:
         yield from listed(
             REPLICATION_GROUPS,
-            [_tagged(ctx, map_replication_group(g, by_id)) for g in groups],
+            [ctx.tags.tag(map_replication_group(g, by_id)) for g in groups],
         )
     if clusters is None:
         yield End(CACHE_CLUSTERS, errors["clusters"])
@@ -198,7 +193,7 @@ def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
             for m in ng.get("NodeGroupMembers") or []
         }
         yield from listed(
-            CACHE_CLUSTERS, [_tagged(ctx, map_cache_cluster(c, roles)) for c in clusters]
+            CACHE_CLUSTERS, [ctx.tags.tag(map_cache_cluster(c, roles)) for c in clusters]
         )
 
     yield from stream(

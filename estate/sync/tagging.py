@@ -28,6 +28,7 @@ until the next sync — a window of seconds, like the tagging API's own propagat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,8 @@ from estate import aws
 if TYPE_CHECKING:  # fetch imports this module: no cycle at run time
     from estate.sync.fetch import FetchContext, Problem
     from estate.sync.store import Row
+
+log = logging.getLogger(__name__)
 
 # The tagging API's resource types (``service:<type in the ARN>``) of each kind whose
 # describe answers carry no tags. Kinds absent here read ``TagList`` from their own
@@ -57,6 +60,8 @@ TAGGING_TYPES: dict[str, tuple[str, ...]] = {
 RESOURCES_PER_PAGE = 100
 # ARNs per DMS ListTagsForResource (AWS documents no limit; a modest request).
 DMS_ARNS_PER_CALL = 100
+# Mirrored.tags_error's length.
+TAGS_ERROR_LENGTH = 500
 
 
 def from_tag_list(item: dict, key: str = "TagList") -> dict[str, str]:
@@ -103,6 +108,14 @@ class TagSource:
                 index[item["ResourceARN"]] = from_tag_list(item, "Tags")
         except aws.AwsError as exc:
             self._index_error = _reason(exc, "GetResources")
+            # Each resource is then read on its own: complete, but one call per resource
+            # against the services' API budgets. Say why, once per account/region.
+            log.warning(
+                "sync %s/%s: %s; reading tags per resource instead",
+                self.ctx.ref.account_id,
+                self.ctx.region,
+                self._index_error,
+            )
             return
         self._index = index
 
@@ -159,14 +172,17 @@ class TagSource:
             for arn, tags in found.items():
                 self._prefetched[arn] = {"tags": tags, "tags_error": ""}
 
+    def tag(self, row: Row) -> Row:
+        """``row`` with its tag columns (by its ARN)."""
+        row.update(self.of(row["arn"]))
+        return row
+
     def mapper(self, mapper: Callable[[dict], Row | None]) -> Callable[[dict], Row | None]:
         """``mapper`` with the tag columns added to each row it maps."""
 
         def tagged(item: dict) -> Row | None:
             row = mapper(item)
-            if row is not None:
-                row.update(self.of(row["arn"]))
-            return row
+            return None if row is None else self.tag(row)
 
         return tagged
 
@@ -174,7 +190,7 @@ class TagSource:
 
     def _not_read(self, reason: str) -> Row:
         self._unread[reason] = self._unread.get(reason, 0) + 1
-        return {"tags_error": reason}
+        return {"tags_error": reason[:TAGS_ERROR_LENGTH]}
 
     def _fallback_reason(self, exc: aws.AwsError) -> str:
         own = _reason(exc, "ListTagsForResource")
@@ -196,7 +212,7 @@ def _service(arn: str) -> str:
 
 
 def _reason(exc: aws.AwsError, action: str) -> str:
-    return f"{action}: {exc}"[:500]
+    return f"{action}: {exc}"[:TAGS_ERROR_LENGTH]
 
 
 def buffered(

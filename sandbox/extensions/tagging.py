@@ -11,6 +11,11 @@ What moto 5.2.5 gets wrong, and what this module makes AWS-like:
   nothing. Here every backend derives the type from the ARN, and RDS also lists DB and
   cluster parameter groups, option groups, custom cluster endpoints and proxy
   endpoints; ElastiCache also serverless caches and cache parameter groups.
+* **Page size.** moto cut every page at 100 tags (its default ``TagsPerPage``) even
+  when the caller asked for ``ResourcesPerPage``: a page of resources with 5 tags each
+  held 20 of them. AWS recommends ``ResourcesPerPage`` *instead of* ``TagsPerPage``; here
+  a page is cut by the limits the caller gives (``ResourcesPerPage`` defaults to 50, as
+  in moto, and ``TagsPerPage`` applies only when given).
 * **"Tagged or previously tagged".** AWS's GetResources returns the resources that have
   tags, and those that had some and lost them all (with ``Tags: []``); never-tagged
   resources are absent. moto returned every ElastiCache and DMS resource and no
@@ -40,6 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from moto.core.resource_tagging import TaggedResource
+from moto.core.responses import ActionResult
 from moto.dms.exceptions import ResourceNotFoundFault
 from moto.dms.models import DatabaseMigrationServiceBackend
 from moto.dms.responses import DatabaseMigrationServiceResponse
@@ -48,6 +54,8 @@ from moto.elasticache.responses import ElastiCacheResponse
 from moto.rds.exceptions import RDSClientError
 from moto.rds.models import RDSBackend, rds_backends
 from moto.rds.responses import RDSResponse
+from moto.resourcegroupstaggingapi.exceptions import ResourceGroupsTaggingAPIError
+from moto.resourcegroupstaggingapi.responses import ResourceGroupsTaggingAPIResponse
 
 # Loaded first: this module wraps functions they install.
 from sandbox.extensions import elasticache as cache_extension
@@ -55,6 +63,8 @@ from sandbox.extensions import rds_cluster_endpoints, rds_proxy
 from sandbox.patching import add_action, state
 
 PREVIOUSLY_TAGGED_KEY = "estate_previously_tagged"
+# "No limit" for moto's page builder when the caller gives no TagsPerPage.
+_UNLIMITED_TAGS = 1 << 30
 
 # RDS ListTagsForResource's not-found faults (AWS documents these for the action).
 _RDS_NOT_FOUND = {
@@ -98,6 +108,45 @@ def _listed(backend: Any, arn: str, tags: dict[str, str]) -> TaggedResource:
 
 def _as_dict(tags: Iterable[dict[str, str]] | None) -> dict[str, str]:
     return {t["Key"]: t.get("Value", "") for t in tags or []}
+
+
+# --- GetResources -----------------------------------------------------------------------
+
+
+_get_resources = ResourceGroupsTaggingAPIResponse.get_resources
+
+
+def _get_resources_paged_as_asked(self: ResourceGroupsTaggingAPIResponse) -> Any:
+    if self._get_param("TagsPerPage") is not None:
+        return _get_resources(self)  # both limits, validated by moto
+    resources_per_page = self._get_int_param("ResourcesPerPage", 50)
+    if resources_per_page not in range(1, 101):
+        raise ResourceGroupsTaggingAPIError(
+            "InvalidParameterException", "ResourcesPerPage must be between 1 and 100"
+        )
+    token, resources = self.backend.get_resources(
+        pagination_token=self._get_param("PaginationToken"),
+        tag_filters=self._get_param("TagFilters", []),
+        resources_per_page=resources_per_page,
+        tags_per_page=_UNLIMITED_TAGS,
+        resource_type_filters=self._get_param("ResourceTypeFilters", []),
+        resource_arn_list=self._get_param("ResourceARNList", []),
+    )
+    return ActionResult(
+        {
+            "ResourceTagMappingList": [
+                {
+                    "ResourceARN": r.arn,
+                    "Tags": [{"Key": k, "Value": v} for k, v in r.tags.items()],
+                }
+                for r in resources
+            ],
+            "PaginationToken": token,
+        }
+    )
+
+
+ResourceGroupsTaggingAPIResponse.get_resources = _get_resources_paged_as_asked  # type: ignore[method-assign]
 
 
 # --- RDS --------------------------------------------------------------------------------

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.seed import DEMO_REGIONS, PROD, STAGING, SeedError, seed_demo, seed_scale
+from sandbox.seed import (
+    COMPANIONS_PER_1000,
+    DEMO_REGIONS,
+    PROD,
+    STAGING,
+    SeedError,
+    seed_demo,
+    seed_scale,
+    seed_scale_companions,
+)
 from tests.sandbox.helpers import client
 
 
@@ -243,6 +252,25 @@ def test_seed_scale_adds_instances_and_clusters(sandbox):
     assert len(listed) == 40
     assert len({i["DbiResourceId"] for i in listed}) == 40
     assert len(rds.describe_db_clusters()["DBClusters"]) == 4
+
+
+def test_seed_scale_companions_add_every_other_kind_tagged(sandbox):
+    seed_scale(200, accounts=[PROD.account_id], regions=["eu-west-1"])
+    summary = seed_scale_companions(
+        sandbox.url, 1000, accounts=[PROD.account_id], regions=["eu-west-1"]
+    )
+    assert summary.counts == COMPANIONS_PER_1000
+    get = _clients(PROD.account_id)
+    listed = _listed_tags(get, "eu-west-1")
+    ec = get("elasticache", "eu-west-1")
+    groups = ec.describe_replication_groups()["ReplicationGroups"]
+    assert len(groups) == COMPANIONS_PER_1000["cache replication group (2 nodes)"]
+    assert all(listed[g["ARN"]]["team"] == "perf" for g in groups)
+    tasks = get("dms", "eu-west-1").describe_replication_tasks()["ReplicationTasks"]
+    assert len(tasks) == COMPANIONS_PER_1000["dms replication task"]
+    assert all(listed[t["ReplicationTaskArn"]]["team"] == "perf" for t in tasks)
+    proxies = get("rds", "eu-west-1").describe_db_proxies()["DBProxies"]
+    assert len(proxies) == COMPANIONS_PER_1000["db proxy (with a proxy endpoint)"]
 
 
 def test_seed_scale_refuses_impossible_requests(sandbox):

@@ -146,3 +146,17 @@ def test_tagging_api_tag_and_untag_reach_the_extension_kinds(estate):
         tags = tagged_estate.aws_tags(clients, arn)
         assert tags["via"] == "tagging-api"
         assert "team/owner" not in tags
+
+
+def test_a_page_holds_resources_per_page_whatever_their_tag_count(estate):
+    tagging = clients("resourcegroupstaggingapi")
+    types = sorted(set(TYPES.values()))
+    # 20 tagged resources of 5 tags each: moto cut every page at 100 tags (19 of
+    # them); AWS pages by the limit the caller gives.
+    page = tagging.get_resources(ResourceTypeFilters=types, ResourcesPerPage=20)
+    assert len(page["ResourceTagMappingList"]) == 20
+    page = tagging.get_resources(ResourceTypeFilters=types, ResourcesPerPage=20, TagsPerPage=100)
+    assert len(page["ResourceTagMappingList"]) == 19
+    assert page["PaginationToken"]
+    with pytest.raises(ClientError, match="ResourcesPerPage"):
+        tagging.get_resources(ResourcesPerPage=101)

@@ -208,17 +208,19 @@ def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, Any]
     return time.perf_counter() - started, stats
 
 
-def _mirrored_resources() -> int:
+def _mirrored_resources() -> tuple[int, int]:
     """Mirrored rows that are AWS resources of their own (an ARN, tags): every mirrored
     kind, minus the endpoints AWS reports inside their owner (writer, reader, instance,
-    proxy default)."""
-    from estate.models import DbEndpoint, EndpointKind, Mirrored
+    proxy default); and how many of them have no TagList in their describe answer (the
+    ones the tagging API answers for)."""
+    from estate import models
 
-    total = sum(model.objects.count() for model in Mirrored.__subclasses__())
-    derived = DbEndpoint.objects.exclude(
-        kind__in=[EndpointKind.CUSTOM, EndpointKind.PROXY_ENDPOINT]
+    derived = models.DbEndpoint.objects.exclude(
+        kind__in=[models.EndpointKind.CUSTOM, models.EndpointKind.PROXY_ENDPOINT]
     ).count()
-    return total - derived
+    total = sum(m.objects.count() for m in models.Mirrored.__subclasses__()) - derived
+    with_tag_list = (models.DbInstance, models.DbCluster, models.GlobalCluster, models.DbSnapshot)
+    return total, total - sum(m.objects.count() for m in with_tag_list)
 
 
 def _faults(url: str, body: dict[str, Any]) -> None:
@@ -389,7 +391,7 @@ def main() -> None:
         and not any(t in q["sql"] for t in bookkeeping)
     )
 
-    resources = _mirrored_resources()
+    resources, without_tag_list = _mirrored_resources()
     tag_calls = bare_stats.by_operation.get("GetResources", 0)
     calls_per_1000 = {
         "before": round((bare_calls - tag_calls) * 1000 / resources, 1),
@@ -428,6 +430,7 @@ def main() -> None:
                 "bare_calls": bare_calls,
                 "sync_calls": run.api_calls,
                 "resources": resources,
+                "resources_without_tag_list": without_tag_list,
                 "calls_per_1000": calls_per_1000,
                 "tag_calls": tag_calls,
                 "fallback_calls": fallback.api_calls if fallback else None,

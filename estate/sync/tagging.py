@@ -130,6 +130,8 @@ class TagSource:
         """The tag columns of the resource ``arn``: ``{"tags", "tags_error": ""}`` or,
         when they could not be read, ``{"tags_error": why}`` (no ``tags``: the mirror
         keeps the last ones read)."""
+        if not arn.startswith("arn:"):
+            return {"tags": {}, "tags_error": ""}  # a key of ours: nothing AWS can tag
         if self.bulk:
             assert self._index is not None
             return {"tags": self._index.get(arn, {}), "tags_error": ""}

@@ -110,6 +110,37 @@ def test_a_sync_leaves_every_kinds_tags_equal_to_awss(estate, clients, calls):
     assert calls["ListTagsForResource"] == 0
 
 
+def test_every_kinds_page_shows_its_tags(estate, client):
+    assert sync_scope().status == SyncRun.Status.SUCCEEDED
+    client.force_login(f.make_user(role=VIEWER))
+    pages = {
+        "cluster": mirrored(estate["cluster"]),  # + its custom endpoint
+        "instance": mirrored(estate["instance"]),
+        "global_cluster": mirrored(estate["global_cluster"]),
+        "proxy": mirrored(estate["proxy"]),  # + its proxy endpoint
+        "cache_group": mirrored(estate["replication_group"]),
+        "cache_cluster": mirrored(estate["cache_cluster"]),
+        "serverless_cache": mirrored(estate["serverless_cache"]),
+        "dms_task": mirrored(estate["dms_task"]),
+        "parameter_group": mirrored(estate["parameter_group"]),
+        "option_group": mirrored(estate["option_group"]),
+    }
+    pill = '<span class="pill">ünïcødé=välüé ✓ 東京</span>'
+    for name, row in pages.items():
+        page = client.get(reverse(name, args=[row.pk])).content.decode()
+        assert pill in page, name
+    # Sub-resources in their owner's tables: the cluster's custom endpoint and snapshot,
+    # the proxy's endpoint
+    cluster_page = client.get(reverse("cluster", args=[pages["cluster"].pk])).content.decode()
+    assert cluster_page.count(pill) == 3
+    proxy_page = client.get(reverse("proxy", args=[pages["proxy"].pk])).content.decode()
+    assert proxy_page.count(pill) == 2
+    # Lists: snapshots (both kinds), DMS instances, endpoints and tasks, the inventory
+    assert client.get(reverse("snapshots")).content.decode().count(pill) >= 2
+    assert client.get(reverse("dms")).content.decode().count(pill) == 4
+    assert pill in client.get(reverse("inventory")).content.decode()
+
+
 def test_resync_reflects_tags_added_changed_and_removed_on_every_kind(estate, clients):
     assert sync_scope().status == SyncRun.Status.SUCCEEDED
     arns = [*estate.values(), *member_arns(clients)]
@@ -196,7 +227,9 @@ def test_tags_that_cannot_be_read_are_marked_not_read_and_kept_as_last_read(
     )
     # When the estate is resynced
     run = sync_scope()
-    # Then the run says which tags it could not read
+    # Then each refusing API was asked once (not once per resource)
+    assert sandbox.faults.denied_requests == 2
+    # And the run says which tags it could not read
     assert run.status == SyncRun.Status.PARTIAL
     [(where, message)] = run.errors.items()
     assert where.endswith("/caches")

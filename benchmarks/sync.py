@@ -301,6 +301,10 @@ def main() -> None:
         target=_serve_sandbox, args=(args.instances, args.clusters, child_conn), daemon=True
     )
     child.start()
+    while not parent_conn.poll(1):
+        # A seed that fails kills the child: say so instead of waiting forever.
+        if not child.is_alive():
+            raise SystemExit(f"the sandbox process exited ({child.exitcode}) while seeding")
     sandbox = parent_conn.recv()
 
     os.environ.setdefault("DEBUG", "1")

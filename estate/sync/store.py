@@ -236,6 +236,10 @@ class PartWriter:
                 for k, v in row.items()
                 if k not in spec.link_fields and k not in spec.drift_fields
             }
+            if not hashed.get("tags_error"):
+                # Tags read: the row hashes as rows did before tags_error existed, so
+                # the first sync after that migration does not rewrite every row.
+                hashed.pop("tags_error", None)
             row["sync_hash"] = digest(hashed)
             current = existing.get(arn)
             if current is None:

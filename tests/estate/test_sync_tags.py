@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from estate import aws, queries
 from estate.models import (
@@ -27,6 +28,8 @@ from estate.models import (
 )
 from estate.roles import VIEWER
 from estate.sync import sync_scope
+from estate.sync.rds import GLOBAL_CLUSTERS
+from estate.sync.store import Lookups, PartWriter
 from tests import factories as f
 from tests.estate.sync_helpers import PROD, REGION, capture, make_account, mirror_writes
 from tests.estate.sync_helpers import client as aws_client
@@ -297,3 +300,29 @@ def test_the_inventory_tag_filter_keeps_resources_whose_tags_were_not_read(
     marks = {r["identifier"]: r["tags_error"] for r in rows}
     assert marks[unread.identifier] == "ListTagsForResource: AccessDenied"
     assert marks[tagged.identifier] == ""
+
+
+def test_a_row_synced_before_tags_error_existed_is_not_rewritten_for_it():
+    account = make_account(PROD)
+    row = {
+        "arn": f"arn:aws:rds::{PROD}:global-cluster:payments",
+        "identifier": "payments",
+        "status": "available",
+        "tags": {"team": "payments"},
+        "engine": "aurora-postgresql",
+        "members": [],
+    }
+    # Given a row written by a sync that had no tags_error column
+    before = PartWriter(GLOBAL_CLUSTERS, Lookups(account, REGION), timezone.now())
+    before.add([row])
+    # When a sync that reads its tags writes tags_error ""
+    after = PartWriter(GLOBAL_CLUSTERS, Lookups(account, REGION), timezone.now())
+    with capture() as ctx:
+        after.add([{**row, "tags_error": ""}])
+    # Then the row is unchanged, and nothing is written
+    assert after.counts["unchanged"] == 1
+    assert mirror_writes(ctx) == []
+    # While a tag that could not be read is a change
+    unread = PartWriter(GLOBAL_CLUSTERS, Lookups(account, REGION), timezone.now())
+    unread.add([{k: v for k, v in row.items() if k != "tags"} | {"tags_error": "Throttling"}])
+    assert unread.counts["updated"] == 1

@@ -230,4 +230,4 @@ def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
         ctx.paginate("elasticache", "describe_cache_parameter_groups", "CacheParameterGroups"),
         parameter_group,
     )
-    yield from ctx.tags.problems()
+    yield from ctx.tag_problems()

@@ -127,4 +127,4 @@ def fetch_dms(ctx: FetchContext) -> Iterator[Event]:
         listing("describe_replication_tasks", "ReplicationTasks", "ReplicationTaskArn"),
         task,
     )
-    yield from ctx.tags.problems()
+    yield from ctx.tag_problems()

@@ -93,6 +93,11 @@ class FetchContext:
     def call(self, service: str, operation: str, **kwargs: Any) -> dict:
         return aws.call(self.client(service), operation, **kwargs)
 
+    def tag_problems(self) -> Iterator[Problem]:
+        """The tags this kind could not read (a fetcher yields them after its listings)."""
+        for message in self.tags.unread():
+            yield Problem(message)
+
 
 def stream(
     part: PartSpec, items: Iterator[dict], mapper: Callable[[dict], Row | None]

@@ -113,7 +113,7 @@ def fetch_parameter_groups(ctx: FetchContext) -> Iterator[Event]:
             "describe_db_cluster_parameters",
         ),
     )
-    yield from ctx.tags.problems()
+    yield from ctx.tag_problems()
 
 
 # --- option groups --------------------------------------------------------------------
@@ -151,4 +151,4 @@ def fetch_option_groups(ctx: FetchContext) -> Iterator[Event]:
         ctx.paginate("rds", "describe_option_groups", "OptionGroupsList"),
         ctx.tags.mapper(map_option_group),
     )
-    yield from ctx.tags.problems()
+    yield from ctx.tag_problems()

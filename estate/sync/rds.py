@@ -413,7 +413,7 @@ def fetch_endpoints(ctx: FetchContext, account_id: str) -> Iterator[Event]:
         ctx.paginate("rds", "describe_db_proxy_endpoints", "DBProxyEndpoints"),
         proxy_endpoint,
     )
-    yield from ctx.tags.problems()
+    yield from ctx.tag_problems()
 
 
 # --- proxies --------------------------------------------------------------------------
@@ -499,4 +499,4 @@ def fetch_proxies(ctx: FetchContext) -> Iterator[Event]:
         }
 
     yield from stream(PROXIES, ctx.paginate("rds", "describe_db_proxies", "DBProxies"), mapper)
-    yield from ctx.tags.problems()
+    yield from ctx.tag_problems()

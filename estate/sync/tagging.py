@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from estate import aws
 
 if TYPE_CHECKING:  # fetch imports this module: no cycle at run time
-    from estate.sync.fetch import FetchContext, Problem
+    from estate.sync.fetch import FetchContext
     from estate.sync.store import Row
 
 log = logging.getLogger(__name__)
@@ -198,14 +198,14 @@ class TagSource:
         own = _reason(exc, "ListTagsForResource")
         return f"{self._index_error}; {own}" if self._index_error else own
 
-    def problems(self) -> Iterator[Problem]:
-        """What could not be read since the last call (one Problem per reason)."""
-        from estate.sync.fetch import Problem
-
+    def unread(self) -> list[str]:
+        """What could not be read since the last call, one message per reason (the
+        fetch context turns them into ``Problem`` events)."""
         unread, self._unread = self._unread, {}
-        for reason, count in unread.items():
-            noun = "resource" if count == 1 else "resources"
-            yield Problem(f"tags not read for {count} {noun}: {reason}")
+        return [
+            f"tags not read for {count} {'resource' if count == 1 else 'resources'}: {reason}"
+            for reason, count in unread.items()
+        ]
 
 
 def _service(arn: str) -> str:

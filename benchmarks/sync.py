@@ -4,7 +4,10 @@
 
 Seeds the sandbox with N DB instances (M Aurora clusters of a writer and a reader
 among them) across 2 accounts x 2 regions, straight into moto's backends
-(``sandbox.seed.seed_scale``), then in the same run times
+(``sandbox.seed.seed_scale``), and the other kinds in a fleet's proportions, all tagged
+(proxies with endpoints, custom endpoints, snapshots, parameter and option groups,
+replication groups, cache clusters, serverless caches, DMS: ``seed_scale_companions``,
+through boto3), then in the same run times
 
 a) the bare paginated boto3 fetch of exactly what sync fetches (same operations, same
    per-item calls, same threads, same pacer) — ``bare_calls`` must equal ``sync_calls``;
@@ -15,7 +18,11 @@ c) a resync, counting INSERT/UPDATE/DELETE/COPY statements against mirror tables
 
 and prints one JSON line. (a) and (b) run ``--repeat`` times, alternately, and the
 best of each is compared: single timings on a shared 2-core machine move by 10 % or
-more. The sandbox runs in a child process, as AWS runs elsewhere: the timings are
+more. ``calls_per_1000`` is AWS calls per 1,000 mirrored resources (``resources``: every
+mirrored row with an ARN of its own): ``after`` is this sync's, with every kind's tags;
+``before`` the same calls without the tag calls (the sync before tags were read for
+every kind made exactly those); ``fallback`` (with ``--fallback``) a full sync with
+``tag:GetResources`` denied, reading tags with ListTagsForResource instead. The sandbox runs in a child process, as AWS runs elsewhere: the timings are
 Estate's client side against a server that is not competing for this process's GIL,
 and ``peak_rss_mb`` is this process's peak (Estate's sync), not moto's.
 Targets: ratio = sync_s / bare_fetch_s <= 1.2, resync_writes = 0, peak_rss_mb <= 500.
@@ -48,12 +55,13 @@ def _serve_sandbox(instances: int, clusters: int, conn: Any) -> None:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-    from sandbox.seed import seed_scale
+    from sandbox.seed import seed_scale, seed_scale_companions
     from sandbox.server import SandboxServer
 
     server = SandboxServer(port=0).start()
     started = time.perf_counter()
     seed_scale(instances, clusters=clusters, accounts=ACCOUNTS, regions=REGIONS, prefix="bench")
+    seed_scale_companions(server.url, instances, accounts=ACCOUNTS, regions=REGIONS, prefix="bench")
     conn.send({"url": server.url, "seed_s": round(time.perf_counter() - started, 2)})
     conn.recv()  # any message (or the parent's death) ends the child
     server.stop()
@@ -70,10 +78,11 @@ def _ensure_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, int]:
+def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, Any]:
     """Every call sync makes, with nothing done to the answers."""
     from estate import aws
     from estate.sync.groups import is_default_group
+    from estate.sync.tagging import RESOURCES_PER_PAGE, TAGGING_TYPES
 
     stats = aws.CallStats()
 
@@ -85,7 +94,20 @@ def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, int]
         rds = aws.client(ref, region, "rds", stats=stats)
         ec = aws.client(ref, region, "elasticache", stats=stats)
         dms = aws.client(ref, region, "dms", stats=stats)
+        tagging = aws.client(ref, region, "resourcegroupstaggingapi", stats=stats)
         p = aws.paginate
+
+        def tags() -> None:
+            # Sync's one pass for the tags of every kind without TagList.
+            drain(
+                p(
+                    tagging,
+                    "get_resources",
+                    "ResourceTagMappingList",
+                    ResourceTypeFilters=[t for types in TAGGING_TYPES.values() for t in types],
+                    ResourcesPerPage=RESOURCES_PER_PAGE,
+                )
+            )
 
         def proxies() -> None:
             for proxy in p(rds, "describe_db_proxies", "DBProxies"):
@@ -145,6 +167,7 @@ def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, int]
             lambda: drain(p(rds, "describe_global_clusters", "GlobalClusters")),
             lambda: drain(p(rds, "describe_db_clusters", "DBClusters")),
             lambda: drain(p(rds, "describe_db_instances", "DBInstances")),
+            tags,
             proxies,
             lambda: drain(p(rds, "describe_db_cluster_endpoints", "DBClusterEndpoints")),
             lambda: drain(p(rds, "describe_db_proxy_endpoints", "DBProxyEndpoints")),
@@ -182,7 +205,36 @@ def _bare_fetch(units: list[tuple[str, str]], workers: int) -> tuple[float, int]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for future in [pool.submit(unit, a, r) for a, r in units]:
             future.result()
-    return time.perf_counter() - started, stats.api_calls
+    return time.perf_counter() - started, stats
+
+
+def _mirrored_resources() -> tuple[int, int]:
+    """Mirrored rows that are AWS resources of their own (an ARN, tags): every mirrored
+    kind, minus the endpoints AWS reports inside their owner (writer, reader, instance,
+    proxy default); and how many of them have no TagList in their describe answer (the
+    ones the tagging API answers for)."""
+    from estate import models
+
+    derived = models.DbEndpoint.objects.exclude(
+        kind__in=[models.EndpointKind.CUSTOM, models.EndpointKind.PROXY_ENDPOINT]
+    ).count()
+    total = sum(m.objects.count() for m in models.Mirrored.__subclasses__()) - derived
+    with_tag_list = (models.DbInstance, models.DbCluster, models.GlobalCluster, models.DbSnapshot)
+    return total, total - sum(m.objects.count() for m in with_tag_list)
+
+
+def _faults(url: str, body: dict[str, Any]) -> None:
+    """Change the sandbox's fault rules (it runs in the child process)."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{url}/estate-sandbox/faults",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
 
 
 def _cpu_s() -> float:
@@ -236,6 +288,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="profile the sync's writer; report to stderr"
     )
+    parser.add_argument(
+        "--fallback",
+        action="store_true",
+        help="also count a full sync's calls with tag:GetResources denied",
+    )
     args = parser.parse_args()
 
     ctx = multiprocessing.get_context("spawn")
@@ -244,6 +301,10 @@ def main() -> None:
         target=_serve_sandbox, args=(args.instances, args.clusters, child_conn), daemon=True
     )
     child.start()
+    while not parent_conn.poll(1):
+        # A seed that fails kills the child: say so instead of waiting forever.
+        if not child.is_alive():
+            raise SystemExit(f"the sandbox process exited ({child.exitcode}) while seeding")
     sandbox = parent_conn.recv()
 
     os.environ.setdefault("DEBUG", "1")
@@ -298,7 +359,8 @@ def main() -> None:
     for _ in range(args.repeat):
         aws.reset_pacers()
         cpu = _cpu_s()
-        bare_s, bare_calls = _bare_fetch(units, workers)
+        bare_s, bare_stats = _bare_fetch(units, workers)
+        bare_calls = bare_stats.api_calls
         bare_cpu_s = min(bare_cpu_s, _cpu_s() - cpu)
         bare_runs.append(bare_s)
 
@@ -333,6 +395,21 @@ def main() -> None:
         and not any(t in q["sql"] for t in bookkeeping)
     )
 
+    resources, without_tag_list = _mirrored_resources()
+    tag_calls = bare_stats.by_operation.get("GetResources", 0)
+    calls_per_1000 = {
+        "before": round((bare_calls - tag_calls) * 1000 / resources, 1),
+        "after": round(run.api_calls * 1000 / resources, 1),
+    }
+    fallback: Any = None
+    if args.fallback:
+        _faults(sandbox["url"], {"deny": [{"service": "tagging"}]})
+        clean_mirror()
+        aws.reset_pacers()
+        fallback = sync_scope(triggered_by="benchmark, tag:GetResources denied")
+        _faults(sandbox["url"], {"clear": True})
+        calls_per_1000["fallback"] = round(fallback.api_calls * 1000 / resources, 1)
+
     parent_conn.send("stop")
     child.join(timeout=30)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -356,6 +433,12 @@ def main() -> None:
                 "load_avg_1m": round(os.getloadavg()[0], 1),
                 "bare_calls": bare_calls,
                 "sync_calls": run.api_calls,
+                "resources": resources,
+                "resources_without_tag_list": without_tag_list,
+                "calls_per_1000": calls_per_1000,
+                "tag_calls": tag_calls,
+                "fallback_calls": fallback.api_calls if fallback else None,
+                "fallback_status": fallback.status if fallback else None,
                 "sync_status": run.status,
                 "resync_status": resync.status,
                 "created": run.total("created"),

@@ -86,6 +86,9 @@ class Mirrored(models.Model):
     identifier = models.CharField(max_length=255, db_index=True)
     status = models.CharField(max_length=64, blank=True, db_index=True)
     tags = models.JSONField(default=dict, blank=True)
+    # Why the last sync could not read the tags ("" = it read them: ``tags`` is AWS's).
+    # When set, ``tags`` holds the tags last read, if any: never "no tags".
+    tags_error = models.CharField(max_length=500, blank=True, default="")
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_synced_at = models.DateTimeField(default=timezone.now)
     gone_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -103,6 +106,12 @@ class Mirrored(models.Model):
     @property
     def is_gone(self) -> bool:
         return self.gone_at is not None
+
+    @property
+    def tags_read(self) -> bool:
+        """Whether ``tags`` is what AWS said at the last sync (an empty dict then means
+        the resource has no tags)."""
+        return not self.tags_error
 
 
 class GlobalCluster(Mirrored):

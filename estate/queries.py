@@ -193,10 +193,10 @@ def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
         # Cast to text so the comparison is plain text, not JSON (SQLite would try to
         # parse the value as JSON).
         qs = qs.alias(tag_match=Cast(KeyTextTransform(f.tag_key, "tags"), TextField()))
-        if f.tag_value is None:
-            qs = qs.filter(tag_match__isnull=False)
-        else:
-            qs = qs.filter(tag_match=f.tag_value)
+        matches = Q(tag_match__isnull=False) if f.tag_value is None else Q(tag_match=f.tag_value)
+        # A resource whose tags could not be read may match: it stays in, and the table
+        # marks it "tags not read" (dropping it would treat "not read" as "no tags").
+        qs = qs.filter(matches | ~Q(tags_error=""))
     if f.q:
         qs = qs.filter(Q(identifier__icontains=f.q) | Q(arn__icontains=f.q))
     if f.arns is not None:
@@ -207,6 +207,8 @@ def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
         "arn",
         "region",
         "status",
+        "tags",
+        "tags_error",
         "gone_at",
         "last_synced_at",
         "kind",

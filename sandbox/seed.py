@@ -204,6 +204,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBClusterParameterGroupName="orders-aurora-mysql80",
         DBParameterGroupFamily="aurora-mysql8.0",
         Description="orders: binlog for DMS/CDC, strict mode",
+        Tags=_tags(env, "commerce", "orders"),
     )
     rds.modify_db_cluster_parameter_group(
         DBClusterParameterGroupName="orders-aurora-mysql80",
@@ -284,6 +285,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBClusterIdentifier="orders-aurora-clone-analytics",
         DBInstanceClass="db.r6g.large",
         Engine="aurora-mysql",
+        Tags=_tags(env, "data", "orders-analytics", purpose="clone"),
     )
     summary.add("copy-on-write clone")
     summary.add("db instance (cluster member)")
@@ -321,6 +323,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBProxyEndpointName="orders-proxy-ro",
         VpcSubnetIds=net["subnets"],
         TargetRole="READ_ONLY",
+        Tags=orders_tags,
     )
     summary.add("db proxy")
 
@@ -350,6 +353,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         EngineVersion="15.4",
         StorageEncrypted=True,
         DeletionProtection=True,
+        Tags=_tags(env, "payments", "payments-core", tier="critical"),
     )
     summary.add("global cluster")
     payments_tags = _tags(env, "payments", "payments-core", tier="critical")
@@ -387,6 +391,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         DBParameterGroupName="ledger-postgres15",
         DBParameterGroupFamily="postgres15",
         Description="ledger: larger buffers, slow query log",
+        Tags=_tags(env, "finance", "ledger"),
     )
     rds.modify_db_parameter_group(
         DBParameterGroupName="ledger-postgres15",
@@ -461,6 +466,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         EngineName="mysql",
         MajorEngineVersion="8.0",
         OptionGroupDescription="MariaDB audit plugin for PCI",
+        Tags=_tags(env, "commerce", "catalog", compliance="pci"),
     )
     rds.modify_option_group(
         OptionGroupName="catalog-mysql80-audit",
@@ -589,6 +595,7 @@ def _seed_prod(acct: _Account, summary: SeedSummary) -> None:
         CacheParameterGroupName="sessions-valkey8",
         CacheParameterGroupFamily="valkey8",
         Description="session store: evict least recently used keys with a TTL",
+        Tags=_tags(env, "identity", "sessions", purpose="session-store"),
     )
     ec.modify_cache_parameter_group(
         CacheParameterGroupName="sessions-valkey8",
@@ -963,6 +970,206 @@ def seed_scale(
             backend.databases[identifier] = _clone_instance(template, identifier, rng)
         summary.add("db instance")
     return summary
+
+
+# Resources of the other kinds per 1,000 DB instances in ``seed_scale_companions`` (a
+# fleet's proportions: a few proxies, a snapshot or two per hundred instances, a cache
+# group per hundred, a small DMS footprint).
+COMPANIONS_PER_1000 = {
+    "db proxy (with a proxy endpoint)": 4,
+    "custom cluster endpoint": 10,
+    "manual db snapshot": 20,
+    "manual cluster snapshot": 10,
+    "db parameter group": 5,
+    "cluster parameter group": 5,
+    "option group": 5,
+    "cache replication group (2 nodes)": 10,
+    "cache cluster (memcached)": 5,
+    "serverless cache": 5,
+    "cache parameter group": 3,
+    "dms replication instance": 3,
+    "dms endpoint": 10,
+    "dms replication task": 5,
+}
+
+
+def seed_scale_companions(
+    endpoint_url: str,
+    n: int,
+    *,
+    accounts: Iterable[str] = (PROD.account_id, STAGING.account_id),
+    regions: Iterable[str] = ("us-east-1", "us-west-2"),
+    prefix: str = "scale",
+) -> SeedSummary:
+    """Next to ``seed_scale(n)``'s instances and clusters: the other kinds sync reads
+    (``COMPANIONS_PER_1000`` per 1,000 instances, at least one of each per account and
+    region), every one tagged, through boto3 — their per-item calls (proxy targets,
+    snapshot attributes, parameters, table statistics) and their tags are part of what
+    a sync costs. Needs ``seed_scale``'s clusters (endpoints, proxies and cluster
+    snapshots use them) and standalone instances (instance snapshots)."""
+    scopes = [(a, r) for a in accounts for r in regions]
+    summary = SeedSummary()
+    for number, (account_id, region) in enumerate(scopes):
+        acct = _Account(DemoAccount(account_id, f"scale-{account_id}", "production"), endpoint_url)
+        share = {
+            kind: max(1, round(per_1000 * n / 1000 / len(scopes)))
+            for kind, per_1000 in COMPANIONS_PER_1000.items()
+        }
+        _companions(acct, region, share, f"{prefix}-{number}", summary, cidr=20 + number)
+    return summary
+
+
+def _companions(
+    acct: _Account,
+    region: str,
+    share: dict[str, int],
+    prefix: str,
+    summary: SeedSummary,
+    *,
+    cidr: int,
+) -> None:
+    rds, ec, dms = acct("rds", region), acct("elasticache", region), acct("dms", region)
+    tags = _tags("load-test", "perf", prefix)
+    clusters = [c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"]]
+    standalone = [{"Name": "engine", "Values": ["postgres", "mysql"]}]  # not Aurora members
+    instances = [
+        i["DBInstanceIdentifier"]
+        for i in rds.describe_db_instances(Filters=standalone)["DBInstances"]
+    ]
+    if not clusters or not instances:
+        raise SeedError(f"seed_scale first: {acct.account.account_id}/{region} needs clusters")
+
+    def count(kind: str) -> range:
+        summary.add(kind, share[kind])
+        return range(share[kind])
+
+    for i in count("custom cluster endpoint"):
+        rds.create_db_cluster_endpoint(
+            DBClusterIdentifier=clusters[i % len(clusters)],
+            DBClusterEndpointIdentifier=f"{prefix}-ep-{i:04d}",
+            EndpointType="READER",
+            Tags=tags,
+        )
+    for i in count("manual db snapshot"):
+        rds.create_db_snapshot(
+            DBSnapshotIdentifier=f"{prefix}-snap-{i:04d}",
+            DBInstanceIdentifier=instances[i % len(instances)],
+            Tags=tags,
+        )
+    for i in count("manual cluster snapshot"):
+        rds.create_db_cluster_snapshot(
+            DBClusterSnapshotIdentifier=f"{prefix}-csnap-{i:04d}",
+            DBClusterIdentifier=clusters[i % len(clusters)],
+            Tags=tags,
+        )
+    for i in count("db parameter group"):
+        rds.create_db_parameter_group(
+            DBParameterGroupName=f"{prefix}-pg-{i:04d}",
+            DBParameterGroupFamily="postgres15",
+            Description="scale",
+            Tags=tags,
+        )
+    for i in count("cluster parameter group"):
+        rds.create_db_cluster_parameter_group(
+            DBClusterParameterGroupName=f"{prefix}-cpg-{i:04d}",
+            DBParameterGroupFamily="aurora-postgresql15",
+            Description="scale",
+            Tags=tags,
+        )
+    for i in count("option group"):
+        rds.create_option_group(
+            OptionGroupName=f"{prefix}-og-{i:04d}",
+            EngineName="mysql",
+            MajorEngineVersion="8.0",
+            OptionGroupDescription="scale",
+            Tags=tags,
+        )
+    net = _network(acct, region, cidr)
+    secret = acct("secretsmanager", region).create_secret(
+        Name=f"{prefix}/proxy", SecretString=json.dumps({"username": "app", "password": PASSWORD})
+    )["ARN"]
+    for i in count("db proxy (with a proxy endpoint)"):
+        name = f"{prefix}-proxy-{i:03d}"
+        rds.create_db_proxy(
+            DBProxyName=name,
+            EngineFamily="POSTGRESQL",
+            Auth=[{"AuthScheme": "SECRETS", "SecretArn": secret, "IAMAuth": "DISABLED"}],
+            RoleArn=f"arn:aws:iam::{acct.account.account_id}:role/proxy-secrets",
+            VpcSubnetIds=net["subnets"],
+            Tags=tags,
+        )
+        rds.register_db_proxy_targets(
+            DBProxyName=name, DBClusterIdentifiers=[clusters[i % len(clusters)]]
+        )
+        rds.create_db_proxy_endpoint(
+            DBProxyName=name,
+            DBProxyEndpointName=f"{name}-ro",
+            VpcSubnetIds=net["subnets"],
+            TargetRole="READ_ONLY",
+            Tags=tags,
+        )
+    for i in count("cache parameter group"):
+        ec.create_cache_parameter_group(
+            CacheParameterGroupName=f"{prefix}-cpg-{i:04d}",
+            CacheParameterGroupFamily="redis7",
+            Description="scale",
+            Tags=tags,
+        )
+    for i in count("cache replication group (2 nodes)"):
+        ec.create_replication_group(
+            ReplicationGroupId=f"{prefix}-rg-{i:04d}",
+            ReplicationGroupDescription="scale",
+            Engine="redis",
+            CacheNodeType="cache.t4g.small",
+            NumCacheClusters=2,
+            Tags=tags,
+        )
+    for i in count("cache cluster (memcached)"):
+        ec.create_cache_cluster(
+            CacheClusterId=f"{prefix}-mc-{i:04d}",
+            Engine="memcached",
+            CacheNodeType="cache.t4g.small",
+            NumCacheNodes=1,
+            Tags=tags,
+        )
+    for i in count("serverless cache"):
+        ec.create_serverless_cache(
+            ServerlessCacheName=f"{prefix}-sl-{i:04d}", Engine="valkey", Tags=tags
+        )
+    rep_instances = [
+        dms.create_replication_instance(
+            ReplicationInstanceIdentifier=f"{prefix}-ri-{i:03d}",
+            ReplicationInstanceClass="dms.t3.medium",
+            Tags=tags,
+        )["ReplicationInstance"]["ReplicationInstanceArn"]
+        for i in count("dms replication instance")
+    ]
+    endpoints = [
+        dms.create_endpoint(
+            EndpointIdentifier=f"{prefix}-dep-{i:04d}",
+            EndpointType="source" if i % 2 == 0 else "target",
+            EngineName="postgres",
+            ServerName=f"db{i}.example.internal",
+            Port=5432,
+            Username="dms",
+            Password=PASSWORD,
+            DatabaseName="app",
+            Tags=tags,
+        )["Endpoint"]["EndpointArn"]
+        for i in count("dms endpoint")
+    ]
+    for i in count("dms replication task"):
+        source = endpoints[(2 * i) % len(endpoints)]
+        target = endpoints[(2 * i + 1) % len(endpoints)]
+        dms.create_replication_task(
+            ReplicationTaskIdentifier=f"{prefix}-task-{i:04d}",
+            SourceEndpointArn=source,
+            TargetEndpointArn=target,
+            ReplicationInstanceArn=rep_instances[i % len(rep_instances)],
+            MigrationType="full-load",
+            TableMappings=json.dumps({"rules": []}),
+            Tags=tags,
+        )
 
 
 def _clone_instance(template: Any, identifier: str, rng: random.Random) -> Any:

@@ -23,7 +23,10 @@ changed (a resync of an unchanged estate writes no mirror row); resources AWS st
 reporting get ``gone_at`` (cleared if they come back); one failing listing is recorded in
 ``SyncRun.errors`` and the rest goes on; accounts and regions run concurrently (at most
 ``SYNC_MAX_WORKERS`` threads), paced per account/region by ``estate.aws``; two runs never
-sync the same account/region/kind at once (see ``estate.sync.leases``).
+sync the same account/region/kind at once (see ``estate.sync.leases``). Every kind carries
+its tags: from its describe answer's ``TagList`` where AWS includes one, otherwise from one
+Resource Groups Tagging API pass per account/region, and a resource whose tags could not be
+read is marked so (``tags_error``), never shown as untagged (see ``estate.sync.tagging``).
 """
 
 from __future__ import annotations

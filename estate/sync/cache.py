@@ -74,7 +74,6 @@ def map_replication_group(item: dict, clusters: dict[str, dict]) -> Row:
         "arn": item["ARN"],
         "identifier": item["ReplicationGroupId"],
         "status": text(item.get("Status")),
-        "tags": {},
         "engine": text(item.get("Engine") or first.get("Engine")),
         "engine_version": text(first.get("EngineVersion")),
         "description": text(item.get("Description")),
@@ -108,7 +107,6 @@ def map_cache_cluster(item: dict, roles: dict[str, str]) -> Row:
         "arn": item["ARN"],
         "identifier": cluster_id,
         "status": text(item.get("CacheClusterStatus")),
-        "tags": {},
         "_replication_group": text(item.get("ReplicationGroupId")),
         "engine": text(item.get("Engine")),
         "engine_version": text(item.get("EngineVersion")),
@@ -145,7 +143,6 @@ def map_serverless_cache(item: dict) -> Row:
         "arn": item["ARN"],
         "identifier": item["ServerlessCacheName"],
         "status": text(item.get("Status")),
-        "tags": {},
         "engine": text(item.get("Engine")),
         "major_engine_version": text(item.get("MajorEngineVersion")),
         "endpoint": _address(item.get("Endpoint")),
@@ -182,7 +179,10 @@ def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
     if groups is None:
         yield End(REPLICATION_GROUPS, errors["groups"])
     else:
-        yield from listed(REPLICATION_GROUPS, [map_replication_group(g, by_id) for g in groups])
+        yield from listed(
+            REPLICATION_GROUPS,
+            [ctx.tags.tag(map_replication_group(g, by_id)) for g in groups],
+        )
     if clusters is None:
         yield End(CACHE_CLUSTERS, errors["clusters"])
     else:
@@ -192,12 +192,14 @@ def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
             for ng in g.get("NodeGroups") or []
             for m in ng.get("NodeGroupMembers") or []
         }
-        yield from listed(CACHE_CLUSTERS, [map_cache_cluster(c, roles) for c in clusters])
+        yield from listed(
+            CACHE_CLUSTERS, [ctx.tags.tag(map_cache_cluster(c, roles)) for c in clusters]
+        )
 
     yield from stream(
         SERVERLESS_CACHES,
         ctx.paginate("elasticache", "describe_serverless_caches", "ServerlessCaches"),
-        map_serverless_cache,
+        ctx.tags.mapper(map_serverless_cache),
     )
 
     def parameter_group(item: dict) -> Row:
@@ -206,7 +208,7 @@ def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
             "arn": item["ARN"],
             "identifier": name,
             "status": "",
-            "tags": {},
+            **ctx.tags.of(item["ARN"]),
             "scope": ParameterGroup.Scope.CACHE,
             "family": text(item.get("CacheParameterGroupFamily")),
             "description": text(item.get("Description")),
@@ -228,3 +230,4 @@ def fetch_caches(ctx: FetchContext) -> Iterator[Event]:
         ctx.paginate("elasticache", "describe_cache_parameter_groups", "CacheParameterGroups"),
         parameter_group,
     )
+    yield from ctx.tag_problems()

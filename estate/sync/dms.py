@@ -9,6 +9,7 @@ from datetime import datetime
 from estate.models import DmsEndpoint, DmsReplicationInstance, DmsReplicationTask
 from estate.sync.fetch import Event, FetchContext, stream, text
 from estate.sync.store import Lookups, PartSpec, Row
+from estate.sync.tagging import buffered
 
 
 def _resolve_task(row: Row, lookups: Lookups) -> None:
@@ -39,7 +40,6 @@ def map_replication_instance(item: dict) -> Row:
         "arn": item["ReplicationInstanceArn"],
         "identifier": item["ReplicationInstanceIdentifier"],
         "status": text(item.get("ReplicationInstanceStatus")),
-        "tags": {},
         "instance_class": text(item.get("ReplicationInstanceClass")),
         "engine_version": text(item.get("EngineVersion")),
         "multi_az": bool(item.get("MultiAZ")),
@@ -55,7 +55,6 @@ def map_endpoint(item: dict) -> Row:
         "arn": item["EndpointArn"],
         "identifier": item["EndpointIdentifier"],
         "status": text(item.get("Status")),
-        "tags": {},
         "endpoint_type": text(item.get("EndpointType")).lower(),
         "engine_name": text(item.get("EngineName")),
         "server_name": text(item.get("ServerName")),
@@ -77,13 +76,20 @@ def summarize_table_statistics(tables: list[dict]) -> dict[str, int]:
 
 
 def fetch_dms(ctx: FetchContext) -> Iterator[Event]:
+    def listing(operation: str, key: str, arn_key: str) -> Iterator[dict]:
+        # Without the tagging API, DMS answers the tags of a whole batch in one call.
+        items = ctx.paginate("dms", operation, key)
+        return buffered(items, lambda batch: ctx.tags.prefetch(batch, arn_key))
+
     yield from stream(
         REPLICATION_INSTANCES,
-        ctx.paginate("dms", "describe_replication_instances", "ReplicationInstances"),
-        map_replication_instance,
+        listing("describe_replication_instances", "ReplicationInstances", "ReplicationInstanceArn"),
+        ctx.tags.mapper(map_replication_instance),
     )
     yield from stream(
-        DMS_ENDPOINTS, ctx.paginate("dms", "describe_endpoints", "Endpoints"), map_endpoint
+        DMS_ENDPOINTS,
+        listing("describe_endpoints", "Endpoints", "EndpointArn"),
+        ctx.tags.mapper(map_endpoint),
     )
 
     def task(item: dict) -> Row:
@@ -103,7 +109,7 @@ def fetch_dms(ctx: FetchContext) -> Iterator[Event]:
             "arn": arn,
             "identifier": item["ReplicationTaskIdentifier"],
             "status": text(item.get("Status")),
-            "tags": {},
+            **ctx.tags.of(arn),
             "migration_type": text(item.get("MigrationType")),
             "progress_percent": stats.get("FullLoadProgressPercent"),
             "last_failure_message": text(item.get("LastFailureMessage")),
@@ -118,6 +124,7 @@ def fetch_dms(ctx: FetchContext) -> Iterator[Event]:
 
     yield from stream(
         REPLICATION_TASKS,
-        ctx.paginate("dms", "describe_replication_tasks", "ReplicationTasks"),
+        listing("describe_replication_tasks", "ReplicationTasks", "ReplicationTaskArn"),
         task,
     )
+    yield from ctx.tag_problems()

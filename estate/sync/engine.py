@@ -37,7 +37,7 @@ from django.utils import timezone
 from estate import aws
 from estate.models import Account, SyncRun
 from estate.sync import cache, dms, groups, leases, links, rds, snapshots
-from estate.sync.fetch import Derive, End, Event, FetchContext, Rows, describe_error
+from estate.sync.fetch import Derive, End, Event, FetchContext, Problem, Rows, describe_error
 from estate.sync.store import CHUNK_SIZE_DERIVED, Lookups, PartWriter, add_counts, empty_counts
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _fetch_unit(
             for kind in kinds:
                 put((index, kind, Failed(f"AssumeRole: {exc}")))
             return
-        ctx = FetchContext(ref, unit.region, stats, paced=pacing_enabled())
+        ctx = FetchContext(ref, unit.region, stats, paced=pacing_enabled(), kinds=kinds)
         for kind in kinds:
             try:
                 for event in KIND_FETCHERS[kind](ctx, unit.account):
@@ -160,7 +160,7 @@ class Writer:
 
     def handle(self, index: int, kind: str, event: Event | Failed) -> None:
         unit = self.units[index]
-        if isinstance(event, Failed):
+        if isinstance(event, Failed | Problem):
             self.state.error(unit, kind, event.message)
             return
         key = (index, event.part.name)

@@ -6,12 +6,13 @@ row (plain dicts of model attnames) and put events on the writer's queue.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from estate import aws
 from estate.sync.store import PartSpec, Row
+from estate.sync.tagging import TagSource
 
 # Rows per chunk: small enough that the writer starts while AWS is still paging,
 # large enough that a chunk is one or two bulk statements.
@@ -39,7 +40,16 @@ class Derive:
     part: PartSpec
 
 
-Event = Rows | End | Derive
+@dataclass
+class Problem:
+    """Something a kind could not read although its listings completed (tags that
+    could not be read): recorded in ``SyncRun.errors``; the rows are still written and
+    vanished ones still marked gone."""
+
+    message: str
+
+
+Event = Rows | End | Derive | Problem
 
 
 def describe_error(exc: Exception) -> str:
@@ -50,16 +60,25 @@ def describe_error(exc: Exception) -> str:
 
 
 class FetchContext:
-    """One account and region, as a fetch thread sees it: paced clients per service."""
+    """One account and region, as a fetch thread sees it: paced clients per service,
+    and the tags of the resources of ``kinds`` (all kinds when None; see
+    ``estate.sync.tagging``)."""
 
     def __init__(
-        self, ref: aws.AccountRef, region: str, stats: aws.CallStats, *, paced: bool = True
+        self,
+        ref: aws.AccountRef,
+        region: str,
+        stats: aws.CallStats,
+        *,
+        paced: bool = True,
+        kinds: Iterable[str] | None = None,
     ) -> None:
         self.ref = ref
         self.region = region
         self.stats = stats
         self.paced = paced
         self._clients: dict[str, Any] = {}
+        self.tags = TagSource(self, kinds)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -73,6 +92,11 @@ class FetchContext:
 
     def call(self, service: str, operation: str, **kwargs: Any) -> dict:
         return aws.call(self.client(service), operation, **kwargs)
+
+    def tag_problems(self) -> Iterator[Problem]:
+        """The tags this kind could not read (a fetcher yields them after its listings)."""
+        for message in self.tags.unread():
+            yield Problem(message)
 
 
 def stream(
@@ -106,10 +130,6 @@ def listed(part: PartSpec, rows: list[Row]) -> Iterator[Event]:
 
 
 # --- small mapping helpers ------------------------------------------------------------
-
-
-def tags(item: dict, key: str = "TagList") -> dict[str, str]:
-    return {t.get("Key", ""): t.get("Value", "") for t in item.get(key) or []}
 
 
 def text(value: Any) -> str:

@@ -75,7 +75,7 @@ def fetch_parameter_groups(ctx: FetchContext) -> Iterator[Event]:
                 "arn": item[arn_key],
                 "identifier": name,
                 "status": "",
-                "tags": {},
+                **ctx.tags.of(item[arn_key]),
                 "scope": scope,
                 "family": text(item.get(family_key)),
                 "description": text(item.get("Description")),
@@ -113,6 +113,7 @@ def fetch_parameter_groups(ctx: FetchContext) -> Iterator[Event]:
             "describe_db_cluster_parameters",
         ),
     )
+    yield from ctx.tag_problems()
 
 
 # --- option groups --------------------------------------------------------------------
@@ -125,7 +126,6 @@ def map_option_group(item: dict) -> Row:
         "arn": item["OptionGroupArn"],
         "identifier": item["OptionGroupName"],
         "status": "",
-        "tags": {},
         "engine": text(item.get("EngineName")),
         "major_engine_version": text(item.get("MajorEngineVersion")),
         "description": text(item.get("OptionGroupDescription")),
@@ -149,5 +149,6 @@ def fetch_option_groups(ctx: FetchContext) -> Iterator[Event]:
     yield from stream(
         OPTION_GROUPS,
         ctx.paginate("rds", "describe_option_groups", "OptionGroupsList"),
-        map_option_group,
+        ctx.tags.mapper(map_option_group),
     )
+    yield from ctx.tag_problems()

@@ -21,10 +21,10 @@ from estate.sync.fetch import (
     Event,
     FetchContext,
     stream,
-    tags,
     text,
 )
 from estate.sync.store import ChildSpec, Lookups, PartSpec, Row
+from estate.sync.tagging import described
 
 # --- global clusters ------------------------------------------------------------------
 
@@ -68,7 +68,7 @@ def fetch_global_clusters(ctx: FetchContext, home_region: str) -> Iterator[Event
             "arn": item["GlobalClusterArn"],
             "identifier": item["GlobalClusterIdentifier"],
             "status": text(item.get("Status")),
-            "tags": tags(item),
+            **described(item),
             "engine": text(item.get("Engine")),
             "engine_version": text(item.get("EngineVersion")),
             "deletion_protection": bool(item.get("DeletionProtection")),
@@ -97,7 +97,7 @@ def map_cluster(item: dict) -> Row:
         "arn": item["DBClusterArn"],
         "identifier": item["DBClusterIdentifier"],
         "status": text(item.get("Status")),
-        "tags": tags(item),
+        **described(item),
         "engine": text(item.get("Engine")),
         "engine_mode": text(item.get("EngineMode")),
         "engine_version": text(item.get("EngineVersion")),
@@ -199,7 +199,7 @@ def map_instance(item: dict) -> Row:
         "arn": item["DBInstanceArn"],
         "identifier": item["DBInstanceIdentifier"],
         "status": text(item.get("DBInstanceStatus")),
-        "tags": tags(item),
+        **described(item),
         "_cluster_identifier": text(item.get("DBClusterIdentifier")),
         "instance_class": text(item.get("DBInstanceClass")),
         "engine": engine,
@@ -367,11 +367,16 @@ def fetch_endpoints(ctx: FetchContext, account_id: str) -> Iterator[Event]:
             identifier = cluster_id
         if not arn:
             return None
+        # Only custom endpoints are resources of their own: AWS gives writer and reader
+        # endpoints no ARN, so nothing can tag them.
+        tag_columns = (
+            ctx.tags.of(arn) if kind == EndpointKind.CUSTOM else {"tags": {}, "tags_error": ""}
+        )
         return {
             "arn": arn,
             "identifier": identifier,
             "status": text(item.get("Status")),
-            "tags": {},
+            **tag_columns,
             "kind": kind,
             "address": text(item.get("Endpoint")),
             "custom_type": text(item.get("CustomEndpointType")),
@@ -391,11 +396,12 @@ def fetch_endpoints(ctx: FetchContext, account_id: str) -> Iterator[Event]:
         if item.get("IsDefault"):
             return None  # the proxy's own endpoint, derived from the proxy above
         name = item.get("DBProxyEndpointName", "")
+        arn = item.get("DBProxyEndpointArn") or f"{item.get('DBProxyName')}/endpoint/{name}"
         return {
-            "arn": item.get("DBProxyEndpointArn") or f"{item.get('DBProxyName')}/endpoint/{name}",
+            "arn": arn,
             "identifier": name,
             "status": text(item.get("Status")),
-            "tags": {},
+            **ctx.tags.of(arn),
             "kind": EndpointKind.PROXY_ENDPOINT,
             "address": text(item.get("Endpoint")),
             "target_role": text(item.get("TargetRole")),
@@ -407,6 +413,7 @@ def fetch_endpoints(ctx: FetchContext, account_id: str) -> Iterator[Event]:
         ctx.paginate("rds", "describe_db_proxy_endpoints", "DBProxyEndpoints"),
         proxy_endpoint,
     )
+    yield from ctx.tag_problems()
 
 
 # --- proxies --------------------------------------------------------------------------
@@ -473,7 +480,7 @@ def fetch_proxies(ctx: FetchContext) -> Iterator[Event]:
             "arn": item["DBProxyArn"],
             "identifier": name,
             "status": text(item.get("Status")),
-            "tags": {},
+            **ctx.tags.of(item["DBProxyArn"]),
             "engine_family": text(item.get("EngineFamily")),
             "endpoint": text(item.get("Endpoint")),
             "require_tls": bool(item.get("RequireTLS")),
@@ -492,3 +499,4 @@ def fetch_proxies(ctx: FetchContext) -> Iterator[Event]:
         }
 
     yield from stream(PROXIES, ctx.paginate("rds", "describe_db_proxies", "DBProxies"), mapper)
+    yield from ctx.tag_problems()

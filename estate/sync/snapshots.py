@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from estate.models import DbCluster, DbInstance, DbSnapshot
-from estate.sync.fetch import Event, FetchContext, stream, tags, text
+from estate.sync.fetch import Event, FetchContext, stream, text
 from estate.sync.store import Lookups, PartSpec, Row
+from estate.sync.tagging import described
 
 # --- snapshots ------------------------------------------------------------------------
 
@@ -63,7 +64,7 @@ def fetch_snapshots(ctx: FetchContext) -> Iterator[Event]:
             "arn": item["DBSnapshotArn"],
             "identifier": item["DBSnapshotIdentifier"],
             "status": text(item.get("Status")),
-            "tags": tags(item),
+            **described(item),
             "scope": DbSnapshot.Scope.INSTANCE,
             "snapshot_type": text(item.get("SnapshotType")),
             "source_identifier": text(item.get("DBInstanceIdentifier")),
@@ -97,7 +98,7 @@ def fetch_snapshots(ctx: FetchContext) -> Iterator[Event]:
             "arn": item["DBClusterSnapshotArn"],
             "identifier": item["DBClusterSnapshotIdentifier"],
             "status": text(item.get("Status")),
-            "tags": tags(item),
+            **described(item),
             "scope": DbSnapshot.Scope.CLUSTER,
             "snapshot_type": text(item.get("SnapshotType")),
             "source_identifier": text(item.get("DBClusterIdentifier")),

@@ -236,6 +236,10 @@ class PartWriter:
                 for k, v in row.items()
                 if k not in spec.link_fields and k not in spec.drift_fields
             }
+            if not hashed.get("tags_error"):
+                # Tags read: the row hashes as rows did before tags_error existed, so
+                # the first sync after that migration does not rewrite every row.
+                hashed.pop("tags_error", None)
             row["sync_hash"] = digest(hashed)
             current = existing.get(arn)
             if current is None:
@@ -299,21 +303,23 @@ class PartWriter:
 
     def _update(self, updates: list[tuple[int, Row]], *, moved_here: bool = False) -> None:
         model = self.spec.model
-        names = set()
-        objects = []
+        # Rows of one part may carry different columns: a row whose tags could not be
+        # read has no "tags" (the mirror keeps the last ones read), so each set of
+        # columns is written on its own, and no row is given another's defaults.
+        by_columns: dict[frozenset[str], list] = {}
         for pk, row in updates:
             obj = model(id=pk, **row, gone_at=None, last_synced_at=self.now)
             if moved_here:
                 obj.account = self.account
                 obj.region = self.region
-            names.update(row)
-            objects.append(obj)
-        names.update({"gone_at", "last_synced_at"})
-        if moved_here:
-            names.update({"account_id", "region"})
-        # bulk_update takes attnames ("cluster_id") as well as names.
-        model.objects.bulk_update(objects, sorted(names), batch_size=UPDATE_BATCH)
-        self.counts["updated"] += len(objects)
+            by_columns.setdefault(frozenset(row), []).append(obj)
+        for columns, objects in by_columns.items():
+            names = {*columns, "gone_at", "last_synced_at"}
+            if moved_here:
+                names.update({"account_id", "region"})
+            # bulk_update takes attnames ("cluster_id") as well as names.
+            model.objects.bulk_update(objects, sorted(names), batch_size=UPDATE_BATCH)
+        self.counts["updated"] += len(updates)
 
     def finish(self) -> None:
         """The listing completed: every row it did not report is gone."""

@@ -149,3 +149,19 @@ def aws_window(window: str | None, kind: str = "daily") -> str:
             "This window is running right now",
         )
     return format_html("{} UTC", window)
+
+
+@register.inclusion_tag("estate/_tags.html")
+def resource_tags(resource: Any, compact: bool = False) -> dict[str, Any]:
+    """``{% resource_tags obj %}``: a mirrored resource's tags (a model row or an
+    inventory row dict). When the last sync could not read them it says "tags not
+    read: <reason>" (with the tags last read, if any) — never "no tags", which is
+    only said of a resource AWS reports untagged. ``compact`` shortens the reason
+    (tables)."""
+
+    def get(name: str) -> Any:
+        if isinstance(resource, dict):
+            return resource.get(name)
+        return getattr(resource, name, None)
+
+    return {"tags": get("tags") or {}, "error": get("tags_error") or "", "compact": compact}

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.seed import DEMO_REGIONS, PROD, STAGING, SeedError, seed_demo, seed_scale
+from sandbox.seed import (
+    COMPANIONS_PER_1000,
+    DEMO_REGIONS,
+    PROD,
+    STAGING,
+    SeedError,
+    seed_demo,
+    seed_scale,
+    seed_scale_companions,
+)
 from tests.sandbox.helpers import client
 
 
@@ -245,6 +254,95 @@ def test_seed_scale_adds_instances_and_clusters(sandbox):
     assert len(rds.describe_db_clusters()["DBClusters"]) == 4
 
 
+def test_seed_scale_companions_add_every_other_kind_tagged(sandbox):
+    seed_scale(200, accounts=[PROD.account_id], regions=["eu-west-1"])
+    summary = seed_scale_companions(
+        sandbox.url, 1000, accounts=[PROD.account_id], regions=["eu-west-1"]
+    )
+    assert summary.counts == COMPANIONS_PER_1000
+    get = _clients(PROD.account_id)
+    listed = _listed_tags(get, "eu-west-1")
+    ec = get("elasticache", "eu-west-1")
+    groups = ec.describe_replication_groups()["ReplicationGroups"]
+    assert len(groups) == COMPANIONS_PER_1000["cache replication group (2 nodes)"]
+    assert all(listed[g["ARN"]]["team"] == "perf" for g in groups)
+    tasks = get("dms", "eu-west-1").describe_replication_tasks()["ReplicationTasks"]
+    assert len(tasks) == COMPANIONS_PER_1000["dms replication task"]
+    assert all(listed[t["ReplicationTaskArn"]]["team"] == "perf" for t in tasks)
+    proxies = get("rds", "eu-west-1").describe_db_proxies()["DBProxies"]
+    assert len(proxies) == COMPANIONS_PER_1000["db proxy (with a proxy endpoint)"]
+
+
 def test_seed_scale_refuses_impossible_requests(sandbox):
     with pytest.raises(ValueError, match="clusters need"):
         seed_scale(10, clusters=6)
+
+
+def _listed_tags(get, region: str) -> dict[str, dict[str, str]]:
+    pages = get("resourcegroupstaggingapi", region).get_paginator("get_resources")
+    return {
+        item["ResourceARN"]: {t["Key"]: t["Value"] for t in item["Tags"]}
+        for page in pages.paginate()
+        for item in page["ResourceTagMappingList"]
+    }
+
+
+def test_every_demo_resource_aws_can_tag_carries_tags(prod, staging):
+    for get in (prod, staging):
+        for region in DEMO_REGIONS:
+            rds, ec, dms = get("rds", region), get("elasticache", region), get("dms", region)
+            # Kinds whose describe answers carry TagList.
+            described = [
+                *rds.describe_db_instances()["DBInstances"],
+                *rds.describe_db_clusters()["DBClusters"],
+                *rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"],
+                *rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"],
+            ]
+            for resource in described:
+                assert "team" in _tags(resource), resource.get("DBInstanceIdentifier", resource)
+            # The others, as the tagging API reports them.
+            listed = _listed_tags(get, region)
+            arns = [
+                *(
+                    g["DBParameterGroupArn"]
+                    for g in rds.describe_db_parameter_groups()["DBParameterGroups"]
+                    if not g["DBParameterGroupName"].startswith("default.")
+                ),
+                *(
+                    g["DBClusterParameterGroupArn"]
+                    for g in rds.describe_db_cluster_parameter_groups()["DBClusterParameterGroups"]
+                    if not g["DBClusterParameterGroupName"].startswith("default.")
+                ),
+                *(p["DBProxyArn"] for p in rds.describe_db_proxies()["DBProxies"]),
+                *(
+                    e["DBProxyEndpointArn"]
+                    for e in rds.describe_db_proxy_endpoints()["DBProxyEndpoints"]
+                    if not e["IsDefault"]
+                ),
+                *(
+                    e["DBClusterEndpointArn"]
+                    for e in rds.describe_db_cluster_endpoints()["DBClusterEndpoints"]
+                    if e["EndpointType"] == "CUSTOM"
+                ),
+                *(g["ARN"] for g in ec.describe_replication_groups()["ReplicationGroups"]),
+                *(c["ARN"] for c in ec.describe_cache_clusters()["CacheClusters"]),
+                *(c["ARN"] for c in ec.describe_serverless_caches()["ServerlessCaches"]),
+                *(
+                    g["ARN"]
+                    for g in ec.describe_cache_parameter_groups()["CacheParameterGroups"]
+                    if not g["CacheParameterGroupName"].startswith("default.")
+                ),
+                *(
+                    i["ReplicationInstanceArn"]
+                    for i in dms.describe_replication_instances()["ReplicationInstances"]
+                ),
+                *(e["EndpointArn"] for e in dms.describe_endpoints()["Endpoints"]),
+                *(
+                    t["ReplicationTaskArn"]
+                    for t in dms.describe_replication_tasks()["ReplicationTasks"]
+                ),
+            ]
+            for arn in arns:
+                assert "team" in listed.get(arn, {}), arn
+    groups = prod("rds").describe_global_clusters()["GlobalClusters"]
+    assert all("team" in _tags(g) for g in groups)

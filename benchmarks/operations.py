@@ -59,9 +59,17 @@ def _serve_sandbox(clusters: int, seconds: float, conn: Any) -> None:
     server = SandboxServer(port=0).start()
     seed_scale(clusters * 2, clusters=clusters, accounts=ACCOUNTS, regions=REGIONS, prefix="bench")
     lifecycle_core.set_durations(default=0.0, failover=seconds)
+    server.faults.counting = True  # the describes the operations cost
     conn.send({"url": server.url})
     conn.recv()
     server.stop()
+
+
+def _sandbox_counts(url: str) -> dict[str, int]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/estate-sandbox/faults", timeout=10) as answer:
+        return dict(json.loads(answer.read())["counted"])
 
 
 def _ensure_database(url: str) -> None:
@@ -190,6 +198,7 @@ def main() -> None:
         AWS_ENDPOINT_URL=sandbox_url,
         AWS_RATE_BURST=unlimited,
         AWS_RATE_PER_SECOND=unlimited,
+        AWS_RATE_SHARE="1",
         LOG_LEVEL="WARNING",
     )
     import django
@@ -237,6 +246,7 @@ def main() -> None:
             "every operation to end",
         )
         wall = time.perf_counter() - started
+        counted = _sandbox_counts(sandbox_url)
     finally:
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGTERM)
@@ -264,6 +274,15 @@ def main() -> None:
                 "slowest_s": round(slowest, 2),
                 "worker_concurrency": 2,
                 "poll_s": float(os.environ.get("OPERATIONS_POLL_SECONDS") or 5.0),
+                # Describes the waiting cost, per account/region and second of waiting
+                # (the check at start is one describe per operation: not counted here).
+                "describe_clusters": counted.get("DescribeDBClusters", 0),
+                "describe_calls_per_s_per_scope": round(
+                    max(0, counted.get("DescribeDBClusters", 0) - 2 * len(clusters))
+                    / (len(ACCOUNTS) * len(REGIONS))
+                    / max(wall, 0.001),
+                    2,
+                ),
             }
         )
     )

@@ -122,6 +122,10 @@ class Faults:
     throttled_requests: int = 0
     denied_requests: int = 0
     slowed_requests: int = 0
+    # Counting requests per action (benchmarks: how many describes did N operations
+    # cost?) is off unless asked for: it reads every query-protocol body.
+    counting: bool = False
+    counted: dict[str, int] = field(default_factory=dict)
 
     def throttle(self, burst: int = 300, rate: float = 12.0, service: str = "rds") -> None:
         """Enforce a token bucket per account and region for ``service`` (AWS's RDS
@@ -168,6 +172,12 @@ class Faults:
             self.throttled_requests = 0
             self.denied_requests = 0
             self.slowed_requests = 0
+            self.counting = False
+            self.counted = {}
+
+    def count(self, action: str) -> None:
+        with self._lock:
+            self.counted[action] = self.counted.get(action, 0) + 1
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
@@ -178,6 +188,8 @@ class Faults:
                 "throttled_requests": self.throttled_requests,
                 "denied_requests": self.denied_requests,
                 "slowed_requests": self.slowed_requests,
+                "counting": self.counting,
+                "counted": dict(self.counted),
             }
 
     @property
@@ -281,6 +293,9 @@ class FaultInjector:
             return _control_answer(self.faults, environ, start_response)
         if path.startswith("/moto-api/reset"):
             self.faults.clear()
+        if self.faults.counting and not path.startswith("/moto-api"):
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            self.faults.count(target.rsplit(".", 1)[-1] if target else _query_action(environ))
         if not self.faults.active or path.startswith("/moto-api"):
             return self.app(environ, start_response)
         match = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -374,7 +389,8 @@ def _control_answer(
         {"clear": true,
          "throttle": {"burst": 20, "rate": 5, "service": "rds"},
          "deny": [{"account_id": "222222222222", "region": "eu-west-1", "service": "dms"}],
-         "slow": [{"action": "FailoverDBCluster", "seconds": 3, "times": 1}]}
+         "slow": [{"action": "FailoverDBCluster", "seconds": 3, "times": 1}],
+         "count": true}
     """
     if environ.get("REQUEST_METHOD") == "POST":
         try:
@@ -383,6 +399,8 @@ def _control_answer(
                 raise ValueError("expected a JSON object")
             if body.get("clear"):
                 faults.clear()
+            if "count" in body:
+                faults.counting = bool(body["count"])
             if body.get("throttle"):
                 faults.throttle(**body["throttle"])
             for rule in body.get("deny") or []:

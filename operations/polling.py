@@ -18,6 +18,7 @@ re-describes its own target (crash safety does not depend on a shared answer).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -28,6 +29,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from estate import aws
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -127,9 +130,24 @@ def shared(
 ) -> dict[str, Any] | None:
     """``identifier``'s description, from this tick's shared describe of its scope;
     ``None`` when this tick's describe was made before anyone asked about it (the
-    caller waits a tick). Raises ``AwsNotFound`` when AWS no longer has it."""
+    caller waits a tick). Raises ``AwsNotFound`` when AWS no longer has it.
+
+    With the cache unreachable (Redis restarting) the target is described alone:
+    waiting costs more calls for a while, but no operation fails for it."""
     rtype = TYPES[kind]
     region = region or ctx.op.region
+    try:
+        return _shared(ctx, rtype, kind, identifier, region)
+    except aws.AwsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the cache's own errors (redis, pickling)
+        log.warning("shared polling unavailable (%s): describing %s alone", exc, identifier)
+        return _alone(ctx, rtype, identifier, region)
+
+
+def _shared(
+    ctx: Any, rtype: ResourceType, kind: str, identifier: str, region: str
+) -> dict[str, Any] | None:
     tick = tick_seconds()
     now = time.time()
     snapshot_key, interest_key, lock_key = (

@@ -95,3 +95,19 @@ def test_a_target_missing_from_the_shared_describe_is_described_alone(
     with pytest.raises(aws.AwsNotFound):
         polling.shared(ctx, "cluster", "c02")
     assert polling.counts.alone == 1
+
+
+def test_an_unreachable_cache_means_describing_alone_not_failing(
+    clusters, operator, monkeypatch
+):
+    # Redis restarting: the cache raises. The step must still get its answer.
+    import redis
+
+    def down(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(polling.cache, "get_many", down)
+    op = start_operation("cluster_failover", clusters[0], {}, requested_by=operator)
+    polling.counts.reset()
+    assert polling.shared(_ctx(op), "cluster", "c00")["DBClusterIdentifier"] == "c00"
+    assert polling.counts.alone == 1

@@ -174,11 +174,19 @@ def _shared(
         snapshot = {"at": time.time(), "items": items}
         cache.set(snapshot_key, snapshot, timeout=int(tick * 4) + 60)
         fresh = True
-    # Someone else is describing right now: last tick's answer will do for this one.
+    # Someone else is describing right now: last tick's answer will do for this one,
+    # unless it predates this step (the step's own change, a failover it just asked
+    # for, would not show in it).
     usable = snapshot is not None and (fresh or now - snapshot["at"] < 2 * tick)
-    if usable and identifier in snapshot["items"]:
+    since = _step_started(ctx)
+    if usable and snapshot["at"] >= since and identifier in snapshot["items"]:
         counts.add("served")
         return dict(snapshot["items"][identifier])
-    if usable and snapshot["at"] < asked_at:
+    if usable and snapshot["at"] < max(asked_at, since):
         return None  # the next tick's describe includes it
     return _alone(ctx, rtype, identifier, region)
+
+
+def _step_started(ctx: Any) -> float:
+    started = getattr(ctx.op, "step_started_at", None)
+    return started.timestamp() if started is not None else 0.0

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 
 from estate import aws
 from estate.models import DbInstance
+from operations import polling
 from operations.kinds.base import (
     Done,
     Fail,
@@ -152,11 +153,16 @@ class CreateReadReplica(Kind):
         return Done(f"AWS is creating {ctx.params['replica_identifier']}.")
 
     def step_await_replica(self, ctx: StepContext) -> Done | Wait | Fail:
-        replica = self._describe_replica(ctx)
-        if replica is None:
+        try:
+            replica = polling.shared(
+                ctx, "instance", ctx.params["replica_identifier"], region=ctx.params["region"]
+            )
+        except aws.AwsNotFound:
             return Fail("The replica disappeared while being created.")
+        if replica is None:
+            return Wait(polling.tick_seconds(), "AWS is creating the replica.")
         if replica["DBInstanceStatus"] != "available":
-            return Wait(poll_interval(ctx.op), f"Replica is {replica['DBInstanceStatus']}.")
+            return Wait(polling.tick_seconds(), f"Replica is {replica['DBInstanceStatus']}.")
         return Done(
             f"{replica['DBInstanceIdentifier']} is available, replicating from {ctx.op.target_label}.",
             result={
@@ -229,7 +235,9 @@ class PromoteReadReplica(Kind):
         return Done("AWS accepted the promotion.")
 
     def step_await_standalone(self, ctx: StepContext) -> Done | Wait | Fail:
-        instance = describe_instance(ctx.call, ctx.op.target_label)
+        instance = polling.shared(ctx, "instance", ctx.op.target_label)
+        if instance is None:
+            return Wait(polling.tick_seconds(), "AWS is promoting the replica.")
         if instance["DBInstanceStatus"] != "available":
             return Wait(poll_interval(ctx.op), f"Instance is {instance['DBInstanceStatus']}.")
         if instance.get("ReadReplicaSourceDBInstanceIdentifier"):

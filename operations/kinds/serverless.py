@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from estate.models import DbCluster
+from operations import polling
 from operations.kinds.base import (
     Done,
     Fail,
@@ -117,7 +118,9 @@ class ServerlessCapacity(Kind):
         return Done(f"AWS accepted {low:g}–{high:g} ACU.")
 
     def step_await_modified(self, ctx: StepContext) -> Done | Wait | Fail:
-        cluster = describe_cluster(ctx.call, ctx.op.target_label)
+        cluster = polling.shared(ctx, "cluster", ctx.op.target_label)
+        if cluster is None:
+            return Wait(polling.tick_seconds(), "AWS is changing the capacity range.")
         if cluster["Status"] != "available":
             return Wait(poll_interval(ctx.op), f"Cluster is {cluster['Status']}.")
         now = _range(cluster)

@@ -227,13 +227,57 @@ def _decide(op: Operation, *, by: Any, comment: str, state: str) -> bool:
     return bool(won)
 
 
+def _audit_refused_decision(
+    op: Operation, by: Any, verb: str, exc: Exception, request: Any, *, denied: bool
+) -> None:
+    """A refused approval or rejection changed nothing, but the attempt (a requester
+    approving their own operation, a non-Admin, a stale form) belongs on the record."""
+    from audit.services import record
+
+    record(
+        f"operation.{verb}_refused",
+        actor=by,
+        target=op.target_arn,
+        outcome="denied" if denied else "failure",
+        details={
+            "operation": op.pk,
+            "kind": op.kind,
+            "state": op.state,
+            "reason": getattr(exc, "message", None) or str(exc),
+        },
+        target_url=op.get_absolute_url(),
+        request=request,
+    )
+
+
+def _decision_allowed(op: Operation, by: Any, comment: str, verb: str, request: Any) -> str:
+    """``_check_decision``, with a refusal audited before it is raised."""
+    try:
+        return _check_decision(op, by, comment, verb)
+    except PermissionDenied as exc:
+        _audit_refused_decision(op, by, verb, exc, request, denied=True)
+        raise
+    except OperationRefused as exc:
+        # Deciding one's own operation breaks four eyes: denied, not a mere failure.
+        own = by is not None and op.requested_by_id == getattr(by, "pk", None)
+        _audit_refused_decision(op, by, verb, exc, request, denied=own)
+        raise
+
+
+def _lost_decision(op: Operation, by: Any, verb: str, request: Any) -> OperationRefused:
+    exc = OperationRefused(
+        f"Operation #{op.pk} was decided or expired meanwhile ({op.get_state_display()})."
+    )
+    _audit_refused_decision(op, by, verb, exc, request, denied=False)
+    return exc
+
+
 def approve_operation(op: Operation, *, by: Any, comment: str, request: Any = None) -> Operation:
-    """A second Admin approves a waiting operation: it is queued and runs."""
-    comment = _check_decision(op, by, comment, "approve")
+    """A second Admin approves a waiting operation: it is queued and runs. A refusal
+    (``PermissionDenied``, ``OperationRefused``) changes nothing and is audited."""
+    comment = _decision_allowed(op, by, comment, "approve", request)
     if not _decide(op, by=by, comment=comment, state=State.QUEUED):
-        raise OperationRefused(
-            f"Operation #{op.pk} was decided or expired meanwhile ({op.get_state_display()})."
-        )
+        raise _lost_decision(op, by, "approve", request)
     event(op, f"Approved by {by.get_username()}: {comment}", step="", level="success")
     engine.audit(op, "approved", actor=by, request=request)
     enqueue(op.pk)
@@ -241,12 +285,11 @@ def approve_operation(op: Operation, *, by: Any, comment: str, request: Any = No
 
 
 def reject_operation(op: Operation, *, by: Any, comment: str, request: Any = None) -> Operation:
-    """A second Admin rejects a waiting operation: it is cancelled, nothing ran."""
-    comment = _check_decision(op, by, comment, "reject")
+    """A second Admin rejects a waiting operation: it is cancelled, nothing ran. A
+    refusal changes nothing and is audited."""
+    comment = _decision_allowed(op, by, comment, "reject", request)
     if not _decide(op, by=by, comment=comment, state=State.CANCELLED):
-        raise OperationRefused(
-            f"Operation #{op.pk} was decided or expired meanwhile ({op.get_state_display()})."
-        )
+        raise _lost_decision(op, by, "reject", request)
     event(op, f"Rejected by {by.get_username()}: {comment}", step="", level="warning")
     engine.audit(op, "rejected", actor=by, request=request)
     return op

@@ -407,6 +407,8 @@ KIND_ROLE: dict[str, str] = {
     "delete_clone": "admin",
     "delete_custom_endpoint": "admin",
     "dms_start_task": "operator",
+    # reload-target drops or truncates the target's tables.
+    "dms_reload_task": "admin",
     "dms_stop_task": "operator",
     "dms_test_connection": "operator",
     "global_failover": "admin",

@@ -17,8 +17,9 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from estate import aws
-from estate.models import DbCluster
+from estate.models import DbCluster, DbInstance
 from operations.kinds.base import (
+    OPERATION_TAG,
     Done,
     Fail,
     Kind,
@@ -27,13 +28,21 @@ from operations.kinds.base import (
     Step,
     StepContext,
     Wait,
+    created_by,
     creation_tags,
     describe_cluster,
     describe_instance,
     ours_or_fail,
     poll_interval,
+    tag_map,
 )
 
+# Where create_instance leaves AWS's refusal for remove_partial.
+REFUSED = "instance_refused"
+# Cluster statuses in which AWS accepts a deletion.
+CLUSTER_DELETABLE = frozenset(
+    {"available", "stopped", "failed", "inaccessible-encryption-credentials"}
+)
 IDENTIFIER = re.compile(r"^[a-zA-Z](?!.*--)[a-zA-Z0-9-]{0,62}(?<!-)$")
 INSTANCE_CLASSES = (
     "db.t4g.medium",
@@ -46,6 +55,12 @@ INSTANCE_CLASSES = (
 )
 
 
+# AWS's rule for DB cluster and DB instance identifiers alike: at most 63 characters.
+MAX_IDENTIFIER = 63
+# The one instance Estate creates in a new cluster is named after it.
+INSTANCE_SUFFIX = "-instance-1"
+
+
 def valid_identifier(value: str) -> str:
     if not IDENTIFIER.match(value):
         raise ValidationError(
@@ -55,9 +70,46 @@ def valid_identifier(value: str) -> str:
     return value.lower()
 
 
+def clone_instance_identifier(cluster_name: str) -> str:
+    """The identifier of the instance Estate creates in a new cluster ``cluster_name``."""
+    return f"{cluster_name}{INSTANCE_SUFFIX}"
+
+
+def valid_cluster_name(value: str) -> str:
+    """A new cluster's name, checked together with every name Estate derives from it
+    (its instance ``<name>-instance-1``), so that AWS cannot refuse one half-way, after
+    the cluster was created."""
+    name = valid_identifier(value)
+    instance = clone_instance_identifier(name)
+    if len(instance) > MAX_IDENTIFIER:
+        longest = MAX_IDENTIFIER - len(INSTANCE_SUFFIX)
+        raise ValidationError(
+            f"Too long: Estate names the new cluster's instance {instance} "
+            f"({len(instance)} characters), and AWS allows at most {MAX_IDENTIFIER} for a DB "
+            f"instance identifier. Use a name of at most {longest} characters.",
+            code="derived_too_long",
+        )
+    return name
+
+
 class CloneForm(KindForm):
-    clone_identifier = forms.CharField(label="Clone name", max_length=63)
+    clone_identifier = forms.CharField(
+        label="Clone name",
+        # AWS's limit for the cluster; clean_clone_identifier says why the name must
+        # be shorter still (a bare max_length message would not).
+        max_length=MAX_IDENTIFIER,
+        help_text=(
+            f"At most {MAX_IDENTIFIER - len(INSTANCE_SUFFIX)} characters: its instance is "
+            f"named <name>{INSTANCE_SUFFIX}."
+        ),
+    )
     instance_class = forms.ChoiceField(choices=[(c, c) for c in INSTANCE_CLASSES])
+    deletion_protection = forms.BooleanField(
+        required=False,
+        label="Deletion protection",
+        help_text="Off by default, so that deleting the clone (or its expiry) needs no "
+        "extra step. Deleting it from Estate turns it off first.",
+    )
     expires_at = forms.DateTimeField(
         required=False,
         label="Delete automatically at (UTC)",
@@ -74,13 +126,23 @@ class CloneForm(KindForm):
             self.fields["instance_class"].initial = writer.instance_class
 
     def clean_clone_identifier(self) -> str:
-        name = valid_identifier(self.cleaned_data["clone_identifier"].strip())
+        name = valid_cluster_name(self.cleaned_data["clone_identifier"].strip())
         cluster: DbCluster = self.target
         taken = DbCluster.objects.live().filter(
             account=cluster.account, region=cluster.region, identifier=name
         )
         if taken.exists():
             raise ValidationError(f"A cluster named {name} already exists in {cluster.region}.")
+        instance = clone_instance_identifier(name)
+        if (
+            DbInstance.objects.live()
+            .filter(account=cluster.account, region=cluster.region, identifier=instance)
+            .exists()
+        ):
+            raise ValidationError(
+                f"A DB instance named {instance} (the name Estate gives the new cluster's "
+                f"instance) already exists in {cluster.region}. Choose another name."
+            )
         return name
 
     def clean_expires_at(self) -> Any:
@@ -114,6 +176,12 @@ class CloneCluster(Kind):
         Step("restore_clone", "Create the copy-on-write clone", mutating=True),
         Step("await_cluster", "Wait for the clone cluster", settles=True, budget_seconds=3600),
         Step("create_instance", "Create the clone's instance", mutating=True),
+        Step(
+            "remove_partial",
+            "Remove the new cluster if AWS refused its instance",
+            mutating=True,
+            settles=True,
+        ),
         Step("await_instance", "Wait for the clone's instance", settles=True, budget_seconds=3600),
     )
 
@@ -137,11 +205,22 @@ class CloneCluster(Kind):
             raise ValidationError(
                 f"A cluster named {name} already exists in AWS. Choose another name."
             )
+        # Every name Estate will create, free before the first mutating call.
+        instance = clone_instance_identifier(name)
+        try:
+            describe_instance(ctx.call, instance)
+        except aws.AwsNotFound:
+            pass
+        else:
+            raise ValidationError(
+                f"A DB instance named {instance} (the name Estate gives the new cluster's "
+                "instance) already exists in AWS. Choose another name."
+            )
         ctx.memory["engine"] = cluster["Engine"]
         ctx.memory["engine_version"] = cluster.get("EngineVersion", "")
 
     def _instance_id(self, ctx: StepContext) -> str:
-        return f"{ctx.params['clone_identifier']}-instance-1"
+        return clone_instance_identifier(ctx.params["clone_identifier"])
 
     def step_restore_clone(self, ctx: StepContext) -> Done | Wait | Fail:
         name = ctx.params["clone_identifier"]
@@ -162,6 +241,9 @@ class CloneCluster(Kind):
             SourceDBClusterIdentifier=ctx.op.target_label,
             RestoreType="copy-on-write",
             UseLatestRestorableTime=True,
+            # Explicit: a clone is a scratch copy that Estate (or its expiry) deletes;
+            # it must not inherit the source's protection.
+            DeletionProtection=bool(ctx.params.get("deletion_protection")),
             Tags=tags,
         )
         return Done(f"AWS is creating clone {name}.")
@@ -190,15 +272,94 @@ class CloneCluster(Kind):
         if existing is not None:
             return ours_or_fail(ctx, existing, "DB instance", instance_id)
         ctx.checkpoint(mutation=True)
-        ctx.call(
-            "create_db_instance",
-            DBInstanceIdentifier=instance_id,
-            DBClusterIdentifier=ctx.params["clone_identifier"],
-            DBInstanceClass=ctx.params["instance_class"],
-            Engine=ctx.memory.get("engine", "aurora-postgresql"),
-            Tags=creation_tags(ctx.op),
-        )
+        try:
+            ctx.call(
+                "create_db_instance",
+                DBInstanceIdentifier=instance_id,
+                DBClusterIdentifier=ctx.params["clone_identifier"],
+                DBInstanceClass=ctx.params["instance_class"],
+                Engine=ctx.memory.get("engine", "aurora-postgresql"),
+                Tags=creation_tags(ctx.op),
+            )
+        except (aws.AwsThrottled, aws.AwsUnavailable):
+            raise  # the engine retries these (an unanswered call is never resent)
+        except aws.AwsError as exc:
+            if ctx.op.kind != self.name:
+                # Run by a kind that wraps this step (the restore drill): that kind
+                # cleans up its own temporary resources on an error.
+                raise
+            # A definite refusal: the cluster this operation created would be left
+            # without an instance. The next step removes it, then fails the operation.
+            ctx.memory[REFUSED] = {
+                "instance": instance_id,
+                "error": f"{exc.code}: {exc.message}",
+                "hint": exc.hint,
+            }
+            ctx.log(
+                f"AWS refused to create {instance_id}: {exc.code}: {exc.message}. Estate "
+                f"removes {ctx.params['clone_identifier']}, the cluster this operation "
+                "created, so that nothing is left half-made.",
+                level="error",
+            )
+            return Done()
         return Done(f"AWS is creating {instance_id}.")
+
+    def step_remove_partial(self, ctx: StepContext) -> Done | Wait | Fail:
+        """Only after a refused instance: delete the cluster this operation created
+        (recognised by its ``estate:operation`` tag), one call per run, then fail the
+        operation saying what is left (nothing, or exactly what could not go)."""
+        refused = ctx.memory.get(REFUSED)
+        if not refused:
+            return Done()
+        name = ctx.params["clone_identifier"]
+        why = f"AWS refused to create {refused['instance']} ({refused['error']})"
+        try:
+            cluster = describe_cluster(ctx.call, name)
+        except aws.AwsNotFound:
+            return Fail(
+                f"{why}. {name}, the cluster this operation created, has been deleted: "
+                "nothing is left in AWS.",
+                refused.get("hint") or "Fix the cause, then start the operation again.",
+            )
+        left = (
+            f"{name} is left in AWS (tagged {OPERATION_TAG}={ctx.op.pk}): delete it in the "
+            "AWS console"
+        )
+        if not created_by(cluster, ctx.op):
+            return Fail(
+                f"{why}. {name} does not carry this operation's tag, so Estate does not delete it.",
+                left + " if it is not needed.",
+            )
+        status = cluster["Status"]
+        if status == "deleting":
+            return Wait(poll_interval(ctx.op), f"AWS is deleting {name}.")
+        members = [m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", [])]
+        if members:
+            return Fail(
+                f"{why}. {name} now has instances Estate did not create "
+                f"({', '.join(members)}), so Estate does not delete it.",
+                left + " once its instances are no longer needed.",
+            )
+        if status not in CLUSTER_DELETABLE:
+            return Wait(poll_interval(ctx.op), f"{name} is {status}; deleting it once it can be.")
+        try:
+            if cluster.get("DeletionProtection"):
+                ctx.call(
+                    "modify_db_cluster",
+                    DBClusterIdentifier=name,
+                    DeletionProtection=False,
+                    ApplyImmediately=True,
+                )
+                return Wait(0.5, f"Turned deletion protection off on {name}, to delete it.")
+            ctx.call("delete_db_cluster", DBClusterIdentifier=name, SkipFinalSnapshot=True)
+        except (aws.AwsThrottled, aws.AwsUnavailable):
+            raise
+        except aws.AwsError as exc:
+            return Fail(
+                f"{why}, and then refused to delete {name} ({exc.code}: {exc.message}).",
+                left + ".",
+            )
+        return Wait(poll_interval(ctx.op), f"AWS is deleting {name}, created by this operation.")
 
     def step_await_instance(self, ctx: StepContext) -> Done | Wait | Fail:
         instance = describe_instance(ctx.call, self._instance_id(ctx))
@@ -221,8 +382,11 @@ class DeleteCloneForm(KindForm):
         return cleaned
 
 
+CLONE_SOURCE_TAG = "estate:clone-source"
+
+
 def _is_estate_clone(cluster: DbCluster) -> bool:
-    return bool((cluster.tags or {}).get("estate:clone-source"))
+    return bool((cluster.tags or {}).get(CLONE_SOURCE_TAG))
 
 
 class DeleteClone(Kind):
@@ -237,6 +401,7 @@ class DeleteClone(Kind):
     cannot_stop = "AWS cannot stop a deletion once it has started"
     resync_kinds = ("clusters", "instances")
     steps = (
+        Step("unprotect", "Turn deletion protection off if it is on", mutating=True),
         Step("delete_instances", "Delete the clone's instances", mutating=True),
         Step("delete_cluster", "Delete the clone cluster", mutating=True),
         Step("await_deleted", "Wait until the clone is gone", settles=True),
@@ -248,7 +413,33 @@ class DeleteClone(Kind):
 
     @classmethod
     def check_live(cls, target: Any, params: dict[str, Any], ctx: LiveContext) -> None:
-        describe_cluster(ctx.call, target.identifier)
+        cluster = describe_cluster(ctx.call, target.identifier)
+        # The mirror's tags may be stale: only a cluster that is Estate's clone in AWS
+        # right now is deleted.
+        if not tag_map(cluster).get(CLONE_SOURCE_TAG):
+            raise ValidationError(
+                f"{target.identifier} is not tagged as a clone made by Estate in AWS "
+                f"({CLONE_SOURCE_TAG}): Estate does not delete it."
+            )
+
+    def step_unprotect(self, ctx: StepContext) -> Done | Wait | Fail:
+        """A clone with deletion protection on (asked for, or made before Estate turned
+        it off on clones) cannot be deleted: turn it off, in its own step so that the
+        change is on the timeline."""
+        try:
+            cluster = describe_cluster(ctx.call, ctx.op.target_label)
+        except aws.AwsNotFound:
+            return Done("The clone is already gone.")
+        if not cluster.get("DeletionProtection"):
+            return Done()
+        ctx.call(
+            "modify_db_cluster",
+            DBClusterIdentifier=ctx.op.target_label,
+            DeletionProtection=False,
+            ApplyImmediately=True,
+        )
+        ctx.result["deletion_protection_turned_off"] = True
+        return Done(f"Turned deletion protection off on {ctx.op.target_label}, to delete it.")
 
     def step_delete_instances(self, ctx: StepContext) -> Done | Wait | Fail:
         try:

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from estate.models import DbCluster
+from estate.models import DbCluster, Environment
 from operations import polling
 from operations.kinds.base import (
     Done,
@@ -31,10 +31,132 @@ from operations.kinds.base import (
 
 # AWS: an Aurora failover typically completes in about 30 s (Multi-AZ DB cluster: < 35 s).
 TYPICAL_SECONDS = 30.0
+# AWS's documented typical figures, as the form states them.
+TYPICAL_AURORA = "typically about 30 s (AWS's figure for Aurora; clients using AWS's drivers reconnect in single-digit seconds)"
+TYPICAL_MULTI_AZ_CLUSTER = "typically under 35 s (AWS's figure for a Multi-AZ DB cluster)"
+# How many past measurements the impact note quotes.
+PAST_SHOWN = 5
+# Instance sizes in AWS's order, smallest first ("8xlarge" etc. are ranked by number).
+_SIZES = ("nano", "micro", "small", "medium", "large", "xlarge")
 
 
 def _readers(cluster: DbCluster) -> list[str]:
     return [m["identifier"] for m in cluster.members if not m.get("is_writer")]
+
+
+def _size_rank(instance_class: str) -> float:
+    """Larger is larger: db.r6g.large < db.r6g.xlarge < db.r6g.2xlarge < ... < metal.
+    Unknown (serverless, empty) ranks lowest."""
+    size = instance_class.rsplit(".", 1)[-1] if instance_class else ""
+    if size in _SIZES:
+        return float(_SIZES.index(size))
+    if size.endswith("xlarge") and size[: -len("xlarge")].isdigit():
+        return len(_SIZES) - 1 + float(size[: -len("xlarge")])
+    if size.startswith("metal"):
+        return 1000.0
+    return -1.0
+
+
+def likely_promoted(cluster: DbCluster) -> list[str]:
+    """The reader(s) AWS would promote when none is chosen: the lowest promotion tier,
+    then the largest instance class; several when they tie (AWS picks among them)."""
+    classes = dict(cluster.instances.values_list("identifier", "instance_class"))
+    tiers = {
+        m["identifier"]: (m.get("promotion_tier") if m.get("promotion_tier") is not None else 1)
+        for m in cluster.members
+        if not m.get("is_writer")
+    }
+    if not tiers:
+        return []
+
+    def key(name: str) -> tuple[int, float]:
+        return (tiers[name], -_size_rank(classes.get(name, "")))
+
+    best = min(key(name) for name in tiers)
+    return sorted(name for name in tiers if key(name) == best)
+
+
+def impact_note(cluster: DbCluster, chosen: str = "") -> list[str]:
+    """What a failover of ``cluster`` will do, read from the mirror: the writer now and
+    the reader that takes over, the expected downtime (AWS's typical figure and this
+    cluster's past drills and failovers), and the RDS Proxies in front of it."""
+    from estate.models import DbProxyTarget
+    from operations.models import Operation, State
+
+    lines: list[str] = []
+    writer = next((m["identifier"] for m in cluster.members if m.get("is_writer")), "")
+    tiers = {m["identifier"]: m.get("promotion_tier") for m in cluster.members}
+    if chosen:
+        promoted = f"{chosen} (chosen; promotion tier {tiers.get(chosen, '?')})"
+    else:
+        likely = likely_promoted(cluster)
+        if len(likely) == 1:
+            promoted = (
+                f"{likely[0]} will likely be promoted (promotion tier "
+                f"{tiers.get(likely[0], '?')}: AWS promotes the lowest tier, then the largest "
+                "instance)"
+            )
+        elif likely:
+            promoted = (
+                f"one of {', '.join(likely)} will be promoted (same promotion tier and size: "
+                "AWS picks)"
+            )
+        else:
+            promoted = "no reader to promote"
+    lines.append(f"Writer now: {writer or 'unknown'}; {promoted}. The writer restarts as a reader.")
+    typical = TYPICAL_AURORA if cluster.is_aurora else TYPICAL_MULTI_AZ_CLUSTER
+    lines.append(
+        f"Expected downtime: writes fail while AWS fails over, {typical}. Connections to the "
+        "writer are dropped: clients must reconnect (the cluster endpoint follows the new "
+        "writer)."
+    )
+    past = Operation.objects.filter(
+        target_arn=cluster.arn,
+        state=State.SUCCEEDED,
+        kind__in=("cluster_failover", "cluster_failover_drill"),
+    ).order_by("-finished_at")[: PAST_SHOWN * 2]
+    drills, failovers = [], []
+    for op in past:
+        if (
+            op.kind == "cluster_failover_drill"
+            and op.result.get("api_failover_seconds") is not None
+        ):
+            downtime = op.result.get("client_downtime_seconds")
+            drills.append(
+                f"{op.finished_at:%Y-%m-%d}: failover {op.result['api_failover_seconds']:.1f} s"
+                + (f", client downtime {downtime:.1f} s" if downtime is not None else "")
+            )
+        elif op.kind == "cluster_failover" and op.started_at and op.finished_at:
+            took = (op.finished_at - op.started_at).total_seconds()
+            failovers.append(f"{op.finished_at:%Y-%m-%d}: {took:.0f} s")
+    if drills:
+        lines.append(
+            f"Past failover drills of {cluster.identifier}: {'; '.join(drills[:PAST_SHOWN])}."
+        )
+    if failovers:
+        lines.append(
+            f"Past failovers of {cluster.identifier} (whole operation, until every member "
+            f"was available): {'; '.join(failovers[:PAST_SHOWN])}."
+        )
+    if not drills and not failovers:
+        lines.append(f"No past failover or drill of {cluster.identifier} has been measured.")
+    proxies = sorted(
+        {
+            t.proxy.identifier
+            for t in DbProxyTarget.objects.filter(
+                cluster=cluster, proxy__gone_at__isnull=True
+            ).select_related("proxy")
+        }
+    )
+    if proxies:
+        lines.append(
+            f"RDS Proxies in front of it: {', '.join(proxies)}. They follow the new writer "
+            "and keep client connections open, so clients through a proxy usually recover "
+            "faster."
+        )
+    else:
+        lines.append("No RDS Proxy is in front of it: every client reconnects itself.")
+    return lines
 
 
 class ClusterFailoverForm(KindForm):
@@ -49,6 +171,24 @@ class ClusterFailoverForm(KindForm):
         self.fields["target_instance"].choices = [("", "AWS chooses")] + [
             (r, r) for r in _readers(self.target)
         ]
+        account = self.target.account
+        if "confirm" not in self.fields and account.environment == Environment.PRODUCTION:
+            # Production: the impact note is read, and the cluster named, before anything
+            # happens (KindForm.clean_confirm checks it).
+            self.fields["confirm"] = forms.CharField(
+                label=f"Type {self.target.identifier} to confirm",
+                help_text=f"{account.name} is a production account: writes stop during the "
+                "failover.",
+            )
+
+    @property
+    def impact(self) -> list[str]:
+        """The impact note shown above the form (see ``impact_note``)."""
+        chosen = ""
+        if self.is_bound:
+            wanted = str(self.data.get("target_instance") or "")
+            chosen = wanted if wanted in _readers(self.target) else ""
+        return impact_note(self.target, chosen)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -56,14 +56,28 @@ def _table_statistics(ctx: StepContext) -> list[dict[str, Any]]:
     ]
 
 
+def has_run(task: DmsReplicationTask) -> bool:
+    """Has the task run before (as mirrored)? Then AWS refuses ``start-replication``:
+    it is resumed, or reloaded (the ``dms_reload_task`` kind)."""
+    return task.started_time is not None or task.status == "stopped"
+
+
 class StartTaskForm(KindForm):
     start_type = forms.ChoiceField(
         choices=[
             ("start-replication", "Start (first run)"),
             ("resume-processing", "Resume where it stopped"),
-            ("reload-target", "Reload the target from scratch"),
-        ]
+        ],
+        help_text='To load the target again from scratch, use "Reload DMS task target" '
+        "(Admin: it truncates or drops the target's tables).",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The one start type AWS accepts for this task now.
+        self.fields["start_type"].initial = (
+            "resume-processing" if has_run(self.target) else "start-replication"
+        )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -72,10 +86,14 @@ class StartTaskForm(KindForm):
             raise ValidationError(
                 f"{task.identifier} is {task.status}; it can be started when ready, stopped or failed."
             )
-        if cleaned.get("start_type") == "start-replication" and task.started_time is not None:
+        start_type = cleaned.get("start_type")
+        if start_type == "start-replication" and has_run(task):
             self.add_error(
-                "start_type", "This task has run before: resume it or reload the target."
+                "start_type",
+                "This task has run before: resume it (or reload the target, an Admin's operation).",
             )
+        elif start_type == "resume-processing" and not has_run(task):
+            self.add_error("start_type", "This task has never run: start it (first run).")
         return cleaned
 
 
@@ -92,6 +110,9 @@ class StartReplicationTask(Kind):
         Step("follow", "Follow the task", settles=True, budget_seconds=86400),
     )
 
+    def start_type(self, ctx: StepContext) -> str:
+        return ctx.params["start_type"]
+
     @classmethod
     def applies_to(cls, resource: Any) -> bool:
         return super().applies_to(resource) and resource.status in STARTABLE
@@ -101,6 +122,17 @@ class StartReplicationTask(Kind):
         task = _describe_task(ctx.call, target.arn)
         if task["Status"] not in STARTABLE:
             raise ValidationError(f"{target.identifier} is {task['Status']} in AWS right now.")
+        # The mirror may not know yet that the task has run (AWS keeps its start date).
+        ran = bool(task.get("ReplicationTaskStartDate")) or task["Status"] == "stopped"
+        start_type = params.get("start_type")
+        if start_type == "start-replication" and ran:
+            raise ValidationError(
+                f"{target.identifier} has run before (AWS says so): resume it instead."
+            )
+        if start_type == "resume-processing" and not ran:
+            raise ValidationError(
+                f"{target.identifier} has never run (AWS says so): start it (first run)."
+            )
         ctx.memory["status_before"] = task["Status"]
 
     def step_request_start(self, ctx: StepContext) -> Done | Wait | Fail:
@@ -113,9 +145,9 @@ class StartReplicationTask(Kind):
             "start_replication_task",
             service="dms",
             ReplicationTaskArn=ctx.op.target_arn,
-            StartReplicationTaskType=ctx.params["start_type"],
+            StartReplicationTaskType=self.start_type(ctx),
         )
-        return Done(f"AWS accepted {ctx.params['start_type']}.")
+        return Done(f"AWS accepted {self.start_type(ctx)}.")
 
     def step_follow(self, ctx: StepContext) -> Done | Wait | Fail:
         task = _describe_task(ctx.call, ctx.op.target_arn)
@@ -126,7 +158,8 @@ class StartReplicationTask(Kind):
         if status == "failed":
             return Fail(
                 f"The task failed: {task.get('LastFailureMessage') or 'no message from AWS'}",
-                "Check the task's CloudWatch logs, fix the cause, then resume or reload it.",
+                "Check the task's CloudWatch logs, fix the cause, then resume it (or have an "
+                "Admin reload the target).",
             )
         if status == "stopped":
             reason = task.get("StopReason", "")
@@ -153,6 +186,46 @@ class StartReplicationTask(Kind):
             message,
             result={"full_load_percent": percent, "tables": tables},
         )
+
+
+class ReloadTaskForm(KindForm):
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        task: DmsReplicationTask = self.target
+        if task.status not in STARTABLE:
+            raise ValidationError(
+                f"{task.identifier} is {task.status}; it can be reloaded when stopped or failed."
+            )
+        return cleaned
+
+
+class ReloadReplicationTask(StartReplicationTask):
+    """``StartReplicationTask`` with ``reload-target``: AWS prepares the target's tables
+    as the task's ``TargetTablePrepMode`` says (drop and create, or truncate) and loads
+    everything again, so whatever the target held is lost. Hence a kind of its own:
+    destructive (Admin, typed confirmation, four-eyes in production)."""
+
+    name = "dms_reload_task"
+    label = "Reload DMS task target from scratch"
+    description = (
+        "Start the task with reload-target: the target's tables are dropped or truncated "
+        "and loaded again from the source."
+    )
+    form_class = ReloadTaskForm
+    destructive = True
+    confirm_identifier = True
+    confirm_help = (
+        "AWS drops or truncates the target's tables (the task's target table preparation "
+        "mode) and loads them again: data in the target is lost."
+    )
+
+    @classmethod
+    def applies_to(cls, resource: Any) -> bool:
+        # A first run loads the target anyway: "reload" means a task that has run.
+        return super().applies_to(resource) and has_run(resource)
+
+    def start_type(self, ctx: StepContext) -> str:
+        return "reload-target"
 
 
 class StopTaskForm(KindForm):
@@ -281,4 +354,9 @@ class TestEndpointConnection(Kind):
         return Done("The connection test succeeded.", result={"status": status})
 
 
-KINDS = (StartReplicationTask, StopReplicationTask, TestEndpointConnection)
+KINDS = (
+    StartReplicationTask,
+    ReloadReplicationTask,
+    StopReplicationTask,
+    TestEndpointConnection,
+)

@@ -66,6 +66,10 @@ class PitrForm(CloneForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["clone_identifier"].label = "New cluster name"
+        self.fields["deletion_protection"].help_text = (
+            "Off by default (AWS's default for a restored cluster): turn it on if the new "
+            "cluster is to stay."
+        )
         for name in ("expires_at", "final_snapshot_on_expiry"):
             self.fields.pop(name)
         cluster = self.target
@@ -102,6 +106,12 @@ class RestoreClusterToPointInTime(CloneCluster):
         Step("restore_clone", "Ask AWS to restore into a new cluster", mutating=True),
         Step("await_cluster", "Wait for the new cluster", settles=True, budget_seconds=14400),
         Step("create_instance", "Create the new cluster's instance", mutating=True),
+        Step(
+            "remove_partial",
+            "Remove the new cluster if AWS refused its instance",
+            mutating=True,
+            settles=True,
+        ),
         Step("await_instance", "Wait for the instance", settles=True, budget_seconds=3600),
     )
 
@@ -137,6 +147,8 @@ class RestoreClusterToPointInTime(CloneCluster):
             "DBClusterIdentifier": name,
             "SourceDBClusterIdentifier": ctx.op.target_label,
             "Tags": creation_tags(ctx.op, **{"estate:restored-from": ctx.op.target_arn}),
+            # Explicit, as asked in the form (AWS's default is off).
+            "DeletionProtection": bool(ctx.params.get("deletion_protection")),
         }
         when = parse_time(ctx.params.get("restore_time"))
         if when is None:

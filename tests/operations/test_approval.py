@@ -179,3 +179,73 @@ def test_second_request_while_awaiting_is_refused(production, replica, admin_use
     with pytest.raises(OperationConflict):
         _promote(replica, second_admin)
     assert Operation.objects.filter(target_arn=first.target_arn).count() == 1
+
+
+# --- refused decisions are on the record ----------------------------------------------
+
+
+def test_a_forged_approval_by_the_requester_changes_nothing_and_is_audited(
+    production, replica, admin_user, client
+):
+    op = _promote(replica, admin_user)
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("operations:approve", args=[op.pk]), {"comment": "approving my own"}
+    )
+    assert response.status_code == 302
+    op.refresh_from_db()
+    assert op.state == State.AWAITING_APPROVAL
+    assert op.approved_by is None
+    refused = AuditEvent.objects.get(action="operation.approve_refused")
+    assert refused.outcome == "denied"
+    assert refused.actor == admin_user
+    assert refused.target == op.target_arn
+    assert refused.details["operation"] == op.pk
+    assert "different Admin" in refused.details["reason"]
+    assert not AuditEvent.objects.filter(action="operation.approved").exists()
+
+
+def test_a_non_admin_approval_is_refused_and_audited(production, replica, admin_user, operator):
+    op = _promote(replica, admin_user)
+    with pytest.raises(PermissionDenied):
+        approve_operation(op, by=operator, comment="ok")
+    op.refresh_from_db()
+    assert op.state == State.AWAITING_APPROVAL
+    refused = AuditEvent.objects.get(action="operation.approve_refused")
+    assert (refused.outcome, refused.actor) == ("denied", operator)
+    assert "Only an Admin" in refused.details["reason"]
+
+
+def test_a_non_admin_approve_post_is_audited_as_denied(
+    production, replica, admin_user, operator, client
+):
+    op = _promote(replica, admin_user)
+    client.force_login(operator)
+    url = reverse("operations:approve", args=[op.pk])
+    assert client.post(url, {"comment": "ok"}).status_code == 403
+    op.refresh_from_db()
+    assert op.state == State.AWAITING_APPROVAL
+    denied = AuditEvent.objects.get(action="request.denied", target=url)
+    assert (denied.outcome, denied.actor) == ("denied", operator)
+
+
+def test_a_rejection_without_comment_is_audited_as_a_failure(
+    production, replica, admin_user, second_admin
+):
+    op = _promote(replica, admin_user)
+    with pytest.raises(OperationRefused):
+        reject_operation(op, by=second_admin, comment="")
+    op.refresh_from_db()
+    assert op.state == State.AWAITING_APPROVAL
+    refused = AuditEvent.objects.get(action="operation.reject_refused")
+    assert (refused.outcome, refused.actor) == ("failure", second_admin)
+
+
+def test_a_decision_that_lost_the_race_is_audited(production, replica, admin_user, second_admin):
+    op = _promote(replica, admin_user)
+    stale = Operation.objects.get(pk=op.pk)
+    approve_operation(op, by=second_admin, comment="go")
+    third = _user("carol", roles.ADMIN)
+    with pytest.raises(OperationRefused):
+        approve_operation(stale, by=third, comment="go too")
+    assert AuditEvent.objects.get(action="operation.approve_refused").actor == third

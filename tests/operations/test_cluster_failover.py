@@ -186,3 +186,102 @@ def test_throttling_is_retried_with_backoff_inside_the_step(cluster, operator, f
     fast_sandbox.faults.clear()
     op = drive(op.pk)
     assert op.state == State.SUCCEEDED, op.error
+
+
+# --- the impact note and the production confirmation -----------------------------------
+
+
+def _tiers(cluster, tiers: dict[str, int], classes: dict[str, str]) -> None:
+    """Set promotion tiers and instance classes in the mirror (what the note reads)."""
+    from estate.models import DbInstance
+
+    cluster.members = [{**m, "promotion_tier": tiers[m["identifier"]]} for m in cluster.members]
+    cluster.save()
+    for name, instance_class in classes.items():
+        DbInstance.objects.filter(identifier=name).update(instance_class=instance_class)
+
+
+def test_the_failover_form_says_what_will_happen(cluster, operator, account, client):
+    from datetime import timedelta
+
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from estate.models import DbProxy, DbProxyTarget
+
+    writer = next(m["identifier"] for m in cluster.members if m["is_writer"])
+    readers = sorted(m["identifier"] for m in cluster.members if not m["is_writer"])
+    # Both readers on tier 1: the larger one is AWS's pick.
+    _tiers(
+        cluster,
+        {writer: 0, readers[0]: 1, readers[1]: 1},
+        {readers[0]: "db.r6g.large", readers[1]: "db.r6g.2xlarge"},
+    )
+    now = timezone.now()
+    common = {"target_arn": cluster.arn, "account": account, "state": State.SUCCEEDED}
+    Operation.objects.create(
+        kind="cluster_failover_drill",
+        finished_at=now - timedelta(days=2),
+        result={"api_failover_seconds": 21.4, "client_downtime_seconds": 6.2},
+        **common,
+    )
+    Operation.objects.create(
+        kind="cluster_failover",
+        started_at=now - timedelta(days=1, seconds=48),
+        finished_at=now - timedelta(days=1),
+        **common,
+    )
+    proxy = DbProxy.objects.create(
+        account=account,
+        region=cluster.region,
+        arn="arn:aws:rds:x:1:db-proxy:p",
+        identifier="orders-proxy",
+    )
+    DbProxyTarget.objects.create(
+        proxy=proxy, target_type="TRACKED_CLUSTER", rds_resource_id="orders", cluster=cluster
+    )
+
+    client.force_login(operator)
+    page = client.get(reverse("operations:new", args=["cluster_failover"]), {"target": cluster.arn})
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "What will happen" in text
+    assert f"Writer now: {writer}; {readers[1]} will likely be promoted (promotion tier 1" in text
+    assert "typically about 30 s" in text
+    assert "failover 21.4 s, client downtime 6.2 s" in text
+    assert ": 48 s" in text
+    assert "orders-proxy" in text
+    # Not production: no typed confirmation
+    assert 'name="confirm"' not in text
+
+
+def test_the_note_names_the_chosen_reader_and_a_tie(cluster):
+    from operations.kinds.cluster_failover import impact_note
+
+    writer = next(m["identifier"] for m in cluster.members if m["is_writer"])
+    readers = sorted(m["identifier"] for m in cluster.members if not m["is_writer"])
+    _tiers(cluster, {writer: 0, readers[0]: 2, readers[1]: 2}, {})
+    note = impact_note(cluster)
+    assert f"one of {readers[0]}, {readers[1]} will be promoted" in note[0]
+    assert "No past failover or drill" in " ".join(note)
+    assert "No RDS Proxy" in note[-1]
+    assert f"{readers[1]} (chosen" in impact_note(cluster, readers[1])[0]
+
+
+def test_a_production_failover_needs_the_typed_cluster_identifier(cluster, operator, account, rds):
+    from estate.models import Environment
+
+    account.environment = Environment.PRODUCTION
+    account.save()
+    with pytest.raises(OperationRefused) as refused:
+        start_operation("cluster_failover", cluster, {}, requested_by=operator)
+    assert "confirm" in refused.value.errors
+    with pytest.raises(OperationRefused):
+        start_operation("cluster_failover", cluster, {"confirm": "order"}, requested_by=operator)
+    assert mutating_calls("FailoverDBCluster") == []
+    op = start_operation("cluster_failover", cluster, {"confirm": "orders"}, requested_by=operator)
+    # Not destructive: typed, but no second Admin needed.
+    assert op.state == State.QUEUED
+    assert "confirm" not in op.params
+    assert drive(op.pk).state == State.SUCCEEDED

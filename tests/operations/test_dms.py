@@ -208,3 +208,133 @@ def test_connection_test_succeeds_or_fails_with_awss_message(dms, operator):
     assert bad.state == State.FAILED
     assert "could not connect to server old-db.unreachable" in bad.error
     assert "security groups" in bad.error
+
+
+# --- reload-target is destructive; the start form defaults to what AWS accepts -------
+
+
+def _run_once_then_stop(client, account, rows, ri, operator) -> DmsReplicationTask:
+    """A CDC task that has run and is stopped, mirrored as such."""
+    task = _task(client, account, rows, ri, "full-load-and-cdc")
+    op = drive(
+        start_operation(
+            "dms_start_task", task, {"start_type": "start-replication"}, requested_by=operator
+        ).pk
+    )
+    assert op.state == State.SUCCEEDED, op.error
+    task.status = "running"
+    task.save()
+    assert drive(start_operation("dms_stop_task", task, {}, requested_by=operator).pk).state == (
+        State.SUCCEEDED
+    )
+    task.status = "stopped"
+    task.started_time = task.first_seen_at
+    task.save()
+    return task
+
+
+def test_start_form_defaults_to_the_start_type_aws_accepts(dms, account, operator, client):
+    from django.urls import reverse
+
+    from operations.kinds.dms import StartReplicationTask, StartTaskForm
+
+    aws_client, ri, rows = dms
+    fresh = _task(aws_client, account, rows, ri, "full-load")
+    form = StartTaskForm(target=fresh, kind=StartReplicationTask)
+    assert form.fields["start_type"].initial == "start-replication"
+    # Reload is not a start type any more: it is its own, destructive kind.
+    assert [v for v, _ in form.fields["start_type"].choices] == [
+        "start-replication",
+        "resume-processing",
+    ]
+    ran = _run_once_then_stop(aws_client, account, rows, ri, operator)
+    form = StartTaskForm(target=ran, kind=StartReplicationTask)
+    assert form.fields["start_type"].initial == "resume-processing"
+    # And on the page
+    client.force_login(operator)
+    page = client.get(reverse("operations:new", args=["dms_start_task"]), {"target": ran.arn})
+    assert page.status_code == 200
+    assert '<option value="resume-processing" selected>' in page.content.decode()
+
+
+def test_resuming_a_task_that_never_ran_is_refused(dms, account, operator):
+    client, ri, rows = dms
+    task = _task(client, account, rows, ri, "full-load")
+    with pytest.raises(OperationRefused) as refused:
+        start_operation(
+            "dms_start_task", task, {"start_type": "resume-processing"}, requested_by=operator
+        )
+    assert "never run" in refused.value.errors["start_type"][0]
+    assert Operation.objects.count() == 0
+
+
+def test_reload_target_is_not_a_start_type(dms, account, operator):
+    client, ri, rows = dms
+    task = _run_once_then_stop(client, account, rows, ri, operator)
+    with pytest.raises(OperationRefused) as refused:
+        start_operation(
+            "dms_start_task", task, {"start_type": "reload-target"}, requested_by=operator
+        )
+    assert "start_type" in refused.value.errors
+
+
+def test_reload_needs_an_admin_and_the_typed_identifier(
+    dms, account, operator, admin_user, monkeypatch
+):
+    from django.core.exceptions import PermissionDenied
+
+    from operations import registry
+
+    client, ri, rows = dms
+    task = _run_once_then_stop(client, account, rows, ri, operator)
+    start_types: list[str] = []
+    real = aws.call
+
+    def recording(client, operation, **kw):
+        if operation == "start_replication_task":
+            start_types.append(kw["StartReplicationTaskType"])
+        return real(client, operation, **kw)
+
+    monkeypatch.setattr(aws, "call", recording)
+    assert "dms_reload_task" in [k.name for k in registry.applicable_to(task)]
+    before = len(mutating_calls("StartReplicationTask"))
+    with pytest.raises(PermissionDenied):
+        start_operation(
+            "dms_reload_task", task, {"confirm": task.identifier}, requested_by=operator
+        )
+    with pytest.raises(OperationRefused) as refused:
+        start_operation("dms_reload_task", task, {"confirm": "t-other"}, requested_by=admin_user)
+    assert "confirm" in refused.value.errors
+    assert len(mutating_calls("StartReplicationTask")) == before
+
+    op = drive(
+        start_operation(
+            "dms_reload_task", task, {"confirm": task.identifier}, requested_by=admin_user
+        ).pk
+    )
+    assert op.state == State.SUCCEEDED, op.error
+    assert op.destructive
+    assert start_types == ["reload-target"]
+
+
+def test_reload_is_not_offered_for_a_task_that_never_ran(dms, account):
+    from operations import registry
+
+    client, ri, rows = dms
+    task = _task(client, account, rows, ri, "full-load")
+    assert "dms_reload_task" not in [k.name for k in registry.applicable_to(task)]
+
+
+def test_reload_in_production_waits_for_a_second_admin(dms, account, operator, admin_user):
+    from estate.models import Environment
+
+    client, ri, rows = dms
+    task = _run_once_then_stop(client, account, rows, ri, operator)
+    account.environment = Environment.PRODUCTION
+    account.save()
+    before = len(mutating_calls("StartReplicationTask"))
+    op = start_operation(
+        "dms_reload_task", task, {"confirm": task.identifier}, requested_by=admin_user
+    )
+    assert op.state == State.AWAITING_APPROVAL
+    assert len(mutating_calls("StartReplicationTask")) == before

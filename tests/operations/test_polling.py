@@ -97,9 +97,7 @@ def test_a_target_missing_from_the_shared_describe_is_described_alone(
     assert polling.counts.alone == 1
 
 
-def test_an_unreachable_cache_means_describing_alone_not_failing(
-    clusters, operator, monkeypatch
-):
+def test_an_unreachable_cache_means_describing_alone_not_failing(clusters, operator, monkeypatch):
     # Redis restarting: the cache raises. The step must still get its answer.
     import redis
 

@@ -660,7 +660,8 @@ class SyncRun(models.Model):
 
 
 class SyncLease(models.Model):
-    """Who is syncing one kind in one account and region right now.
+    """Who is syncing one kind in one account and region right now, and which run last
+    synced it successfully.
 
     A sync claims every (account, region, kind) of its scope with a conditional
     ``UPDATE ... WHERE holder IS NULL OR expires_at <= now`` (atomic on SQLite and
@@ -676,6 +677,14 @@ class SyncLease(models.Model):
         SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     expires_at = models.DateTimeField(default=timezone.now)
+    # The latest run that synced this kind of this account and region without an error,
+    # and when it started reading AWS: what "last seen by sync" means for every row of
+    # the scope (a row's own ``last_synced_at`` is when it last *changed*). Kept here,
+    # one row per scope, so a list page reads every scope's freshness in one query.
+    last_succeeded_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -175,3 +175,13 @@ def freshness(resource: Any) -> dict[str, Any]:
     from estate import queries
 
     return {"object": resource, "seen": queries.last_seen_of(resource)}
+
+
+@register.simple_tag
+def mirror_time_lag_minutes() -> int:
+    """How far a mirrored latest restorable time may trail AWS's, in whole minutes: sync
+    rewrites it only once AWS's has moved past ``SYNC_TIME_DRIFT_SECONDS`` (so that a
+    resync of an unchanged estate writes nothing)."""
+    from django.conf import settings
+
+    return max(1, -(-int(getattr(settings, "SYNC_TIME_DRIFT_SECONDS", 900)) // 60))

@@ -263,9 +263,31 @@ class DbInstance(Mirrored):
     enabled_cloudwatch_logs_exports = models.JSONField(default=list, blank=True)
     dbi_resource_id = models.CharField(max_length=64, blank=True)
     created_time = models.DateTimeField(null=True, blank=True)
+    # AWS's PendingModifiedValues as reported: what changes at the next reboot or
+    # maintenance window ({} = nothing pending; a pending password is "(changing)").
+    pending_modified_values = models.JSONField(default=dict, blank=True)
+    max_allocated_storage = models.PositiveIntegerField(null=True, blank=True)  # autoscaling
+    storage_throughput = models.PositiveIntegerField(null=True, blank=True)  # MiB/s (gp3)
+    engine_lifecycle_support = models.CharField(max_length=64, blank=True)  # Extended Support
+    monitoring_interval = models.PositiveIntegerField(null=True, blank=True)  # s; 0 = off
+    copy_tags_to_snapshot = models.BooleanField(default=False)
+    license_model = models.CharField(max_length=64, blank=True)
+    network_type = models.CharField(max_length=16, blank=True)  # IPV4 / DUAL
+    db_name = models.CharField(max_length=128, blank=True)
+    activity_stream_status = models.CharField(max_length=32, blank=True)
+    # StatusInfos: [{"StatusType", "Normal", "Status", "Message"}] (replication errors).
+    status_infos = models.JSONField(default=list, blank=True)
 
     class Meta(Mirrored.Meta):
         pass
+
+    @property
+    def has_pending_changes(self) -> bool:
+        return bool(self.pending_modified_values)
+
+    @property
+    def abnormal_status_infos(self) -> list[dict]:
+        return [s for s in self.status_infos if not s.get("Normal", True)]
 
     @property
     def is_writer(self) -> bool:
@@ -660,7 +682,8 @@ class SyncRun(models.Model):
 
 
 class SyncLease(models.Model):
-    """Who is syncing one kind in one account and region right now.
+    """Who is syncing one kind in one account and region right now, and which run last
+    synced it successfully.
 
     A sync claims every (account, region, kind) of its scope with a conditional
     ``UPDATE ... WHERE holder IS NULL OR expires_at <= now`` (atomic on SQLite and
@@ -676,6 +699,14 @@ class SyncLease(models.Model):
         SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     expires_at = models.DateTimeField(default=timezone.now)
+    # The latest run that synced this kind of this account and region without an error,
+    # and when it started reading AWS: what "last seen by sync" means for every row of
+    # the scope (a row's own ``last_synced_at`` is when it last *changed*). Kept here,
+    # one row per scope, so a list page reads every scope's freshness in one query.
+    last_succeeded_run = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -140,7 +140,8 @@ SORTABLE = {
     "region": "Region",
     "engine_name": "Engine",
     "status": "Status",
-    "last_synced_at": "Synced",
+    # When sync last wrote (changed) the row, not when it last saw it: see "last seen".
+    "last_synced_at": "Changed",
 }
 DEFAULT_SORT = "identifier"
 
@@ -171,6 +172,7 @@ def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
         version=Coalesce(kind.version, _text(""), output_field=CharField()),
         size=Coalesce(kind.size, _text(""), output_field=CharField()),
         account_name=F("account__name"),
+        aws_account_id=F("account__account_id"),
         environment=F("account__environment"),
     )
     if f.lifecycle == "live":
@@ -216,6 +218,7 @@ def _kind_rows(kind: Kind, f: InventoryFilters) -> QuerySet:
         "version",
         "size",
         "account_name",
+        "aws_account_id",
         "environment",
     ).order_by()  # the model's default ordering is not allowed inside a UNION
 
@@ -264,6 +267,96 @@ def inventory_facets() -> dict[str, list[str]]:
 def regions_in_use() -> list[str]:
     parts = [k.model.objects.values("region").order_by() for k in KINDS.values()]
     return sorted({r["region"] for r in parts[0].union(*parts[1:])})
+
+
+# --- Freshness: "last seen by sync" ---------------------------------------------------
+
+# The sync kind (``estate.sync.KINDS``) that mirrors each model: a row was last seen
+# by sync when that kind of its account and region last synced without an error.
+SYNC_KIND_OF_MODEL: dict[type[Model], str] = {
+    models.GlobalCluster: "global_clusters",
+    models.DbCluster: "clusters",
+    models.DbInstance: "instances",
+    models.DbProxy: "proxies",
+    models.DbEndpoint: "endpoints",
+    models.DbSnapshot: "snapshots",
+    models.ParameterGroup: "parameter_groups",
+    models.OptionGroup: "option_groups",
+    models.CacheReplicationGroup: "caches",
+    models.CacheCluster: "caches",
+    models.ServerlessCache: "caches",
+    models.DmsReplicationInstance: "dms",
+    models.DmsEndpoint: "dms",
+    models.DmsReplicationTask: "dms",
+}
+SYNC_KIND_OF_INVENTORY_KIND: dict[str, str] = {
+    key: SYNC_KIND_OF_MODEL[kind.model] for key, kind in KINDS.items()
+}
+
+ScopeKey = tuple[str, str, str]  # (AWS account id, region, sync kind)
+
+
+@dataclass(frozen=True)
+class LastSeen:
+    """The latest successful sync of a row's scope: when it started reading AWS."""
+
+    at: datetime
+    run_id: int | None
+
+
+def last_seen_by_sync(keys: Iterable[ScopeKey]) -> dict[ScopeKey, LastSeen]:
+    """The latest successful SyncRun of each (account id, region, kind) scope, in one
+    query whatever the number of rows or scopes asked about. A scope that no run has
+    synced without an error is absent."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    rows = models.SyncLease.objects.filter(
+        account_id__in={k[0] for k in wanted},
+        region__in={k[1] for k in wanted},
+        kind__in={k[2] for k in wanted},
+        last_succeeded_at__isnull=False,
+    ).values_list("account_id", "region", "kind", "last_succeeded_at", "last_succeeded_run_id")
+    return {(a, r, k): LastSeen(at, run_id) for a, r, k, at, run_id in rows if (a, r, k) in wanted}
+
+
+def last_seen_of(resource: Model) -> LastSeen | None:
+    """``last_seen_by_sync`` for one mirrored row: one query (the account's AWS id is
+    read in a subquery, whether or not the page's loader joined the account)."""
+    kind = SYNC_KIND_OF_MODEL.get(type(resource))
+    if kind is None:
+        return None
+    row = (
+        models.SyncLease.objects.filter(
+            account_id__in=models.Account.objects.filter(
+                pk=resource.account_id  # type: ignore[attr-defined]
+            ).values("account_id"),
+            region=resource.region,  # type: ignore[attr-defined]
+            kind=kind,
+            last_succeeded_at__isnull=False,
+        )
+        .values_list("last_succeeded_at", "last_succeeded_run_id")
+        .first()
+    )
+    return LastSeen(*row) if row else None
+
+
+def with_last_seen(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Inventory rows (from ``inventory_rows``) with ``last_seen`` (a LastSeen or None):
+    one query for the whole page."""
+    keys = {
+        (r["aws_account_id"], r["region"], SYNC_KIND_OF_INVENTORY_KIND[r["kind"]]) for r in rows
+    }
+    seen = last_seen_by_sync(keys)
+    return [
+        {
+            **r,
+            "last_seen": seen.get(
+                (r["aws_account_id"], r["region"], SYNC_KIND_OF_INVENTORY_KIND[r["kind"]])
+            ),
+        }
+        for r in rows
+    ]
 
 
 # --- Overview ------------------------------------------------------------------------

@@ -58,5 +58,16 @@ def renew(run: SyncRun) -> None:
     SyncLease.objects.filter(holder=run).update(expires_at=expires)
 
 
+def record_success(run: SyncRun, failed: Iterable[LeaseKey]) -> int:
+    """Mark every scope ``run`` holds, except ``failed``, as last seen by ``run`` (at its
+    start: sync read AWS after that instant, so the claim never overstates freshness).
+    One UPDATE on the lease rows, which are bookkeeping: a resync of an unchanged estate
+    still writes no mirror row."""
+    leases = SyncLease.objects.filter(holder=run)
+    for account_id, region, kind in set(failed):
+        leases = leases.exclude(account_id=account_id, region=region, kind=kind)
+    return leases.update(last_succeeded_run=run, last_succeeded_at=run.started_at)
+
+
 def release(run: SyncRun) -> None:
     SyncLease.objects.filter(holder=run).update(holder=None, expires_at=timezone.now())

@@ -252,7 +252,31 @@ def map_instance(item: dict) -> Row:
         "enabled_cloudwatch_logs_exports": item.get("EnabledCloudwatchLogsExports") or [],
         "dbi_resource_id": text(item.get("DbiResourceId")),
         "created_time": item.get("InstanceCreateTime"),
+        "pending_modified_values": pending_values(item.get("PendingModifiedValues")),
+        "max_allocated_storage": item.get("MaxAllocatedStorage"),
+        "storage_throughput": item.get("StorageThroughput"),
+        "engine_lifecycle_support": text(item.get("EngineLifecycleSupport")),
+        "monitoring_interval": item.get("MonitoringInterval"),
+        "copy_tags_to_snapshot": bool(item.get("CopyTagsToSnapshot")),
+        "license_model": text(item.get("LicenseModel")),
+        "network_type": text(item.get("NetworkType")),
+        "db_name": text(item.get("DBName")),
+        "activity_stream_status": text(item.get("ActivityStreamStatus")),
+        "status_infos": item.get("StatusInfos") or [],
     }
+
+
+def pending_values(pending: dict | None) -> dict:
+    """AWS's PendingModifiedValues as JSON-safe values, with any secret never stored: a
+    pending master password is recorded only as changing."""
+    out: dict = {}
+    for key, value in (pending or {}).items():
+        if key == "MasterUserPassword":
+            value = "(changing)"
+        elif hasattr(value, "isoformat"):
+            value = value.isoformat()
+        out[key] = value
+    return out
 
 
 def fetch_instances(ctx: FetchContext) -> Iterator[Event]:

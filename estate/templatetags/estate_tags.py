@@ -165,3 +165,23 @@ def resource_tags(resource: Any, compact: bool = False) -> dict[str, Any]:
         return getattr(resource, name, None)
 
     return {"tags": get("tags") or {}, "error": get("tags_error") or "", "compact": compact}
+
+
+@register.inclusion_tag("estate/_freshness.html")
+def freshness(resource: Any) -> dict[str, Any]:
+    """``{% freshness obj %}``: when the mirrored row last *changed* (``last_synced_at``:
+    sync writes a row only when AWS's answer differs) and when sync last *saw* it (the
+    latest successful sync of its account, region and kind; one query)."""
+    from estate import queries
+
+    return {"object": resource, "seen": queries.last_seen_of(resource)}
+
+
+@register.simple_tag
+def mirror_time_lag_minutes() -> int:
+    """How far a mirrored latest restorable time may trail AWS's, in whole minutes: sync
+    rewrites it only once AWS's has moved past ``SYNC_TIME_DRIFT_SECONDS`` (so that a
+    resync of an unchanged estate writes nothing)."""
+    from django.conf import settings
+
+    return max(1, -(-int(getattr(settings, "SYNC_TIME_DRIFT_SECONDS", 900)) // 60))

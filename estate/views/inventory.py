@@ -55,7 +55,7 @@ def inventory(request: HtmxRequest) -> HttpResponse:
     page = paginate(request, queries.inventory_rows(filters))
     context.update(
         page=page,
-        rows=queries.with_urls(page.object_list),
+        rows=queries.with_last_seen(queries.with_urls(page.object_list)),
         sort=filters.sort,
         filtered=any(k != "page" and v for k, v in request.GET.items()),
         export_query=_without(request, "page"),

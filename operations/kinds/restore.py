@@ -3,12 +3,14 @@ restorable window, or an instance from a snapshot. Verified available afterwards
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.functional import lazy
 
 from estate import aws
 from estate.models import DbInstance, DbSnapshot
@@ -57,6 +59,11 @@ def _aware(value: Any) -> datetime | None:
 
 
 class PitrForm(CloneForm):
+    """The cluster PITR form. The restore time is checked against AWS's window of now in
+    ``check_live``, never against the mirror's: sync rewrites the mirrored latest
+    restorable time only past ``SYNC_TIME_DRIFT_SECONDS``, so it may be minutes behind
+    the time an operator needs in an incident (and the earliest moves too)."""
+
     restore_time = forms.DateTimeField(
         required=False,
         label="Restore to (UTC)",
@@ -73,27 +80,55 @@ class PitrForm(CloneForm):
         for name in ("expires_at", "final_snapshot_on_expiry"):
             self.fields.pop(name)
         cluster = self.target
-        self.fields["restore_time"].help_text = (
-            f"Window: {_fmt(cluster.earliest_restorable_time)} to "
-            f"{_fmt(cluster.latest_restorable_time)}. Empty: the latest restorable time."
+        self.fields["restore_time"].help_text = live_window_help(
+            cluster,
+            lambda ctx: _cluster_live_window(ctx, cluster.identifier),
+            (cluster.earliest_restorable_time, cluster.latest_restorable_time),
         )
-
-    def clean_restore_time(self) -> datetime | None:
-        when = self.cleaned_data.get("restore_time")
-        if when is None:
-            return None
-        cluster = self.target
-        earliest, latest = cluster.earliest_restorable_time, cluster.latest_restorable_time
-        if (earliest and when < earliest) or (latest and when > latest):
-            raise ValidationError(
-                f"{_fmt(when)} is outside the restorable window ({_fmt(earliest)} to "
-                f"{_fmt(latest)}). Choose a time inside it."
-            )
-        return when
 
     def clean(self) -> dict[str, Any]:
         # The clone's checks (Aurora, available) apply; copy-on-write does not.
         return super().clean()
+
+
+Window = tuple[datetime | None, datetime | None]
+
+
+def _window_text(window: Window) -> str:
+    return f"{_fmt(window[0])} to {_fmt(window[1])}"
+
+
+def live_window_help(target: Any, read: Callable[[LiveContext], Window], mirrored: Window) -> str:
+    """The restore time's help text: AWS's restorable window of now, read when the form
+    is rendered (a form about to act may describe its target; built lazily so that
+    validating posted data, or listing a kind's fields, costs no AWS call). If AWS
+    cannot be asked, the mirrored window, said to be the mirror's."""
+    answer: list[str] = []
+
+    def text() -> str:
+        if not answer:
+            try:
+                window = read(LiveContext(target.account, target.region))
+            except aws.AwsError as exc:
+                answer.append(
+                    f"Window as last mirrored: {_window_text(mirrored)} (AWS could not be "
+                    f"asked now: {exc.code}); the time is checked against AWS's window when "
+                    "you submit. Empty: the latest restorable time."
+                )
+            else:
+                answer.append(
+                    f"Window in AWS now: {_window_text(window)}. Empty: the latest restorable time."
+                )
+        return answer[0]
+
+    return lazy(text, str)()  # type: ignore[return-value]
+
+
+def _cluster_live_window(ctx: LiveContext, identifier: str) -> Window:
+    cluster = describe_cluster(ctx.call, identifier)
+    return _aware(cluster.get("EarliestRestorableTime")), _aware(
+        cluster.get("LatestRestorableTime")
+    )
 
 
 class RestoreClusterToPointInTime(CloneCluster):
@@ -121,14 +156,9 @@ class RestoreClusterToPointInTime(CloneCluster):
         when = parse_time(params.get("restore_time"))
         if when is None:
             return
-        cluster = describe_cluster(ctx.call, target.identifier)
-        earliest = _aware(cluster.get("EarliestRestorableTime"))
-        latest = _aware(cluster.get("LatestRestorableTime"))
-        # AWS restores to the second: compare at that precision.
-        when = when.replace(microsecond=0)
-        if (earliest and when < earliest.replace(microsecond=0)) or (
-            latest and when > latest.replace(microsecond=0)
-        ):
+        # Both ends from AWS now: the mirror's may be up to SYNC_TIME_DRIFT_SECONDS old.
+        earliest, latest = _cluster_live_window(ctx, target.identifier)
+        if _outside(when, earliest, latest):
             raise ValidationError(
                 f"{_fmt(when)} is outside the restorable window in AWS ({_fmt(earliest)} to "
                 f"{_fmt(latest)})."
@@ -316,6 +346,27 @@ def _live_window(ctx: LiveContext, identifier: str) -> tuple[datetime | None, da
     return _aware(window.get("EarliestTime")), _aware(window.get("LatestTime"))
 
 
+def _earliest_by_retention(source: dict[str, Any]) -> datetime | None:
+    """Where AWS reports no RestoreWindow: retention days back from now, never before
+    the instance was created (AWS keeps no older backups)."""
+    days = source.get("BackupRetentionPeriod") or 0
+    if not days:
+        return None
+    earliest = timezone.now() - timedelta(days=days)
+    created = _aware(source.get("InstanceCreateTime"))
+    return max(earliest, created) if created else earliest
+
+
+def _instance_live_window(ctx: LiveContext, identifier: str) -> Window:
+    """The window in AWS now, as ``check_live`` judges it."""
+    source = describe_instance(ctx.call, identifier)
+    earliest, latest = _live_window(ctx, identifier)
+    return (
+        earliest or _earliest_by_retention(source),
+        latest or _aware(source.get("LatestRestorableTime")),
+    )
+
+
 def _outside(when: datetime, earliest: datetime | None, latest: datetime | None) -> bool:
     # AWS restores to the second: compare at that precision.
     when = when.replace(microsecond=0)
@@ -326,31 +377,22 @@ def _outside(when: datetime, earliest: datetime | None, latest: datetime | None)
 
 
 class InstancePitrForm(NewInstanceForm):
+    """The instance PITR form; as ``PitrForm``, the restore time is checked against
+    AWS's window in ``check_live`` (the mirror's latest restorable time lags)."""
+
     restore_time = forms.DateTimeField(required=False, label="Restore to (UTC)")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        earliest, latest = instance_window(self.target)
+        instance: DbInstance = self.target
         self.fields[
             "instance_class"
-        ].help_text = f"Empty: as the source's ({self.target.instance_class or 'unknown'})."
-        self.fields[
-            "restore_time"
-        ].help_text = (
-            f"Window: {_fmt(earliest)} to {_fmt(latest)}. Empty: the latest restorable time."
+        ].help_text = f"Empty: as the source's ({instance.instance_class or 'unknown'})."
+        self.fields["restore_time"].help_text = live_window_help(
+            instance,
+            lambda ctx: _instance_live_window(ctx, instance.identifier),
+            instance_window(instance),
         )
-
-    def clean_restore_time(self) -> datetime | None:
-        when = self.cleaned_data.get("restore_time")
-        if when is None:
-            return None
-        earliest, latest = instance_window(self.target)
-        if _outside(when, earliest, latest):
-            raise ValidationError(
-                f"{_fmt(when)} is outside the restorable window ({_fmt(earliest)} to "
-                f"{_fmt(latest)}). Choose a time inside it."
-            )
-        return when
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -406,6 +448,8 @@ class RestoreInstanceToPointInTime(_RestoreIntoNewInstance):
         when = parse_time(params.get("restore_time"))
         earliest, latest = _live_window(ctx, target.identifier)
         latest = latest or _aware(source.get("LatestRestorableTime"))
+        if earliest is None and when is not None:
+            earliest = _earliest_by_retention(source)
         if when is not None and _outside(when, earliest, latest):
             raise ValidationError(
                 f"{_fmt(when)} is outside the restorable window in AWS ({_fmt(earliest)} to "

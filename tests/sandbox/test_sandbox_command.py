@@ -39,14 +39,13 @@ def test_serves_until_a_signal_then_stops_cleanly(sandbox, signum):
     # When it is signalled
     call_command("sandbox", "--port", "0", "--seed", "none", stdout=output, restore_signals=True)
     watcher.join(timeout=5)
-    # Then it has registered the demo accounts and stopped its server
+    # Then it has stopped its server, and registered no demo account: nothing was
+    # seeded in them
     text = output.getvalue()
     assert "listening on http://127.0.0.1:" in text
     assert text.rstrip().endswith("Sandbox stopped.")
-    accounts = {a.account_id: a for a in Account.objects.all()}
-    assert accounts["111111111111"].environment == "production"
-    assert accounts["222222222222"].role_arn == "arn:aws:iam::222222222222:role/EstateSync"
-    assert accounts["222222222222"].regions == list(DEMO_REGIONS)
+    assert "No accounts registered (--seed none)" in text
+    assert not Account.objects.exists()
 
 
 @pytest.mark.django_db
@@ -64,6 +63,11 @@ def test_seed_and_first_sync_fill_the_mirror(sandbox, settings):
     assert DbInstance.objects.filter(identifier="ledger-pg-dr", region="us-west-2").exists()
     assert DbInstance.objects.filter(account__account_id="222222222222").exists()
     assert "First sync: succeeded" in output.getvalue()
+    # And the demo accounts it seeded are registered, pointing at the sandbox's roles
+    accounts = {a.account_id: a for a in Account.objects.all()}
+    assert accounts["111111111111"].environment == "production"
+    assert accounts["222222222222"].role_arn == "arn:aws:iam::222222222222:role/EstateSync"
+    assert accounts["222222222222"].regions == list(DEMO_REGIONS)
 
 
 @pytest.mark.django_db

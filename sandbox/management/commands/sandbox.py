@@ -165,11 +165,18 @@ class Command(BaseCommand):
             self._say(
                 f"Added {options['scale']} instances at scale in {time.monotonic() - started:.1f} s."
             )
-        accounts = register_demo_accounts()
-        self._say(
-            "Registered accounts: "
-            + ", ".join(f"{a.name} ({a.account_id}, {a.environment})" for a in accounts)
-        )
+        if options["seed"] == "demo" or options["scale"]:
+            # The demo accounts hold what was seeded (the scale seed uses them too).
+            accounts = register_demo_accounts()
+            self._say(
+                "Registered accounts: "
+                + ", ".join(f"{a.name} ({a.account_id}, {a.environment})" for a in accounts)
+            )
+        else:
+            # An empty sandbox is for one's own estate built through boto3: registering
+            # the demo accounts would put accounts nobody asked for into Estate (and
+            # every sync would sync them).
+            self._say("No accounts registered (--seed none): add your own in the admin.")
         configured = settings.AWS_ENDPOINT_URL
         if configured and configured.rstrip("/") != server.url:
             self._say(

@@ -1,0 +1,91 @@
+"""Fields operators act on are mirrored from AWS's describe answers (botocore's shapes):
+each set in the sandbox (through boto3 where moto takes it, on moto's model where it does
+not), synced, and read back from the mirror and the resource page."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from moto.rds.models import rds_backends
+
+from estate.models import DbInstance, SyncRun
+from estate.roles import VIEWER
+from estate.sync import sync_scope
+from tests import factories as f
+from tests.estate.sync_helpers import (
+    PROD,
+    REGION,
+    capture,
+    client,
+    create_instance,
+    make_account,
+    mirror_writes,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rds(sandbox):
+    make_account(PROD)
+    return client(PROD, REGION, "rds")
+
+
+def test_sync_maps_the_instance_fields_operators_act_on(rds, client):
+    # Given an instance with storage autoscaling, gp3 throughput, monitoring, a database
+    # name, and (on moto's model: moto does not report them) pending changes, Extended
+    # Support, an activity stream and a replication error
+    create_instance(
+        rds,
+        "billing",
+        StorageType="gp3",
+        AllocatedStorage=400,
+        StorageThroughput=500,
+        MaxAllocatedStorage=1000,
+        MonitoringInterval=30,
+        MonitoringRoleArn="arn:aws:iam::111111111111:role/rds-monitoring",
+        CopyTagsToSnapshot=True,
+        DBName="ledger",
+        LicenseModel="postgresql-license",
+    )
+    db = rds_backends[PROD][REGION].databases["billing"]
+    db.pending_modified_values = {"DBInstanceClass": "db.r6g.xlarge", "MasterUserPassword": "****"}
+    db.engine_lifecycle_support = "open-source-rds-extended-support"
+    db.activity_stream_status = "started"
+    db.network_type = "DUAL"
+    db.status_infos = [
+        {"StatusType": "read replication", "Normal": False, "Status": "error", "Message": "lag"}
+    ]
+    described = rds.describe_db_instances(DBInstanceIdentifier="billing")["DBInstances"][0]
+    # When it is synced
+    run = sync_scope(kinds=["instances"])
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    row = DbInstance.objects.get(identifier="billing")
+    # Then each field is AWS's
+    assert row.max_allocated_storage == described["MaxAllocatedStorage"] == 1000
+    assert row.storage_throughput == described.get("StorageThroughput") == 500
+    assert row.monitoring_interval == described["MonitoringInterval"] == 30
+    assert row.copy_tags_to_snapshot is described["CopyTagsToSnapshot"] is True
+    assert row.db_name == described["DBName"] == "ledger"
+    assert row.license_model == described["LicenseModel"]
+    assert row.network_type == described["NetworkType"] == "DUAL"
+    assert row.engine_lifecycle_support == described["EngineLifecycleSupport"]
+    assert row.activity_stream_status == described["ActivityStreamStatus"] == "started"
+    assert row.status_infos == described["StatusInfos"]
+    # (never the password, even masked)
+    assert row.pending_modified_values == {
+        "DBInstanceClass": "db.r6g.xlarge",
+        "MasterUserPassword": "(changing)",
+    }
+    # And a resync of the unchanged instance writes nothing
+    with capture() as ctx:
+        sync_scope(kinds=["instances"])
+    assert mirror_writes(ctx) == []
+    # And the page shows the pending changes and AWS's status message prominently
+    client.force_login(f.make_user(role=VIEWER))
+    page = client.get(reverse("instance", args=[row.pk])).content.decode()
+    assert 'data-testid="pending-changes"' in page
+    assert "db.r6g.xlarge" in page
+    assert 'data-testid="status-infos"' in page
+    assert "up to 1000 GiB" in page
+    assert "Extended Support" in page

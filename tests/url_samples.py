@@ -30,7 +30,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from estate.roles import ADMIN, OPERATOR, VIEWER
-from tests import factories
+from tests.factories import estate as factories
 
 # Who asks: column name -> role (None = anonymous, "" = logged in without a role).
 ROLES: dict[str, str | None] = {

@@ -18,8 +18,8 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from estate.models import ParameterGroup
-from tests import factories as f
 from tests.browser import CHROMIUM
+from tests.factories import estate as f
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 

@@ -22,7 +22,7 @@ from tests.operations.conftest import (  # noqa: F401  (fixtures)
 @pytest.fixture
 def operator(db):
     from estate import roles
-    from tests.factories import make_user
+    from tests.factories.estate import make_user
 
     return make_user("olivia", role=roles.OPERATOR)
 
@@ -30,14 +30,14 @@ def operator(db):
 @pytest.fixture
 def viewer(db):
     from estate import roles
-    from tests.factories import make_user
+    from tests.factories.estate import make_user
 
     return make_user("victor", role=roles.VIEWER)
 
 
 @pytest.fixture
 def nobody(db):
-    from tests.factories import make_user
+    from tests.factories.estate import make_user
 
     return make_user("nora")
 

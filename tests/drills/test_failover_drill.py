@@ -15,7 +15,7 @@ from operations.models import State
 from operations.services import start_operation
 from sandbox.listeners import LoopbackListener
 from tests.driving import drive
-from tests.operations.conftest import (
+from tests.factories.operations import (
     create_cluster,
     create_instance,
     mirror,
@@ -437,7 +437,7 @@ def test_without_the_sandbox_the_probe_address_file_is_never_read(settings, tmp_
 
     from drills.kinds.base import probe_address_overrides
     from drills.kinds.failover import ClusterFailoverDrill
-    from tests import factories
+    from tests.factories import estate as factories
 
     # Given production settings (no sandbox endpoint) and a stray address file that
     # would send the probe of "orders" to a loopback port

@@ -11,7 +11,7 @@ from estate.models import CacheReplicationGroup
 from operations.models import State
 from operations.services import start_operation
 from tests.driving import drive
-from tests.operations.conftest import REGION, make_global_database, mutating_calls, quiet_windows
+from tests.factories.operations import REGION, make_global_database, mutating_calls, quiet_windows
 
 pytestmark = pytest.mark.django_db
 

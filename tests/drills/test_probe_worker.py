@@ -10,7 +10,7 @@ from drills import services
 from drills.models import DrillRun, DrillSchedule, ProbeSample, RunStatus
 from operations.models import Operation, State
 from sandbox.listeners import LoopbackListener
-from tests import factories
+from tests.factories import estate as factories
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from operations import engine
 from operations.models import State
 from operations.services import cancel_operation, start_operation
 from tests.driving import drive
-from tests.operations.conftest import (
+from tests.factories.operations import (
     ACCOUNT_ID,
     REGION,
     create_instance,
@@ -137,7 +137,7 @@ def test_cluster_restore_drill_restores_a_cluster_with_an_instance_and_deletes_b
     account, rds, operator
 ):
     from estate.models import DbCluster
-    from tests.operations.conftest import create_cluster
+    from tests.factories.operations import create_cluster
 
     # Given an Aurora cluster with a manual cluster snapshot
     create_cluster(rds, "orders", instances=2)
@@ -335,7 +335,7 @@ def test_a_cluster_point_in_time_drill_runs_the_cluster_restore_kind(
     account, rds, operator, requests
 ):
     from estate.models import DbCluster
-    from tests.operations.conftest import create_cluster
+    from tests.factories.operations import create_cluster
 
     # Given an Aurora cluster with a long name (61 characters: "<name>-1" is its instance)
     name = "orders-" + "x" * 54

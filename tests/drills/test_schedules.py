@@ -12,7 +12,7 @@ from django_celery_beat.models import PeriodicTask
 from drills import services
 from drills.models import DrillRun, DrillSchedule, RunStatus
 from operations.models import Operation, State
-from tests import factories
+from tests.factories import estate as factories
 
 pytestmark = pytest.mark.django_db
 

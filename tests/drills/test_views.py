@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from drills.models import DrillRun, DrillSchedule, DrillType, ProbeSample, RunStatus
 from estate import roles
-from tests import factories
+from tests.factories import estate as factories
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,8 @@ from guard import rules
 from metrics.catalog import SPECS
 from metrics.models import Series
 from metrics.sync import write_points
-from tests import factories
-from tests.guard import builders
+from tests.factories import estate as factories
+from tests.factories import guard as builders
 
 pytestmark = pytest.mark.django_db
 

@@ -186,7 +186,7 @@ def test_redis_down_falls_back_to_a_slice_per_process_and_back(
 
 def test_the_syncs_page_shows_the_budget_and_its_throttles(client, django_user_model, settings):
     from estate.roles import VIEWER
-    from tests.operations.conftest import _role
+    from tests.factories.operations import _role
 
     settings.REDIS_URL = ""
     user = django_user_model.objects.create_user("v", password="pw")

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from estate import queries, status
-from tests import factories as f
+from tests.factories import estate as f
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_a_cache_on_a_default_parameter_group_has_elasticaches_default_eviction_
     # Given Redis and Valkey groups on default parameter groups (never mirrored: they
     # cannot be modified) and a Memcached cluster, which has no such policy
     from estate import queries
-    from tests import factories
+    from tests.factories import estate as factories
 
     valkey = factories.make_replication_group(
         engine="valkey", parameter_group_name="default.valkey8"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from estate import services
 from estate.models import DbInstance, SyncRun
 from estate.sync import ScopeError
-from tests.estate.sync_helpers import PROD, REGION, client, create_instance, make_account
+from tests.factories.sandbox import PROD, REGION, client, create_instance, make_account
 
 pytestmark = pytest.mark.django_db
 

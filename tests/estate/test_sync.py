@@ -11,7 +11,7 @@ from django.utils import timezone
 from estate import aws
 from estate.models import DbCluster, DbEndpoint, DbInstance, SyncLease, SyncRun
 from estate.sync import KINDS, ScopeError, leases, sync_scope
-from tests.estate.sync_helpers import (
+from tests.factories.sandbox import (
     OTHER_REGION,
     PROD,
     REGION,

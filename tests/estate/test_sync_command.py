@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from estate.models import SyncRun
-from tests.estate.sync_helpers import PROD, REGION, client, create_instance, make_account
+from tests.factories.sandbox import PROD, REGION, client, create_instance, make_account
 
 pytestmark = pytest.mark.django_db
 

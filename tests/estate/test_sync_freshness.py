@@ -16,8 +16,8 @@ from estate import queries
 from estate.models import DbInstance, SyncLease, SyncRun
 from estate.roles import VIEWER
 from estate.sync import sync_scope
-from tests import factories as f
-from tests.estate.sync_helpers import PROD, REGION, client, create_instance, make_account
+from tests.factories import estate as f
+from tests.factories.sandbox import PROD, REGION, client, create_instance, make_account
 
 pytestmark = pytest.mark.django_db
 

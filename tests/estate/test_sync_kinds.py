@@ -23,7 +23,7 @@ from estate.models import (
     SyncRun,
 )
 from estate.sync import sync_scope
-from tests.estate.sync_helpers import (
+from tests.factories.sandbox import (
     OTHER_REGION,
     PROD,
     REGION,

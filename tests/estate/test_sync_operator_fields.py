@@ -11,8 +11,8 @@ from moto.rds.models import rds_backends
 from estate.models import DbInstance, SyncRun
 from estate.roles import VIEWER
 from estate.sync import sync_scope
-from tests import factories as f
-from tests.estate.sync_helpers import (
+from tests.factories import estate as f
+from tests.factories.sandbox import (
     PROD,
     REGION,
     capture,

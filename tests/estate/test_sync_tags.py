@@ -30,9 +30,9 @@ from estate.roles import VIEWER
 from estate.sync import sync_scope
 from estate.sync.rds import GLOBAL_CLUSTERS
 from estate.sync.store import Lookups, PartWriter
-from tests import factories as f
-from tests.estate.sync_helpers import PROD, REGION, capture, make_account, mirror_writes
-from tests.estate.sync_helpers import client as aws_client
+from tests.factories import estate as f
+from tests.factories.sandbox import PROD, REGION, capture, make_account, mirror_writes
+from tests.factories.sandbox import client as aws_client
 from tests.sandbox import tagged_estate
 from tests.sandbox.tagged_estate import TAGS
 

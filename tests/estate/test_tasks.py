@@ -6,7 +6,7 @@ import pytest
 
 from estate import tasks
 from estate.models import DbInstance, SyncRun
-from tests.estate.sync_helpers import PROD, REGION, client, create_instance, make_account
+from tests.factories.sandbox import PROD, REGION, client, create_instance, make_account
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from estate import models as m
 from estate import tls
 from estate.roles import VIEWER
 from guard import rules
-from tests.guard import builders
+from tests.factories import guard as builders
 
 GROUP = "app-pg"
 

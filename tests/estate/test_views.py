@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from estate.roles import VIEWER
-from tests import factories as f
+from tests.factories import estate as f
 
 pytestmark = pytest.mark.django_db
 

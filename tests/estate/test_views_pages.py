@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from estate import models
 from estate.roles import OPERATOR, VIEWER
-from tests import factories as f
+from tests.factories import estate as f
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from django_htmx.middleware import HtmxDetails
 from estate.middleware import SignedOutHtmxMiddleware
 from estate.roles import ADMIN, MANAGE_DRILLS, ROLE_PERMS, VIEW_ESTATE, VIEWER
 from estate.web import paginate, render_page, role_required
-from tests import factories as f
+from tests.factories import estate as f
 
 pytestmark = pytest.mark.django_db
 

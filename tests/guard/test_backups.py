@@ -16,8 +16,8 @@ from drills.models import BackupPolicy, DrillRun, DrillType, RunStatus
 from estate.models import Environment
 from guard import rules
 from guard.backups import backup_rows
-from tests import factories
-from tests.guard import builders
+from tests.factories import estate as factories
+from tests.factories import guard as builders
 
 pytestmark = pytest.mark.django_db
 

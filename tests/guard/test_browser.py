@@ -18,8 +18,8 @@ from playwright.sync_api import expect
 
 from audit.models import AuditEvent
 from guard.models import FindingSuppression
-from tests import factories as f
 from tests.browser import CHROMIUM
+from tests.factories import estate as f
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 

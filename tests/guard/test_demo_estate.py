@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from guard import rules
-from tests.factories import make_demo_estate
+from tests.factories.estate import make_demo_estate
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from estate import models as m
 from guard.drift import against_baseline, find_drift
-from tests.guard.builders import account, cluster, instance
+from tests.factories.guard import account, cluster, instance
 
 pytestmark = pytest.mark.django_db
 SCOPE = m.ParameterGroup.Scope.INSTANCE

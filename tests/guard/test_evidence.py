@@ -13,7 +13,7 @@ from django.utils import timezone
 from estate import models as m
 from guard import rules
 from guard.evidence import readable, text
-from tests.guard.builders import (
+from tests.factories.guard import (
     BUILDERS,
     SECURE_SG,
     WORLD_SG,

@@ -13,7 +13,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from estate import models as m
 from guard.models import FindingSuppression
-from tests.guard.builders import SECURE_SG, account, instance, security_group, snapshot
+from tests.factories.guard import SECURE_SG, account, instance, security_group, snapshot
 
 pytestmark = pytest.mark.django_db
 

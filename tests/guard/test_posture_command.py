@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.guard.builders import SECURE_SG, account, instance, security_group, snapshot
+from tests.factories.guard import SECURE_SG, account, instance, security_group, snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 from django.template import Context, Template
 
 from audit.services import record
-from tests.guard.builders import SECURE_SG, account, instance, security_group
+from tests.factories.guard import SECURE_SG, account, instance, security_group
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from estate import models as m
 from guard import rules
 from guard.models import SecurityGroup
-from tests.guard.builders import (
+from tests.factories.guard import (
     BUILDERS,
     SECURE_SG,
     WORLD_SG,

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from tests import factories
 from tests.browser import CHROMIUM
+from tests.factories import estate as factories
 from tests.metrics.test_queries import minutes, store
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"

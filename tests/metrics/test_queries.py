@@ -13,7 +13,7 @@ from metrics import queries
 from metrics.catalog import HIT_RATE, SPECS
 from metrics.models import AccountThresholds, Series
 from metrics.sync import write_points
-from tests import factories
+from tests.factories import estate as factories
 
 pytestmark = pytest.mark.django_db
 

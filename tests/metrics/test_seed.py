@@ -11,7 +11,7 @@ from metrics.catalog import HIT_RATE
 from metrics.models import Series
 from metrics.sync import sync_metrics
 from sandbox.metrics_seed import publish_demo_metrics
-from tests import factories
+from tests.factories import estate as factories
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from metrics import queries
 from metrics.catalog import HIT_RATE
 from metrics.models import MetricHour, Series, pack_minutes, unpack_minutes
 from metrics.sync import prune, sync_metrics
-from tests import factories
+from tests.factories import estate as factories
 from tests.metrics.conftest import minutes_before
 
 pytestmark = pytest.mark.django_db

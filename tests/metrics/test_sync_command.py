@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from estate.models import SyncRun
 from metrics.models import MetricHour
-from tests import factories
+from tests.factories import estate as factories
 from tests.metrics.conftest import minutes_before
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.core.cache import cache
 
 from metrics import tasks
 from metrics.models import Series
-from tests import factories
+from tests.factories import estate as factories
 
 pytestmark = pytest.mark.django_db
 

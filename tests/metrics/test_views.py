@@ -16,7 +16,7 @@ from django.utils import timezone
 from estate import roles
 from metrics import queries
 from metrics.catalog import HIT_RATE
-from tests import factories
+from tests.factories import estate as factories
 from tests.metrics.test_queries import minutes, store
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from operations.services import (
     start_operation,
 )
 from tests.driving import drive
-from tests.operations.conftest import (
+from tests.factories.operations import (
     _user,
     create_instance,
     mirror,

@@ -7,7 +7,7 @@ from estate.models import CacheReplicationGroup
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
 from tests.driving import drive
-from tests.operations.conftest import REGION, mutating_calls
+from tests.factories.operations import REGION, mutating_calls
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from estate import aws
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
 from tests.driving import drive
-from tests.operations.conftest import mirror, mutating_calls, wait_available
+from tests.factories.operations import mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
 

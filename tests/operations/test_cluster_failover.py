@@ -5,7 +5,7 @@ from operations import engine
 from operations.models import Operation, State
 from operations.services import OperationConflict, OperationRefused, start_operation
 from tests.driving import drive
-from tests.operations.conftest import (
+from tests.factories.operations import (
     create_cluster,
     mirror,
     mutating_calls,

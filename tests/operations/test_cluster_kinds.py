@@ -11,7 +11,7 @@ from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
 from sandbox.extensions import lifecycle_core
 from tests.driving import drive
-from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
+from tests.factories.operations import create_cluster, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.db import connections
 from estate.models import DbCluster
 from operations.models import Operation
 from operations.services import OperationConflict, start_operation
-from tests.operations.conftest import create_cluster, mirror, wait_available
+from tests.factories.operations import create_cluster, mirror, wait_available
 
 pytestmark = [
     pytest.mark.postgres("real concurrent writers: SQLite serialises them"),

@@ -9,7 +9,7 @@ from estate.models import DbCluster, DbInstance, DbSnapshot
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
 from tests.driving import drive
-from tests.operations.conftest import (
+from tests.factories.operations import (
     REGION,
     create_cluster,
     create_instance,

@@ -10,7 +10,7 @@ from operations import engine, services
 from operations.models import Operation, State
 from operations.services import OperationRefused, cancel_operation, start_operation
 from tests.driving import drive
-from tests.operations.conftest import mutating_calls
+from tests.factories.operations import mutating_calls
 
 pytestmark = pytest.mark.django_db
 

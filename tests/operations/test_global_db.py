@@ -9,7 +9,7 @@ from estate import aws
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
 from tests.driving import drive
-from tests.operations.conftest import make_global_database, mutating_calls
+from tests.factories.operations import make_global_database, mutating_calls
 
 pytestmark = pytest.mark.django_db
 

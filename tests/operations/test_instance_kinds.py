@@ -7,7 +7,7 @@ from estate.models import DbInstance
 from operations.models import Operation, State
 from operations.services import OperationRefused, start_operation
 from tests.driving import drive
-from tests.operations.conftest import create_instance, mirror, mutating_calls, wait_available
+from tests.factories.operations import create_instance, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from operations.kinds import restore
 from operations.models import Operation, OperationEvent, State
 from operations.services import OperationRefused, start_operation
 from tests.driving import drive
-from tests.operations.conftest import (
+from tests.factories.operations import (
     ACCOUNT_ID,
     REGION,
     create_cluster,

@@ -18,7 +18,7 @@ from estate.models import DbCluster
 from operations.models import Operation, State
 from operations.services import start_operation
 from sandbox import calllog
-from tests.operations.conftest import create_cluster, mirror, wait_available
+from tests.factories.operations import create_cluster, mirror, wait_available
 from tests.processes import RedisServer, Worker, wait_for
 
 pytestmark = [

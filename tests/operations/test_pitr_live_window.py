@@ -16,7 +16,7 @@ from estate.sync import sync_scope
 from operations.models import Operation
 from operations.services import OperationRefused, start_operation
 from sandbox.extensions import rds_backups
-from tests.operations.conftest import (
+from tests.factories.operations import (
     ACCOUNT_ID,
     REGION,
     create_cluster,
@@ -158,7 +158,7 @@ def test_the_form_shows_aws_window_of_now(client, operator, rds, request, kind, 
 
 def test_backups_page_says_how_far_a_mirrored_latest_time_may_lag(client, settings):
     from estate.roles import VIEWER
-    from tests import factories
+    from tests.factories import estate as factories
 
     settings.SYNC_TIME_DRIFT_SECONDS = 600
     factories.make_instance(

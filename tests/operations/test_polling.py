@@ -13,7 +13,7 @@ from operations import engine, polling
 from operations.kinds.base import StepContext
 from operations.models import Operation, State
 from operations.services import start_operation
-from tests.operations.conftest import create_cluster, mirror, wait_available
+from tests.factories.operations import create_cluster, mirror, wait_available
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from operations.kinds.base import LeaseLost, StepContext
 from operations.models import Operation, OperationEvent, State
 from operations.services import start_operation
 from tests.driving import drive
-from tests.operations.conftest import mutating_calls
+from tests.factories.operations import mutating_calls
 
 pytestmark = pytest.mark.django_db
 

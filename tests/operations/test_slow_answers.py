@@ -17,7 +17,7 @@ from operations.kinds.base import CALLING, forget_clients
 from operations.models import Operation, State
 from operations.services import start_operation
 from tests.driving import drive
-from tests.operations.conftest import (
+from tests.factories.operations import (
     create_cluster,
     create_instance,
     make_global_database,

@@ -7,9 +7,9 @@ from django.urls import reverse
 
 from estate.models import DbCluster
 from operations.models import Operation, State
-from tests import factories
 from tests.driving import drive
-from tests.operations.conftest import create_cluster, mirror, mutating_calls, wait_available
+from tests.factories import estate as factories
+from tests.factories.operations import create_cluster, mirror, mutating_calls, wait_available
 
 pytestmark = pytest.mark.django_db
 

@@ -81,7 +81,7 @@ class PitrForm(CloneForm):
             self.fields.pop(name)
         cluster = self.target
         self.fields["restore_time"].help_text = live_window_help(
-            cluster,
+            self,
             lambda ctx: _cluster_live_window(ctx, cluster.identifier),
             (cluster.earliest_restorable_time, cluster.latest_restorable_time),
         )
@@ -98,11 +98,19 @@ def _window_text(window: Window) -> str:
     return f"{_fmt(window[0])} to {_fmt(window[1])}"
 
 
-def live_window_help(target: Any, read: Callable[[LiveContext], Window], mirrored: Window) -> str:
-    """The restore time's help text: AWS's restorable window of now, read when the form
-    is rendered (a form about to act may describe its target; built lazily so that
-    validating posted data, or listing a kind's fields, costs no AWS call). If AWS
+def live_window_help(form: Any, read: Callable[[LiveContext], Window], mirrored: Window) -> str:
+    """The restore time's help text: AWS's restorable window of now, read when an empty
+    form is rendered (a form about to act may describe its target; built lazily so
+    that listing a kind's fields costs no AWS call). A submitted form, valid or not,
+    says the mirrored window (validating must cost no call: Django's BoundField reads
+    the help text; ``check_live`` judges the time against AWS's window anyway). If AWS
     cannot be asked, the mirrored window, said to be the mirror's."""
+    if form.is_bound:
+        return (
+            f"Window as last mirrored: {_window_text(mirrored)}; the time is checked "
+            "against AWS's window when you submit. Empty: the latest restorable time."
+        )
+    target = form.target
     answer: list[str] = []
 
     def text() -> str:
@@ -389,7 +397,7 @@ class InstancePitrForm(NewInstanceForm):
             "instance_class"
         ].help_text = f"Empty: as the source's ({instance.instance_class or 'unknown'})."
         self.fields["restore_time"].help_text = live_window_help(
-            instance,
+            self,
             lambda ctx: _instance_live_window(ctx, instance.identifier),
             instance_window(instance),
         )

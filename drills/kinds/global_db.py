@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from drills.kinds.base import DrillForm, FailoverDrill, with_address_override
 from drills.models import DrillRun
@@ -133,20 +132,9 @@ class GlobalSwitchoverDrill(FailoverDrill):
         return problems
 
 
-class GlobalFailoverDrillForm(GlobalDrillForm):
+class GlobalFailoverDrillForm(global_db.AcceptDataLoss, GlobalDrillForm):
     """An unplanned failover loses the writes not yet replicated: the drill asks for
     the same typed acceptance as the operation it wraps."""
-
-    accept_data_loss = forms.CharField(
-        label="Type ACCEPT DATA LOSS",
-        help_text="Writes not yet replicated to the new primary are lost.",
-    )
-
-    def clean_accept_data_loss(self) -> str:
-        typed = self.cleaned_data.get("accept_data_loss", "")
-        if typed.strip() != "ACCEPT DATA LOSS":
-            raise ValidationError("Type ACCEPT DATA LOSS exactly to confirm an unplanned failover.")
-        return typed
 
 
 class GlobalFailoverDrill(GlobalSwitchoverDrill):

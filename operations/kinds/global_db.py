@@ -71,7 +71,9 @@ class GlobalForm(KindForm):
         return cleaned
 
 
-class GlobalFailoverForm(GlobalForm):
+class AcceptDataLoss(forms.Form):
+    """The typed acceptance an unplanned failover needs (the operation and its drill)."""
+
     accept_data_loss = forms.CharField(
         label="Type ACCEPT DATA LOSS",
         help_text="Writes not yet replicated to the new primary are lost.",
@@ -82,6 +84,10 @@ class GlobalFailoverForm(GlobalForm):
         if typed.strip() != "ACCEPT DATA LOSS":
             raise ValidationError("Type ACCEPT DATA LOSS exactly to confirm an unplanned failover.")
         return typed
+
+
+class GlobalFailoverForm(AcceptDataLoss, GlobalForm):
+    pass
 
 
 class GlobalSwitchover(Kind):

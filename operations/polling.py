@@ -38,7 +38,9 @@ class ResourceType:
     operation: str
     result_key: str
     id_key: str
-    filter_name: str
+    # The describe's filter by identifier; None: the API has none, and one paginated
+    # describe of the region's resources of this type serves everyone.
+    filter_name: str | None
     service: str = "rds"
 
 
@@ -48,6 +50,13 @@ TYPES: dict[str, ResourceType] = {
     ),
     "instance": ResourceType(
         "describe_db_instances", "DBInstances", "DBInstanceIdentifier", "db-instance-id"
+    ),
+    "replication_group": ResourceType(
+        "describe_replication_groups",
+        "ReplicationGroups",
+        "ReplicationGroupId",
+        None,
+        "elasticache",
     ),
 }
 # AWS's page size and the most values one describe filter takes here.
@@ -112,6 +121,12 @@ def _describe_many(
 ) -> dict[str, dict[str, Any]]:
     items: dict[str, dict[str, Any]] = {}
     client = ctx.client(rtype.service, region)
+    if rtype.filter_name is None:
+        counts.add("shared")
+        for item in aws.paginate(client, rtype.operation, rtype.result_key, MaxRecords=CHUNK):
+            if item[rtype.id_key] in identifiers:
+                items[item[rtype.id_key]] = item
+        return items
     for start in range(0, len(identifiers), CHUNK):
         chunk = identifiers[start : start + CHUNK]
         counts.add("shared")

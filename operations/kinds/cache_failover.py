@@ -9,6 +9,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from estate.models import CacheReplicationGroup
+from operations import polling
 from operations.kinds.base import (
     Done,
     Fail,
@@ -18,7 +19,6 @@ from operations.kinds.base import (
     Step,
     StepContext,
     Wait,
-    poll_interval,
 )
 
 
@@ -115,11 +115,13 @@ class CacheTestFailover(Kind):
         return Done(f"AWS accepted the test failover of shard {shard} away from {old}.")
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:
-        group = describe_group(ctx.call, ctx.op.target_label)
+        group = polling.shared(ctx, "replication_group", ctx.op.target_label)
+        if group is None:
+            return Wait(polling.tick_seconds(), "AWS is failing the shard over.")
         primary = shard_primary(group, ctx.params["node_group_id"])
         if group.get("Status") != "available" or primary == ctx.memory["old_primary"]:
             return Wait(
-                poll_interval(ctx.op), f"Group is {group.get('Status')}; primary {primary}."
+                polling.tick_seconds(), f"Group is {group.get('Status')}; primary {primary}."
             )
         return Done(
             f"{primary} is the shard's primary (was {ctx.memory['old_primary']}).",

@@ -7,7 +7,7 @@ identifier)``; per account, region and resource type, at most one process per ti
 (``OPERATIONS_POLL_SECONDS``) makes the describe, filtered by every identifier that
 steps asked about recently (100 to a call, AWS's page size), and leaves the answer in
 the cache (Redis in production) for the others. A step that asks about a target for the
-first time after this tick's describe gets ``None`` (ask again next tick: the next
+first time after this tick's describe is told to ask again next tick (the next
 describe includes it). A target missing from a describe made after it was asked about
 is described alone: it may have been created since, or be gone (then ``AwsNotFound``
 says so, as a describe of one would).
@@ -91,6 +91,21 @@ def tick_seconds() -> float:
     return max(0.01, float(getattr(settings, "OPERATIONS_POLL_SECONDS", 5.0)))
 
 
+def _tick_start(now: float, tick: float) -> float:
+    """Ticks are windows of wall-clock time, the same in every process."""
+    return (now // tick) * tick
+
+
+def next_tick_in() -> float:
+    """Seconds until the next tick begins (a hair after): a waiting step wakes then, with
+    every other waiting step of its scope, so the first of them makes the tick's
+    describe and the others get its answer, fresh. A change AWS finishes is seen
+    within one tick."""
+    tick = tick_seconds()
+    now = time.time()
+    return _tick_start(now, tick) + tick - now + min(0.05, tick / 10)
+
+
 # Part of every key: the same in every process of a deployment; ``reset`` (tests, each
 # with a new sandbox) makes earlier answers unreachable, in this and later runs.
 _generation = "0"
@@ -142,10 +157,11 @@ def _describe_many(
 
 def shared(
     ctx: Any, kind: str, identifier: str, region: str | None = None
-) -> dict[str, Any] | None:
-    """``identifier``'s description, from this tick's shared describe of its scope;
-    ``None`` when this tick's describe was made before anyone asked about it (the
-    caller waits a tick). Raises ``AwsNotFound`` when AWS no longer has it.
+) -> dict[str, Any] | float:
+    """``identifier``'s description, from this tick's shared describe of its scope, or
+    the seconds to wait before asking again (another process is making this tick's
+    describe; or it was made before anyone asked about this target, and the next
+    tick's includes it). Raises ``AwsNotFound`` when AWS no longer has it.
 
     With the cache unreachable (Redis restarting) the target is described alone:
     waiting costs more calls for a while, but no operation fails for it."""
@@ -162,7 +178,7 @@ def shared(
 
 def _shared(
     ctx: Any, rtype: ResourceType, kind: str, identifier: str, region: str
-) -> dict[str, Any] | None:
+) -> dict[str, Any] | float:
     tick = tick_seconds()
     now = time.time()
     snapshot_key, interest_key, lock_key = (
@@ -179,7 +195,8 @@ def _shared(
         interest[identifier] = (asked_at, now + INTEREST_TICKS * tick)
         cache.set(interest_key, interest, timeout=int(INTEREST_TICKS * tick) + 60)
     snapshot = found.get(snapshot_key)
-    fresh = snapshot is not None and now - snapshot["at"] < tick
+    window = _tick_start(now, tick)
+    fresh = snapshot is not None and snapshot["at"] >= window
     if not fresh and cache.add(lock_key, now, timeout=max(5, int(tick))):
         wanted = sorted(i for i, v in interest.items() if v[1] > now)
         try:
@@ -189,16 +206,16 @@ def _shared(
         snapshot = {"at": time.time(), "items": items}
         cache.set(snapshot_key, snapshot, timeout=int(tick * 4) + 60)
         fresh = True
-    # Someone else is describing right now: last tick's answer will do for this one,
-    # unless it predates this step (the step's own change, a failover it just asked
-    # for, would not show in it).
-    usable = snapshot is not None and (fresh or now - snapshot["at"] < 2 * tick)
+    if not fresh:
+        # Someone else is making this tick's describe right now: its answer comes in a
+        # moment (the previous tick's would be a tick old).
+        return min(0.25, tick / 4)
     since = _step_started(ctx)
-    if usable and snapshot["at"] >= since and identifier in snapshot["items"]:
+    if snapshot["at"] >= since and identifier in snapshot["items"]:
         counts.add("served")
         return dict(snapshot["items"][identifier])
-    if usable and snapshot["at"] < max(asked_at, since):
-        return None  # the next tick's describe includes it
+    if snapshot["at"] < max(asked_at, since):
+        return next_tick_in()  # the next tick's describe includes it
     return _alone(ctx, rtype, identifier, region)
 
 

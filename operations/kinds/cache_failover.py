@@ -116,12 +116,12 @@ class CacheTestFailover(Kind):
 
     def step_await_failover(self, ctx: StepContext) -> Done | Wait | Fail:
         group = polling.shared(ctx, "replication_group", ctx.op.target_label)
-        if group is None:
-            return Wait(polling.tick_seconds(), "AWS is failing the shard over.")
+        if not isinstance(group, dict):
+            return Wait(group, "AWS is failing the shard over.")
         primary = shard_primary(group, ctx.params["node_group_id"])
         if group.get("Status") != "available" or primary == ctx.memory["old_primary"]:
             return Wait(
-                polling.tick_seconds(), f"Group is {group.get('Status')}; primary {primary}."
+                polling.next_tick_in(), f"Group is {group.get('Status')}; primary {primary}."
             )
         return Done(
             f"{primary} is the shard's primary (was {ctx.memory['old_primary']}).",

@@ -273,17 +273,17 @@ class ClusterFailover(Kind):
         # (operations.polling): polling from the start costs no more AWS calls, and a
         # failover quicker than AWS's typical ~30 s is seen within a tick.
         cluster = polling.shared(ctx, "cluster", ctx.op.target_label)
-        if cluster is None:
-            return Wait(polling.tick_seconds(), "AWS is failing over.")
+        if not isinstance(cluster, dict):
+            return Wait(cluster, "AWS is failing over.")
         writer = cluster_writer(cluster)
         old = ctx.memory["old_writer"]
         if cluster["Status"] != "available" or writer == old:
-            return Wait(polling.tick_seconds(), f"Cluster is {cluster['Status']}; writer {writer}.")
+            return Wait(polling.next_tick_in(), f"Cluster is {cluster['Status']}; writer {writer}.")
         statuses = members_status(ctx.call, cluster)
         busy = {k: v for k, v in statuses.items() if v != "available"}
         if busy:
             detail = ", ".join(f"{k} {v}" for k, v in sorted(busy.items()))
-            return Wait(poll_interval(ctx.op), f"New writer {writer}; waiting for {detail}.")
+            return Wait(polling.next_tick_in(), f"New writer {writer}; waiting for {detail}.")
         wanted = ctx.params.get("target_instance")
         if wanted and writer != wanted:
             return Fail(

@@ -101,13 +101,13 @@ class InstanceFailover(Kind):
         # A shared describe per account, region and tick (operations.polling): polling
         # from the start costs no more AWS calls.
         instance = polling.shared(ctx, "instance", ctx.op.target_label)
-        if instance is None:
-            return Wait(polling.tick_seconds(), "AWS is rebooting with failover.")
+        if not isinstance(instance, dict):
+            return Wait(instance, "AWS is rebooting with failover.")
         status = instance["DBInstanceStatus"]
         primary, standby = ctx.memory["primary_az"], ctx.memory["standby_az"]
         now_primary = instance.get("AvailabilityZone", "")
         if status != "available":
-            return Wait(polling.tick_seconds(), f"Instance is {status}.")
+            return Wait(polling.next_tick_in(), f"Instance is {status}.")
         if now_primary == primary:
             # AWS may report "available" for a moment before the reboot shows: only
             # past the typical duration do a few such answers mean it did not happen.

@@ -159,10 +159,10 @@ class CreateReadReplica(Kind):
             )
         except aws.AwsNotFound:
             return Fail("The replica disappeared while being created.")
-        if replica is None:
-            return Wait(polling.tick_seconds(), "AWS is creating the replica.")
+        if not isinstance(replica, dict):
+            return Wait(replica, "AWS is creating the replica.")
         if replica["DBInstanceStatus"] != "available":
-            return Wait(polling.tick_seconds(), f"Replica is {replica['DBInstanceStatus']}.")
+            return Wait(polling.next_tick_in(), f"Replica is {replica['DBInstanceStatus']}.")
         return Done(
             f"{replica['DBInstanceIdentifier']} is available, replicating from {ctx.op.target_label}.",
             result={
@@ -236,8 +236,8 @@ class PromoteReadReplica(Kind):
 
     def step_await_standalone(self, ctx: StepContext) -> Done | Wait | Fail:
         instance = polling.shared(ctx, "instance", ctx.op.target_label)
-        if instance is None:
-            return Wait(polling.tick_seconds(), "AWS is promoting the replica.")
+        if not isinstance(instance, dict):
+            return Wait(instance, "AWS is promoting the replica.")
         if instance["DBInstanceStatus"] != "available":
             return Wait(poll_interval(ctx.op), f"Instance is {instance['DBInstanceStatus']}.")
         if instance.get("ReadReplicaSourceDBInstanceIdentifier"):

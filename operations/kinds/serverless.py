@@ -119,8 +119,8 @@ class ServerlessCapacity(Kind):
 
     def step_await_modified(self, ctx: StepContext) -> Done | Wait | Fail:
         cluster = polling.shared(ctx, "cluster", ctx.op.target_label)
-        if cluster is None:
-            return Wait(polling.tick_seconds(), "AWS is changing the capacity range.")
+        if not isinstance(cluster, dict):
+            return Wait(cluster, "AWS is changing the capacity range.")
         if cluster["Status"] != "available":
             return Wait(poll_interval(ctx.op), f"Cluster is {cluster['Status']}.")
         now = _range(cluster)

@@ -507,6 +507,9 @@ class CacheReplicationGroup(Mirrored):
     multi_az = models.BooleanField(default=False)
     automatic_failover = models.CharField(max_length=16, blank=True)  # enabled/disabled/...
     transit_encryption = models.BooleanField(default=False)
+    # AWS's TransitEncryptionMode: "required", or "preferred" (TLS offered but plaintext
+    # clients still accepted: the step of a live migration to TLS); "" when AWS omits it.
+    transit_encryption_mode = models.CharField(max_length=16, blank=True)
     at_rest_encryption = models.BooleanField(default=False)
     auth_token_enabled = models.BooleanField(default=False)
     user_group_ids = models.JSONField(default=list, blank=True)
@@ -520,6 +523,7 @@ class CacheReplicationGroup(Mirrored):
     parameter_group_name = models.CharField(max_length=255, blank=True)
     node_groups = models.JSONField(default=list, blank=True)
     member_clusters = models.JSONField(default=list, blank=True)
+    data_tiering = models.CharField(max_length=16, blank=True)  # enabled / disabled (r6gd)
 
     class Meta(Mirrored.Meta):
         pass

@@ -8,9 +8,10 @@ import pytest
 from django.urls import reverse
 from moto.rds.models import rds_backends
 
-from estate.models import DbInstance, SyncRun
+from estate.models import CacheReplicationGroup, DbInstance, SyncRun
 from estate.roles import VIEWER
 from estate.sync import sync_scope
+from guard import rules
 from tests.factories import estate as f
 from tests.factories.sandbox import (
     PROD,
@@ -21,6 +22,7 @@ from tests.factories.sandbox import (
     make_account,
     mirror_writes,
 )
+from tests.factories.sandbox import client as aws_client
 
 pytestmark = pytest.mark.django_db
 
@@ -89,3 +91,54 @@ def test_sync_maps_the_instance_fields_operators_act_on(rds, client):
     assert 'data-testid="status-infos"' in page
     assert "up to 1000 GiB" in page
     assert "Extended Support" in page
+
+
+def test_sync_maps_the_cache_transit_mode_and_the_tls_rule_fails_a_preferred_group(sandbox, client):
+    # Given two Redis groups with in-transit encryption on, one in "preferred" mode (the
+    # migration step that still accepts plaintext clients), one "required", and data
+    # tiering on the first
+    make_account(PROD)
+    ec = aws_client(PROD, REGION, "elasticache")
+    for name, mode in (("carts", "preferred"), ("sessions", "required")):
+        ec.create_replication_group(
+            ReplicationGroupId=name,
+            ReplicationGroupDescription=name,
+            Engine="redis",
+            CacheNodeType="cache.r6gd.xlarge",
+            NumCacheClusters=2,
+            TransitEncryptionEnabled=True,
+            TransitEncryptionMode=mode,
+            DataTieringEnabled=name == "carts",
+        )
+    described = {
+        g["ReplicationGroupId"]: g for g in ec.describe_replication_groups()["ReplicationGroups"]
+    }
+    # When they are synced
+    run = sync_scope(kinds=["caches"])
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    carts = CacheReplicationGroup.objects.get(identifier="carts")
+    sessions = CacheReplicationGroup.objects.get(identifier="sessions")
+    # Then the mode and data tiering are AWS's
+    assert carts.transit_encryption_mode == described["carts"]["TransitEncryptionMode"]
+    assert carts.transit_encryption_mode == "preferred"
+    assert sessions.transit_encryption_mode == "required"
+    assert carts.data_tiering == described["carts"]["DataTiering"] == "enabled"
+    assert sessions.data_tiering == "disabled"
+    # And the TLS rule fails the preferred group only, saying why
+    findings = [f for f in rules.evaluate() if f.rule.id == "CACHE-TRANSIT-ENCRYPTION"]
+    assert [f.resource_arn for f in findings] == [carts.arn]
+    assert findings[0].evidence == {
+        "transit_encryption": True,
+        "transit_encryption_mode": "preferred",
+    }
+    # And a resync of the unchanged groups writes nothing
+    with capture() as ctx:
+        sync_scope(kinds=["caches"])
+    assert mirror_writes(ctx) == []
+    # And the page says TLS is not enforced, and why
+    client.force_login(f.make_user(role=VIEWER))
+    page = client.get(reverse("cache_group", args=[carts.pk])).content.decode()
+    assert "plaintext clients still accepted" in page
+    assert "Data tiering" in page
+    page = client.get(reverse("cache_group", args=[sessions.pk])).content.decode()
+    assert "plaintext clients still accepted" not in page

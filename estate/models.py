@@ -185,9 +185,35 @@ class DbCluster(Mirrored):
     # Members as AWS reports them: [{"identifier", "is_writer", "promotion_tier",
     # "parameter_group_status"}]; the instances themselves are DbInstance rows.
     members = models.JSONField(default=list, blank=True)
+    # AWS's (Cluster)PendingModifiedValues as reported: what changes at the next
+    # maintenance window ({} = nothing pending; a pending password is "(changing)").
+    pending_modified_values = models.JSONField(default=dict, blank=True)
+    iops = models.PositiveIntegerField(null=True, blank=True)  # provisioned (Multi-AZ, io1)
+    storage_throughput = models.PositiveIntegerField(null=True, blank=True)  # MiB/s (gp3)
+    engine_lifecycle_support = models.CharField(max_length=64, blank=True)  # Extended Support
+    # AWS reports these two for Multi-AZ DB clusters (Aurora keeps them per instance):
+    # None = not reported.
+    auto_minor_version_upgrade = models.BooleanField(null=True, blank=True)
+    performance_insights_enabled = models.BooleanField(null=True, blank=True)
+    db_cluster_resource_id = models.CharField(max_length=64, blank=True)  # IAM auth, logs
+    http_endpoint_enabled = models.BooleanField(default=False)  # RDS Data API
 
     class Meta(Mirrored.Meta):
         pass
+
+    @property
+    def has_pending_changes(self) -> bool:
+        return bool(self.pending_modified_values)
+
+    @property
+    def storage_label(self) -> str:
+        """Aurora's storage configuration by AWS's console names (I/O-Optimized is billed
+        for storage only; Standard per I/O); other storage types as AWS names them."""
+        if self.storage_type == "aurora-iopt1":
+            return "I/O-Optimized"
+        if self.storage_type == "aurora" or (not self.storage_type and self.is_aurora):
+            return "Standard"
+        return self.storage_type
 
     @property
     def is_aurora(self) -> bool:

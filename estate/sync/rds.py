@@ -134,6 +134,14 @@ def map_cluster(item: dict) -> Row:
         ],
         "enabled_cloudwatch_logs_exports": item.get("EnabledCloudwatchLogsExports") or [],
         "created_time": item.get("ClusterCreateTime"),
+        "pending_modified_values": pending_values(item.get("PendingModifiedValues")),
+        "iops": item.get("Iops"),
+        "storage_throughput": item.get("StorageThroughput"),
+        "engine_lifecycle_support": text(item.get("EngineLifecycleSupport")),
+        "auto_minor_version_upgrade": item.get("AutoMinorVersionUpgrade"),
+        "performance_insights_enabled": item.get("PerformanceInsightsEnabled"),
+        "db_cluster_resource_id": text(item.get("DbClusterResourceId")),
+        "http_endpoint_enabled": bool(item.get("HttpEndpointEnabled")),
         "members": [
             {
                 "identifier": m.get("DBInstanceIdentifier", ""),
@@ -267,16 +275,23 @@ def map_instance(item: dict) -> Row:
 
 
 def pending_values(pending: dict | None) -> dict:
-    """AWS's PendingModifiedValues as JSON-safe values, with any secret never stored: a
-    pending master password is recorded only as changing."""
+    """AWS's PendingModifiedValues (instance or cluster) as JSON-safe values, with any
+    secret never stored: a pending master password is recorded only as changing. Nested
+    shapes (a cluster's CertificateDetails.ValidTill) are made JSON-safe too."""
     out: dict = {}
     for key, value in (pending or {}).items():
-        if key == "MasterUserPassword":
-            value = "(changing)"
-        elif hasattr(value, "isoformat"):
-            value = value.isoformat()
-        out[key] = value
+        out[key] = "(changing)" if key == "MasterUserPassword" else _json_safe(value)
     return out
+
+
+def _json_safe(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def fetch_instances(ctx: FetchContext) -> Iterator[Event]:

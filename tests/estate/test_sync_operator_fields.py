@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from moto.rds.models import rds_backends
 
-from estate.models import CacheReplicationGroup, DbInstance, SyncRun
+from estate.models import CacheReplicationGroup, DbCluster, DbInstance, SyncRun
 from estate.roles import VIEWER
 from estate.sync import sync_scope
 from guard import rules
@@ -18,6 +18,7 @@ from tests.factories.sandbox import (
     REGION,
     capture,
     client,
+    create_aurora,
     create_instance,
     make_account,
     mirror_writes,
@@ -142,3 +143,98 @@ def test_sync_maps_the_cache_transit_mode_and_the_tls_rule_fails_a_preferred_gro
     assert "Data tiering" in page
     page = client.get(reverse("cache_group", args=[sessions.pk])).content.decode()
     assert "plaintext clients still accepted" not in page
+
+
+def test_sync_maps_the_cluster_fields_operators_act_on(rds, client):
+    # Given an Aurora PostgreSQL cluster, and a Multi-AZ DB cluster on io1 with
+    # provisioned IOPS and auto minor upgrades off; and (on moto's model: moto does not
+    # take or report them) I/O-Optimized storage, the Data API (moto takes it for
+    # Serverless v1 only), pending changes and Extended Support on the first, gp3
+    # throughput and Performance Insights on the second
+    create_aurora(
+        rds,
+        "orders",
+        members=1,
+        Engine="aurora-postgresql",
+        EngineVersion="16.4",
+    )
+    rds.create_db_cluster(
+        DBClusterIdentifier="ledger",
+        Engine="postgres",
+        EngineVersion="16.4",
+        DBClusterInstanceClass="db.m6gd.large",
+        StorageType="io1",
+        AllocatedStorage=100,
+        Iops=3000,
+        MasterUsername="admin",
+        MasterUserPassword="password123",
+        AutoMinorVersionUpgrade=False,
+    )
+    cluster = rds_backends[PROD][REGION].clusters["orders"]
+    cluster.pending_modified_values = {
+        "EngineVersion": "16.6",
+        "MasterUserPassword": "****",
+        "PendingCloudwatchLogsExports": {"LogTypesToEnable": ["postgresql"]},
+    }
+    cluster.engine_lifecycle_support = "open-source-rds-extended-support"
+    cluster.storage_type = "aurora-iopt1"
+    cluster._enable_http_endpoint = True
+    ledger_model = rds_backends[PROD][REGION].clusters["ledger"]
+    ledger_model.storage_throughput = 500
+    ledger_model.performance_insights_enabled = True
+    described = {c["DBClusterIdentifier"]: c for c in rds.describe_db_clusters()["DBClusters"]}
+    # When they are synced
+    run = sync_scope(kinds=["clusters"])
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    orders = DbCluster.objects.get(identifier="orders")
+    ledger = DbCluster.objects.get(identifier="ledger")
+    # Then each field is AWS's
+    assert orders.storage_type == described["orders"]["StorageType"] == "aurora-iopt1"
+    assert orders.storage_label == "I/O-Optimized"
+    assert orders.http_endpoint_enabled is described["orders"]["HttpEndpointEnabled"] is True
+    assert orders.db_cluster_resource_id == described["orders"]["DbClusterResourceId"]
+    assert orders.db_cluster_resource_id.startswith("cluster-")
+    assert orders.engine_lifecycle_support == described["orders"]["EngineLifecycleSupport"]
+    # (never the password, even masked)
+    assert orders.pending_modified_values == {
+        "EngineVersion": "16.6",
+        "MasterUserPassword": "(changing)",
+        "PendingCloudwatchLogsExports": {"LogTypesToEnable": ["postgresql"]},
+    }
+    assert ledger.storage_label == "io1"
+    assert ledger.iops == described["ledger"]["Iops"] == 3000
+    assert ledger.storage_throughput == described["ledger"]["StorageThroughput"] == 500
+    assert ledger.performance_insights_enabled is True
+    assert described["ledger"]["PerformanceInsightsEnabled"] is True
+    assert ledger.auto_minor_version_upgrade is described["ledger"]["AutoMinorVersionUpgrade"]
+    assert ledger.auto_minor_version_upgrade is False
+    assert ledger.pending_modified_values == {}
+    # And a resync of the unchanged clusters writes nothing
+    with capture() as ctx:
+        sync_scope(kinds=["clusters"])
+    assert mirror_writes(ctx) == []
+    # And the page shows the pending changes prominently and the storage by its name
+    client.force_login(f.make_user(role=VIEWER))
+    page = client.get(reverse("cluster", args=[orders.pk])).content.decode()
+    assert 'data-testid="pending-changes"' in page
+    assert "16.6" in page
+    assert "I/O-Optimized" in page
+    assert "Extended Support" in page
+    assert "HTTP endpoint enabled" in page
+    page = client.get(reverse("cluster", args=[ledger.pk])).content.decode()
+    assert 'data-testid="pending-changes"' not in page
+    assert "3000 IOPS" in page
+    assert "500 MiB/s" in page
+
+
+@pytest.mark.parametrize(
+    ("engine", "storage_type", "label"),
+    [
+        ("aurora-postgresql", "aurora-iopt1", "I/O-Optimized"),
+        ("aurora-postgresql", "aurora", "Standard"),
+        ("aurora-mysql", "", "Standard"),  # AWS omits StorageType for Standard at times
+        ("postgres", "gp3", "gp3"),
+    ],
+)
+def test_cluster_storage_is_named_as_aws_console_names_it(engine, storage_type, label):
+    assert DbCluster(engine=engine, storage_type=storage_type).storage_label == label

@@ -124,6 +124,11 @@ class GlobalCluster(Mirrored):
     deletion_protection = models.BooleanField(default=False)
     storage_encrypted = models.BooleanField(default=False)
     members = models.JSONField(default=list, blank=True)
+    # AWS's FailoverState while a switchover or failover is in flight, as {"status",
+    # "from_cluster_arn", "from_region", "to_cluster_arn", "to_region",
+    # "is_data_loss_allowed"}; {} when none is. AWS: data loss allowed = a failover,
+    # otherwise a switchover.
+    failover_state = models.JSONField(default=dict, blank=True)
 
     class Meta(Mirrored.Meta):
         pass

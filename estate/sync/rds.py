@@ -74,11 +74,28 @@ def fetch_global_clusters(ctx: FetchContext, home_region: str) -> Iterator[Event
             "deletion_protection": bool(item.get("DeletionProtection")),
             "storage_encrypted": bool(item.get("StorageEncrypted")),
             "members": members,
+            "failover_state": _failover_state(item.get("FailoverState")),
         }
 
     yield from stream(
         GLOBAL_CLUSTERS, ctx.paginate("rds", "describe_global_clusters", "GlobalClusters"), mapper
     )
+
+
+def _failover_state(state: dict | None) -> dict:
+    """AWS's FailoverState of a global cluster (absent when nothing is in flight), with
+    the regions the writer moves between read from the clusters' ARNs."""
+    if not state:
+        return {}
+    source, target = text(state.get("FromDbClusterArn")), text(state.get("ToDbClusterArn"))
+    return {
+        "status": text(state.get("Status")),
+        "from_cluster_arn": source,
+        "from_region": _region_of_arn(source),
+        "to_cluster_arn": target,
+        "to_region": _region_of_arn(target),
+        "is_data_loss_allowed": bool(state.get("IsDataLossAllowed")),
+    }
 
 
 # --- clusters -------------------------------------------------------------------------

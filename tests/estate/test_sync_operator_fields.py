@@ -8,12 +8,13 @@ import pytest
 from django.urls import reverse
 from moto.rds.models import rds_backends
 
-from estate.models import CacheReplicationGroup, DbCluster, DbInstance, SyncRun
+from estate.models import CacheReplicationGroup, DbCluster, DbInstance, GlobalCluster, SyncRun
 from estate.roles import VIEWER
 from estate.sync import sync_scope
 from guard import rules
 from tests.factories import estate as f
 from tests.factories.sandbox import (
+    OTHER_REGION,
     PROD,
     REGION,
     capture,
@@ -238,3 +239,57 @@ def test_sync_maps_the_cluster_fields_operators_act_on(rds, client):
 )
 def test_cluster_storage_is_named_as_aws_console_names_it(engine, storage_type, label):
     assert DbCluster(engine=engine, storage_type=storage_type).storage_label == label
+
+
+def test_sync_maps_an_in_flight_global_failover(sandbox, client):
+    # Given a global database writing in eu-west-1 with a secondary in us-east-1, and (on
+    # moto's model: the sandbox reports it only for the second a switchover lasts) an
+    # unplanned failover to the secondary in flight
+    make_account(PROD, regions=[REGION, OTHER_REGION])
+    west, east = aws_client(PROD, REGION, "rds"), aws_client(PROD, OTHER_REGION, "rds")
+    west.create_global_cluster(GlobalClusterIdentifier="shop", Engine="aurora-postgresql")
+    arns = {}
+    for rds, name in ((west, "shop-west"), (east, "shop-east")):
+        arns[name] = rds.create_db_cluster(
+            DBClusterIdentifier=name,
+            Engine="aurora-postgresql",
+            GlobalClusterIdentifier="shop",
+            MasterUsername="admin",
+            MasterUserPassword="password123",
+        )["DBCluster"]["DBClusterArn"]
+    model = rds_backends[PROD]["us-east-1"].global_clusters["shop"]
+    model.__dict__["_estate_failover_state"] = {
+        "Status": "failing-over",
+        "FromDbClusterArn": arns["shop-west"],
+        "ToDbClusterArn": arns["shop-east"],
+        "IsDataLossAllowed": True,
+    }
+    described = west.describe_global_clusters()["GlobalClusters"][0]["FailoverState"]
+    # When it is synced
+    run = sync_scope(kinds=["global_clusters"])
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    row = GlobalCluster.objects.get(identifier="shop")
+    # Then the failover is AWS's, with the regions it moves between
+    assert row.failover_state == {
+        "status": described["Status"],
+        "from_cluster_arn": described["FromDbClusterArn"],
+        "from_region": REGION,
+        "to_cluster_arn": described["ToDbClusterArn"],
+        "to_region": OTHER_REGION,
+        "is_data_loss_allowed": True,
+    }
+    # And a resync of the unchanged estate writes nothing
+    with capture() as ctx:
+        sync_scope(kinds=["global_clusters"])
+    assert mirror_writes(ctx) == []
+    # And the page says a failover allowing data loss is moving the writer
+    client.force_login(f.make_user(role=VIEWER))
+    page = client.get(reverse("global_cluster", args=[row.pk])).content.decode()
+    assert 'data-testid="failover-state"' in page
+    assert "Failover in flight" in page
+    assert "data loss allowed" in page
+    # And once it is over, the mirror says so
+    model.__dict__["_estate_failover_state"] = None
+    sync_scope(kinds=["global_clusters"])
+    row.refresh_from_db()
+    assert row.failover_state == {}

@@ -31,6 +31,11 @@ class InventoryFilterForm(forms.Form):
     )
     lifecycle = forms.ChoiceField(required=False, choices=list(queries.LIFECYCLES.items()))
     past_threshold = forms.BooleanField(required=False, label="Past a threshold")
+    pending_changes = forms.BooleanField(
+        required=False,
+        label="Pending changes",
+        help_text="DB instances and clusters with changes waiting for a reboot or window",
+    )
     sort = forms.CharField(required=False, max_length=40)
     page = forms.IntegerField(required=False, min_value=1)
 
@@ -73,6 +78,7 @@ class InventoryFilterForm(forms.Form):
             q=(d.get("q") or "").strip(),
             sort=d.get("sort") or queries.DEFAULT_SORT,
             arns=frozenset(arns_past_threshold()) if d.get("past_threshold") else None,
+            pending_changes=bool(d.get("pending_changes")),
         )
 
 

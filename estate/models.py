@@ -124,6 +124,11 @@ class GlobalCluster(Mirrored):
     deletion_protection = models.BooleanField(default=False)
     storage_encrypted = models.BooleanField(default=False)
     members = models.JSONField(default=list, blank=True)
+    # AWS's FailoverState while a switchover or failover is in flight, as {"status",
+    # "from_cluster_arn", "from_region", "to_cluster_arn", "to_region",
+    # "is_data_loss_allowed"}; {} when none is. AWS: data loss allowed = a failover,
+    # otherwise a switchover.
+    failover_state = models.JSONField(default=dict, blank=True)
 
     class Meta(Mirrored.Meta):
         pass
@@ -185,9 +190,35 @@ class DbCluster(Mirrored):
     # Members as AWS reports them: [{"identifier", "is_writer", "promotion_tier",
     # "parameter_group_status"}]; the instances themselves are DbInstance rows.
     members = models.JSONField(default=list, blank=True)
+    # AWS's (Cluster)PendingModifiedValues as reported: what changes at the next
+    # maintenance window ({} = nothing pending; a pending password is "(changing)").
+    pending_modified_values = models.JSONField(default=dict, blank=True)
+    iops = models.PositiveIntegerField(null=True, blank=True)  # provisioned (Multi-AZ, io1)
+    storage_throughput = models.PositiveIntegerField(null=True, blank=True)  # MiB/s (gp3)
+    engine_lifecycle_support = models.CharField(max_length=64, blank=True)  # Extended Support
+    # AWS reports these two for Multi-AZ DB clusters (Aurora keeps them per instance):
+    # None = not reported.
+    auto_minor_version_upgrade = models.BooleanField(null=True, blank=True)
+    performance_insights_enabled = models.BooleanField(null=True, blank=True)
+    db_cluster_resource_id = models.CharField(max_length=64, blank=True)  # IAM auth, logs
+    http_endpoint_enabled = models.BooleanField(default=False)  # RDS Data API
 
     class Meta(Mirrored.Meta):
         pass
+
+    @property
+    def has_pending_changes(self) -> bool:
+        return bool(self.pending_modified_values)
+
+    @property
+    def storage_label(self) -> str:
+        """Aurora's storage configuration by AWS's console names (I/O-Optimized is billed
+        for storage only; Standard per I/O); other storage types as AWS names them."""
+        if self.storage_type == "aurora-iopt1":
+            return "I/O-Optimized"
+        if self.storage_type == "aurora" or (not self.storage_type and self.is_aurora):
+            return "Standard"
+        return self.storage_type
 
     @property
     def is_aurora(self) -> bool:
@@ -507,6 +538,9 @@ class CacheReplicationGroup(Mirrored):
     multi_az = models.BooleanField(default=False)
     automatic_failover = models.CharField(max_length=16, blank=True)  # enabled/disabled/...
     transit_encryption = models.BooleanField(default=False)
+    # AWS's TransitEncryptionMode: "required", or "preferred" (TLS offered but plaintext
+    # clients still accepted: the step of a live migration to TLS); "" when AWS omits it.
+    transit_encryption_mode = models.CharField(max_length=16, blank=True)
     at_rest_encryption = models.BooleanField(default=False)
     auth_token_enabled = models.BooleanField(default=False)
     user_group_ids = models.JSONField(default=list, blank=True)
@@ -520,6 +554,7 @@ class CacheReplicationGroup(Mirrored):
     parameter_group_name = models.CharField(max_length=255, blank=True)
     node_groups = models.JSONField(default=list, blank=True)
     member_clusters = models.JSONField(default=list, blank=True)
+    data_tiering = models.CharField(max_length=16, blank=True)  # enabled / disabled (r6gd)
 
     class Meta(Mirrored.Meta):
         pass

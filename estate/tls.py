@@ -12,6 +12,9 @@ the engine's default, which is known: RDS for PostgreSQL 15 and later ships with
 ``decide()`` is pure (the posture rules call it over rows they loaded in bulk);
 ``for_instance()`` and ``for_cluster()`` read what one resource page needs from the
 parameter groups the page has loaded (one query for their parameters). This module sits in estate so that both estate's pages and guard can import it.
+
+ElastiCache decides it with TransitEncryptionMode (``cache_transit()``): only "required"
+forces TLS; "preferred" still accepts plaintext clients.
 """
 
 from __future__ import annotations
@@ -205,3 +208,45 @@ def option_group_names(instance: models.DbInstance) -> list[str]:
 def option_names(options: Any) -> set[str]:
     """Upper-cased option names of a mirrored option group's ``options``."""
     return {str(o.get("name", "")).upper() for o in options or [] if isinstance(o, dict)}
+
+
+# --- ElastiCache ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheTransitVerdict:
+    """Whether an ElastiCache resource forces clients to use TLS.
+
+    AWS's TransitEncryptionMode "preferred" (the middle step of turning TLS on in a live
+    group) serves TLS *and still accepts plaintext clients*: encryption is on, yet it is
+    not enforced. Only "required" is. A resource with TransitEncryptionEnabled and no mode
+    predates the modes (AWS added them in 2022), when in-transit encryption meant required.
+    """
+
+    enforced: bool
+    enabled: bool
+    mode: str
+
+    @property
+    def summary(self) -> str:
+        if not self.enabled:
+            return "off: clients connect in clear text"
+        if not self.enforced:
+            return "preferred: TLS offered, plaintext clients still accepted"
+        return "required" if self.mode else "on"
+
+    def evidence(self) -> dict[str, Any]:
+        """The finding's evidence (guard.rules CACHE-TRANSIT-ENCRYPTION)."""
+        evidence: dict[str, Any] = {"transit_encryption": self.enabled}
+        if self.enabled:
+            evidence["transit_encryption_mode"] = self.mode or "(not reported)"
+        return evidence
+
+
+def cache_transit(enabled: bool, mode: str = "") -> CacheTransitVerdict:
+    """The verdict for a replication group or cache cluster from AWS's
+    TransitEncryptionEnabled and TransitEncryptionMode."""
+    mode = (mode or "").strip().lower()
+    return CacheTransitVerdict(
+        enforced=bool(enabled) and mode != "preferred", enabled=bool(enabled), mode=mode
+    )

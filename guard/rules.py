@@ -334,9 +334,11 @@ PROXY_IAM = _rule(
 CACHE_TRANSIT = _rule(
     "CACHE-TRANSIT-ENCRYPTION",
     Severity.HIGH,
-    "ElastiCache without in-transit encryption",
-    "Cache traffic (often session tokens) crosses the network in clear text.",
-    "Enable TransitEncryptionEnabled (preferred mode first, then required).",
+    "ElastiCache without enforced in-transit encryption",
+    "Cache traffic (often session tokens) crosses the network in clear text: in-transit "
+    "encryption is off, or in preferred mode, which still accepts plaintext clients.",
+    "Enable TransitEncryptionEnabled in preferred mode, move every client to TLS, then set "
+    "TransitEncryptionMode=required.",
     "cache",
 )
 CACHE_AT_REST = _rule(
@@ -743,8 +745,10 @@ def check_proxy(estate: Estate, row: m.DbProxy, now: datetime) -> Iterator[Findi
 
 
 def _cache_security(row: Any, kind: str, *, has_auth: bool) -> Iterator[Finding]:
-    if not row.transit_encryption:
-        yield _finding(CACHE_TRANSIT, kind, row, {"transit_encryption": False})
+    # A group in "preferred" mode encrypts but still accepts plaintext clients: it fails.
+    transit = tls.cache_transit(row.transit_encryption, getattr(row, "transit_encryption_mode", ""))
+    if not transit.enforced:
+        yield _finding(CACHE_TRANSIT, kind, row, transit.evidence())
     if not row.at_rest_encryption:
         yield _finding(CACHE_AT_REST, kind, row, {"at_rest_encryption": False})
     if not has_auth:

@@ -83,6 +83,7 @@ def map_replication_group(item: dict, clusters: dict[str, dict]) -> Row:
         "multi_az": item.get("MultiAZ") == "enabled",
         "automatic_failover": text(item.get("AutomaticFailover")),
         "transit_encryption": bool(item.get("TransitEncryptionEnabled")),
+        "transit_encryption_mode": text(item.get("TransitEncryptionMode")),
         "at_rest_encryption": bool(item.get("AtRestEncryptionEnabled")),
         "auth_token_enabled": bool(item.get("AuthTokenEnabled")),
         "user_group_ids": item.get("UserGroupIds") or [],
@@ -98,6 +99,7 @@ def map_replication_group(item: dict, clusters: dict[str, dict]) -> Row:
         ),
         "node_groups": node_groups,
         "member_clusters": members,
+        "data_tiering": text(item.get("DataTiering")),
     }
 
 

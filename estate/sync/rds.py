@@ -74,11 +74,28 @@ def fetch_global_clusters(ctx: FetchContext, home_region: str) -> Iterator[Event
             "deletion_protection": bool(item.get("DeletionProtection")),
             "storage_encrypted": bool(item.get("StorageEncrypted")),
             "members": members,
+            "failover_state": _failover_state(item.get("FailoverState")),
         }
 
     yield from stream(
         GLOBAL_CLUSTERS, ctx.paginate("rds", "describe_global_clusters", "GlobalClusters"), mapper
     )
+
+
+def _failover_state(state: dict | None) -> dict:
+    """AWS's FailoverState of a global cluster (absent when nothing is in flight), with
+    the regions the writer moves between read from the clusters' ARNs."""
+    if not state:
+        return {}
+    source, target = text(state.get("FromDbClusterArn")), text(state.get("ToDbClusterArn"))
+    return {
+        "status": text(state.get("Status")),
+        "from_cluster_arn": source,
+        "from_region": _region_of_arn(source),
+        "to_cluster_arn": target,
+        "to_region": _region_of_arn(target),
+        "is_data_loss_allowed": bool(state.get("IsDataLossAllowed")),
+    }
 
 
 # --- clusters -------------------------------------------------------------------------
@@ -134,6 +151,14 @@ def map_cluster(item: dict) -> Row:
         ],
         "enabled_cloudwatch_logs_exports": item.get("EnabledCloudwatchLogsExports") or [],
         "created_time": item.get("ClusterCreateTime"),
+        "pending_modified_values": pending_values(item.get("PendingModifiedValues")),
+        "iops": item.get("Iops"),
+        "storage_throughput": item.get("StorageThroughput"),
+        "engine_lifecycle_support": text(item.get("EngineLifecycleSupport")),
+        "auto_minor_version_upgrade": item.get("AutoMinorVersionUpgrade"),
+        "performance_insights_enabled": item.get("PerformanceInsightsEnabled"),
+        "db_cluster_resource_id": text(item.get("DbClusterResourceId")),
+        "http_endpoint_enabled": bool(item.get("HttpEndpointEnabled")),
         "members": [
             {
                 "identifier": m.get("DBInstanceIdentifier", ""),
@@ -267,16 +292,23 @@ def map_instance(item: dict) -> Row:
 
 
 def pending_values(pending: dict | None) -> dict:
-    """AWS's PendingModifiedValues as JSON-safe values, with any secret never stored: a
-    pending master password is recorded only as changing."""
+    """AWS's PendingModifiedValues (instance or cluster) as JSON-safe values, with any
+    secret never stored: a pending master password is recorded only as changing. Nested
+    shapes (a cluster's CertificateDetails.ValidTill) are made JSON-safe too."""
     out: dict = {}
     for key, value in (pending or {}).items():
-        if key == "MasterUserPassword":
-            value = "(changing)"
-        elif hasattr(value, "isoformat"):
-            value = value.isoformat()
-        out[key] = value
+        out[key] = "(changing)" if key == "MasterUserPassword" else _json_safe(value)
     return out
+
+
+def _json_safe(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def fetch_instances(ctx: FetchContext) -> Iterator[Event]:

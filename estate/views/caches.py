@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from estate import models, queries
+from estate import models, queries, tls
 from estate.roles import VIEW_ESTATE
 from estate.web import HtmxRequest, render_page, role_required
 
@@ -29,7 +29,12 @@ def _session_context(resource: models.CacheReplicationGroup | models.CacheCluste
 @role_required(VIEW_ESTATE)
 def cache_group_detail(request: HtmxRequest, pk: int) -> HttpResponse:
     group = get_object_or_404(models.CacheReplicationGroup.objects.select_related("account"), pk=pk)
-    context = {"object": group, **_session_context(group)}
+    context = {
+        "object": group,
+        # The same answer the posture rule CACHE-TRANSIT-ENCRYPTION gives.
+        "transit": tls.cache_transit(group.transit_encryption, group.transit_encryption_mode),
+        **_session_context(group),
+    }
     return render_page(request, "estate/cache_group_detail.html", context)
 
 

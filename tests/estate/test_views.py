@@ -298,3 +298,45 @@ def test_cluster_page_query_count_is_the_same_with_15_readers(client, viewer):
     one = _queries(client, reverse("topology_cluster", args=[small["cluster"].pk]))
     many = _queries(client, reverse("topology_cluster", args=[big["cluster"].pk]))
     assert one == many
+
+
+def _pending_estate(account, n: int) -> None:
+    """n instances and n clusters with pending changes, and as many of each without."""
+    for _ in range(n):
+        f.make_instance(account, pending_modified_values={"DBInstanceClass": "db.r6g.large"})
+        f.make_instance(account)
+        f.make_cluster(account, pending_modified_values={"EngineVersion": "16.6"})
+        f.make_cluster(account)
+        f.make_replication_group(account)
+
+
+def test_inventory_filters_resources_with_pending_changes(client, viewer):
+    # Given instances and clusters with and without pending changes, and a cache
+    account = f.make_account()
+    waiting = f.make_instance(account, pending_modified_values={"AllocatedStorage": 500})
+    f.make_instance(account)
+    cluster = f.make_cluster(account, pending_modified_values={"EngineVersion": "16.6"})
+    f.make_cluster(account)
+    f.make_replication_group(account)
+    # When the inventory is filtered on pending changes
+    response = client.get(reverse("inventory"), {"pending_changes": "1"})
+    # Then only the resources with changes waiting are listed
+    rows = response.context["rows"]
+    assert sorted(r["identifier"] for r in rows) == sorted([waiting.identifier, cluster.identifier])
+    # And the same filter with only a kind that has no pending values lists nothing
+    response = client.get(reverse("inventory"), {"pending_changes": "1", "kind": "cache-group"})
+    assert list(response.context["rows"]) == []
+
+
+def test_inventory_pending_changes_filter_query_count_does_not_grow(
+    client, viewer, django_assert_max_num_queries
+):
+    account = f.make_account()
+    _pending_estate(account, 1)
+    with CaptureQueriesContext(connection) as one:
+        response = client.get(reverse("inventory"), {"pending_changes": "1"})
+    assert len(response.context["rows"]) == 2
+    _pending_estate(account, 30)
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get(reverse("inventory"), {"pending_changes": "1"})
+    assert len(response.context["rows"]) == 50  # a page of the 62

@@ -114,6 +114,7 @@ TRIGGERS = [
     ("PROXY-IAM-AUTH", "proxy", {"auth": [{"AuthScheme": "SECRETS", "IAMAuth": "DISABLED"}]}),
     ("CACHE-TRANSIT-ENCRYPTION", "cache_group", {"transit_encryption": False}),
     ("CACHE-TRANSIT-ENCRYPTION", "cache_cluster", {"transit_encryption": False}),
+    ("CACHE-TRANSIT-ENCRYPTION", "cache_group", {"transit_encryption_mode": "preferred"}),
     ("CACHE-AT-REST-ENCRYPTION", "cache_group", {"at_rest_encryption": False}),
     ("CACHE-AUTH", "cache_group", {"auth_token_enabled": False, "user_group_ids": []}),
     ("CACHE-HA", "cache_group", {"multi_az": False}),

@@ -22,6 +22,8 @@ ARN_KINDS: dict[tuple[str, str], tuple[type, str]] = {
     ("rds", "pg"): (mirror.ParameterGroup, "parameter_group"),
     ("rds", "cluster-pg"): (mirror.ParameterGroup, "parameter_group"),
     ("rds", "og"): (mirror.OptionGroup, "option_group"),
+    ("rds", "snapshot"): (mirror.DbSnapshot, "snapshot"),
+    ("rds", "cluster-snapshot"): (mirror.DbSnapshot, "snapshot"),
     ("elasticache", "replicationgroup"): (mirror.CacheReplicationGroup, "cache_group"),
     ("elasticache", "cluster"): (mirror.CacheCluster, "cache_cluster"),
     ("elasticache", "serverlesscache"): (mirror.ServerlessCache, "serverless_cache"),

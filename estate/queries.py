@@ -957,6 +957,33 @@ def snapshot_copies(sources: list[models.DbSnapshot]) -> dict[str, list[models.D
     return copies
 
 
+def get_snapshot(pk: int) -> models.DbSnapshot:
+    """One snapshot with what its page shows beside it (account, source resource)."""
+    return get_object_or_404(
+        models.DbSnapshot.objects.select_related("account", "cluster", "instance"), pk=pk
+    )
+
+
+def snapshot_context(snapshot: models.DbSnapshot) -> dict[str, Any]:
+    """The snapshot page's surroundings, in a fixed number of queries: the snapshot it
+    was copied from (when that one is mirrored) and its own copies, in any region or
+    account (a copy names its source by ARN)."""
+    source = (
+        models.DbSnapshot.objects.filter(arn=snapshot.source_snapshot_arn)
+        .select_related("account")
+        .first()
+        if snapshot.source_snapshot_arn
+        else None
+    )
+    copies = list(
+        models.DbSnapshot.objects.filter(source_snapshot_arn=snapshot.arn)
+        .select_related("account")
+        # Live copies first (NULL first on PostgreSQL and SQLite alike).
+        .order_by(F("gone_at").asc(nulls_first=True), "region", "identifier")
+    )
+    return {"copied_from": source, "copies": copies}
+
+
 # --- Sync history --------------------------------------------------------------------
 
 

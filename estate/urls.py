@@ -44,6 +44,7 @@ urlpatterns = [
     path("option-groups/diff/", groups.option_diff, name="option_diff"),
     path("option-groups/<int:pk>/", groups.option_group_detail, name="option_group"),
     path("snapshots/", snapshots.snapshot_list, name="snapshots"),
+    path("snapshots/<int:pk>/", snapshots.snapshot_detail, name="snapshot"),
     path("topology/", resources.topology_index, name="topology"),
     path("", include("audit.urls")),
     path("", include("guard.urls")),

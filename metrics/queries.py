@@ -111,6 +111,39 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:,.1f} {unit}"
 
 
+@dataclass(frozen=True)
+class LatestPoint:
+    """A series' newest mirrored point, in the metric's unit."""
+
+    metric: str
+    value: float
+    at: datetime
+    unit: str
+
+    @property
+    def display(self) -> str:
+        return format_value(self.value, self.unit)
+
+
+def latest_point(resource_arn: str, metric: str, label: str = "") -> LatestPoint | None:
+    """The newest point of one of a resource's series (one query), or None when none is
+    mirrored: a resource page's figure of now, beside the chart of its history."""
+    row = (
+        Series.objects.filter(
+            resource_arn=resource_arn,
+            metric=metric,
+            label=label,
+            last_point_at__isnull=False,
+            last_value__isnull=False,
+        )
+        .values_list("last_value", "last_point_at")
+        .first()
+    )
+    if row is None:
+        return None
+    return LatestPoint(metric, row[0], row[1], SPECS[metric].unit)
+
+
 # --- Chart definitions ---------------------------------------------------------------
 
 

@@ -89,6 +89,7 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "option_diff": {"GET": READ, "POST": NOT_ALLOWED},
     "option_group": {"GET": READ, "POST": NOT_ALLOWED},
     "snapshots": {"GET": READ, "POST": NOT_ALLOWED},
+    "snapshot": {"GET": READ, "POST": NOT_ALLOWED},
     "topology": {"GET": READ, "POST": NOT_ALLOWED},
     # --- audit ------------------------------------------------------------------------
     "audit": {"GET": READ, "POST": NOT_ALLOWED},
@@ -306,6 +307,7 @@ SERVES_PARTIAL = {
     "option_diff",
     "option_group",
     "snapshots",
+    "snapshot",
     "topology",
     "audit",
     "findings",

@@ -133,6 +133,7 @@ def build_samples() -> Samples:
         "serverless": factories.make_serverless_cache(prod, identifier="sessions-serverless"),
         "parameter_group": models.ParameterGroup.objects.get(identifier="orders-pg16"),
         "option_group": factories.make_option_group(prod, identifier="legacy-mysql-options"),
+        "snapshot": models.DbSnapshot.objects.get(identifier="orders-before-migration"),
         "sync_run": factories.make_sync_run(),
         # Queued and held by no worker: cancelling it is immediate and touches no AWS.
         "operation": Operation.objects.create(
@@ -207,6 +208,7 @@ def _kwargs_for(o: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "dms_task": {"pk": o["dms_task"].pk},
         "parameter_group": {"pk": o["parameter_group"].pk},
         "option_group": {"pk": o["option_group"].pk},
+        "snapshot": {"pk": o["snapshot"].pk},
         "finding_suppression_revoke": {"pk": o["suppression"].pk},
         "user_role": {"pk": user.pk},
         "user_active": {"pk": user.pk},

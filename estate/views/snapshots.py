@@ -29,3 +29,13 @@ def snapshot_list(request: HtmxRequest) -> HttpResponse:
         filtered=any(k != "page" and v for k, v in request.GET.items()),
     )
     return render_page(request, "estate/snapshots.html", context, partial="table")
+
+
+@require_GET
+@role_required(VIEW_ESTATE)
+def snapshot_detail(request: HtmxRequest, pk: int) -> HttpResponse:
+    """One snapshot: where it came from, what it holds, who may restore it, its copies,
+    and the operations that start from a snapshot (restore, copy)."""
+    snapshot = queries.get_snapshot(pk)
+    context = {"object": snapshot, **queries.snapshot_context(snapshot)}
+    return render_page(request, "estate/snapshot_detail.html", context)

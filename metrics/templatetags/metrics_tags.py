@@ -8,6 +8,8 @@
 * ``{% metrics_past_threshold %}`` — the overview's table of resources currently past a
   threshold, worst first (``limit=20``; ``breaches=`` reuses a list already loaded).
 * ``{% metrics_breaches as breaches %}`` — all of them, as a list.
+* ``{% latest_metric object "VolumeBytesUsed" as volume %}`` — the newest mirrored
+  point of one of the row's series (``.display``, ``.at``), or None.
 * ``{% metric_assets %}`` — the chart script and styles alone (for base.html's head, so
   pages that arrive through an HTMX swap have them too).
 """
@@ -41,6 +43,12 @@ def metric_assets() -> SafeString:
         static(UPLOT_JS),
         static("metrics/charts.js"),
     )
+
+
+@register.simple_tag
+def latest_metric(obj: Any, metric: str) -> queries.LatestPoint | None:
+    arn = getattr(obj, "arn", "")
+    return queries.latest_point(arn, metric) if arn else None
 
 
 @register.simple_tag(takes_context=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from estate.models import DbCluster
+from estate.when import WhenField
 from operations.kinds.base import (
     Done,
     Fail,
@@ -44,9 +44,9 @@ def _as_utc(value: Any) -> datetime | None:
 
 
 class BacktrackForm(KindForm):
-    backtrack_to = forms.DateTimeField(
-        label="Backtrack to (UTC)",
-        help_text="A time inside the backtrack window, e.g. 2026-11-27 09:30:00",
+    backtrack_to = WhenField(
+        label="Backtrack to",
+        help_text="A time inside the backtrack window.",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from estate import aws
 from estate.models import DbCluster, DbInstance
+from estate.when import WhenField
 from operations.kinds.base import (
     OPERATION_TAG,
     Done,
@@ -110,9 +111,10 @@ class CloneForm(KindForm):
         help_text="Off by default, so that deleting the clone (or its expiry) needs no "
         "extra step. Deleting it from Estate turns it off first.",
     )
-    expires_at = forms.DateTimeField(
+    expires_at = WhenField(
+        future=True,
         required=False,
-        label="Delete automatically at (UTC)",
+        label="Delete automatically at",
         help_text="Optional. An expired clone is deleted by a scheduled operation.",
     )
     final_snapshot_on_expiry = forms.BooleanField(

@@ -14,6 +14,7 @@ from django.utils.functional import lazy
 
 from estate import aws
 from estate.models import DbInstance, DbSnapshot
+from estate.when import WhenField
 from operations.kinds.base import (
     Done,
     Fail,
@@ -64,7 +65,7 @@ class PitrForm(CloneForm):
     restorable time only past ``SYNC_TIME_DRIFT_SECONDS``, so it may be minutes behind
     the time an operator needs in an incident (and the earliest moves too)."""
 
-    restore_time = forms.DateTimeField(
+    restore_time = WhenField(
         required=False,
         label="Restore to (UTC)",
         help_text="Empty: the latest restorable time.",
@@ -388,7 +389,7 @@ class InstancePitrForm(NewInstanceForm):
     """The instance PITR form; as ``PitrForm``, the restore time is checked against
     AWS's window in ``check_live`` (the mirror's latest restorable time lags)."""
 
-    restore_time = forms.DateTimeField(required=False, label="Restore to (UTC)")
+    restore_time = WhenField(required=False, label="Restore to (UTC)")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

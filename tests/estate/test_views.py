@@ -266,7 +266,7 @@ def _queries_streamed(client, url: str) -> int:
 # account's rules: 13 queries, the backup policies among them), drill summary and
 # audit trail: bounded, not per row.
 DETAIL_PAGES = [
-    ("cluster", lambda e: [e["orders"]["cluster"].pk], 35),
+    ("cluster", lambda e: [e["orders"]["cluster"].pk], 36),  # 1: the volume used
     ("instance", lambda e: [e["legacy"].pk], 31),
     ("global_cluster", lambda e: [e["global_cluster"].pk], 29),
     ("topology_cluster", lambda e: [e["orders"]["cluster"].pk], 14),

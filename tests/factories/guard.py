@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from estate import models as m
 from guard.models import SecurityGroup
+from tests.factories import estate as estate_factories
 
 _seq = itertools.count(1)
 
@@ -19,9 +20,11 @@ WORLD_SG = "sg-world"
 
 
 def account(env: str = m.Environment.PRODUCTION) -> m.Account:
-    n = next(_seq)
+    # One sequence of account ids for every factory: two counters collided when a test
+    # used both modules.
+    account_id = estate_factories._account_id()
     return m.Account.objects.create(
-        account_id=f"{100000000000 + n}", name=f"acct-{n}", environment=env
+        account_id=account_id, name=f"acct-{account_id[-4:]}", environment=env
     )
 
 

@@ -1,6 +1,6 @@
 """Operations engine benchmark (not run by CI).
 
-    .venv/bin/python benchmarks/operations.py [--operations 500] [--seconds 30]
+    .venv/bin/python benchmarks/operations.py [--operations 500] [--seconds 30] [--spread 0]
 
 N Aurora clusters (a writer and a reader each) are seeded into a sandbox running in a
 child process, with a cluster failover that takes S seconds there. N cluster failover
@@ -10,7 +10,14 @@ once on commit and driven by ONE ``celery worker`` process with concurrency 2 on
 ``postgres://postgres@127.0.0.1:5432/estate_ops_bench``, created and migrated if
 missing). The clock runs from the commit until every operation has ended.
 
+With ``--spread X`` each cluster's failover lasts S plus a stable share of X seconds
+(``--seconds 10 --spread 50``: 10 to 60 s, as issue 15's benchmark asks).
+
 Prints one JSON line: {"operations", "simulated_s", "wall_s", "ratio", "failed", ...}:
+``ratio`` is wall time over the longest failover; ``detect_p50_s``/``detect_p95_s`` the
+time from the sandbox ending a failover to its operation ending (shared polling: target
+p95 <= poll interval + 1 s); ``describe_calls_per_s_per_scope`` the DescribeDBClusters
+the waiting cost per account/region and second (target <= 2 whatever N);
 ``all_asked_s`` is when the last operation's failover was accepted by the sandbox,
 ``slowest_s`` the longest time from an acceptance to its operation's end (S plus the
 polling and the worker's backlog). Django runs with production settings (DEBUG off).

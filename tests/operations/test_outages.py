@@ -38,14 +38,16 @@ def private_redis(tmp_path):
     server.stop()
 
 
-def _waiting_failovers(account, rds, operator) -> list[Operation]:
+def _waiting_failovers(
+    account, rds, operator, seconds: float = FAILOVER_SECONDS, count: int = COUNT
+) -> list[Operation]:
     from sandbox.extensions import lifecycle_core
 
-    for i in range(COUNT):
+    for i in range(count):
         create_cluster(rds, f"c{i:02d}", instances=2)
-    wait_available(rds, clusters=[f"c{i:02d}" for i in range(COUNT)])
+    wait_available(rds, clusters=[f"c{i:02d}" for i in range(count)])
     mirror(account, rds)
-    lifecycle_core.set_durations(default=0.05, failover=FAILOVER_SECONDS)
+    lifecycle_core.set_durations(default=0.05, failover=seconds)
     return [
         start_operation("cluster_failover", cluster, {}, requested_by=operator)
         for cluster in DbCluster.objects.order_by("identifier")
@@ -62,21 +64,21 @@ def _states(ops: list[Operation]) -> dict[str, int]:
 
 
 def _all_waiting_on_aws(ops: list[Operation]) -> bool:
-    return len(calllog.calls("FailoverDBCluster")) == COUNT and _states(ops) == {
-        State.WAITING: COUNT
+    return len(calllog.calls("FailoverDBCluster")) == len(ops) and _states(ops) == {
+        State.WAITING: len(ops)
     }
 
 
 def _all_ended(ops: list[Operation]) -> bool:
     states = _states(ops)
-    return states.get(State.SUCCEEDED, 0) + states.get(State.FAILED, 0) == COUNT
+    return states.get(State.SUCCEEDED, 0) + states.get(State.FAILED, 0) == len(ops)
 
 
 def _assert_each_failed_over_once(ops: list[Operation]) -> None:
     failed = Operation.objects.filter(pk__in=[o.pk for o in ops]).exclude(state=State.SUCCEEDED)
     assert not failed.exists(), [(o.target_label, o.state, o.error) for o in failed]
     targets = sorted(c.target for c in calllog.calls("FailoverDBCluster", succeeded=True))
-    assert targets == [f"c{i:02d}" for i in range(COUNT)]
+    assert targets == [f"c{i:02d}" for i in range(len(ops))]
 
 
 def test_a_redis_restart_loses_no_waiting_operation(
@@ -152,16 +154,19 @@ def test_a_postgresql_restart_loses_no_waiting_operation(
 def test_the_demo_broker_loses_a_dead_workers_messages_and_the_reaper_recovers_them(
     account, rds, operator, tmp_path, fast_sandbox
 ):
-    # Given 20 failovers waiting on AWS, driven through the demo's filesystem broker
-    ops = _waiting_failovers(account, rds, operator)
-    first = Worker(tmp_path, "first", "", fast_sandbox.url)
+    # Given failovers waiting on AWS, driven through the demo's filesystem broker. It
+    # carries about a message a second per worker: 6 operations (not 20) keep the test
+    # short, and the failovers last long enough that all are waiting at once.
+    ops = _waiting_failovers(account, rds, operator, seconds=15.0, count=6)
+    # (a poll a second: the filesystem transport is slow with many short countdowns)
+    first = Worker(tmp_path, "first", "", fast_sandbox.url, OPERATIONS_POLL_SECONDS="1")
     second = None
     try:
-        wait_for(lambda: _all_waiting_on_aws(ops), 60, "20 waiting failovers", first.log)
+        wait_for(lambda: _all_waiting_on_aws(ops), 90, "6 waiting failovers", first.log)
         # When the worker is killed: the filesystem transport has no acknowledgements,
         # so the countdown messages it had taken are gone with it
         first.kill()
-        second = Worker(tmp_path, "second", "", fast_sandbox.url)
+        second = Worker(tmp_path, "second", "", fast_sandbox.url, OPERATIONS_POLL_SECONDS="1")
         # Then the reaper re-enqueues every overdue operation and each one ends
         wait_for(lambda: _all_ended(ops), 120, "the operations to end", second.log)
     finally:

@@ -368,6 +368,7 @@ def test_an_expired_lease_is_taken_over(prod):
     assert SyncLease.objects.get(kind="instances").holder is None  # released at the end
 
 
+@pytest.mark.postgres("two threads write at once: in-memory SQLite may lock one out")
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_syncs_of_one_scope_never_both_run(sandbox):
     """Real threads with their own connections (the lease is a committed row)."""
